@@ -1,0 +1,178 @@
+"""Configuration: where the log, the projection and the artifacts are, and who is acting.
+
+Every setting is resolved the same way, first match wins:
+
+1. the explicit argument (``Catalog(log=...)``, a CLI flag);
+2. the environment (``CATALOG_LOG``, ``CATALOG_DB``, ``CATALOG_ARTIFACT_PATH``,
+   ``CATALOG_PROJECT``, ``CATALOG_ACTOR``);
+3. the config file: ``$CATALOG_CONFIG``, else ``<config dir>/catalog/config.toml``
+   with keys ``log``, ``db``, ``artifact_path``, ``project``, ``actor``;
+4. the default, under the user's data directory (``$CATALOG_HOME``, else
+   ``$XDG_DATA_HOME/catalog``, else ``~/.local/share/catalog``):
+   ``file://<data>/events.db``, ``<data>/catalog.duckdb``,
+   ``<data>/artifacts/{{project}}``, project ``default``, the login name.
+
+Artifact paths follow MLRun: templates ``{{project}}`` and ``{{run.uid}}``
+expand (``{{run.uid}}`` to the literal ``project`` outside a run, as MLRun
+does), a path starting with ``+/`` extends the next less specific path, and
+relative local paths become absolute. Paths are fsspec URLs, never assumed to
+be local.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from catalog.errors import InvalidInput
+
+ENV = {
+    "log": "CATALOG_LOG",
+    "db": "CATALOG_DB",
+    "artifact_path": "CATALOG_ARTIFACT_PATH",
+    "project": "CATALOG_PROJECT",
+    "actor": "CATALOG_ACTOR",
+}
+
+DEFAULT_PROJECT = "default"
+
+
+def data_dir() -> Path:
+    """The user's catalog data directory (created on demand by the writers)."""
+    home = os.environ.get("CATALOG_HOME")
+    if home:
+        return Path(home).expanduser().absolute()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return (base / "catalog").absolute()
+
+
+def config_file() -> Path:
+    explicit = os.environ.get("CATALOG_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".config"
+    return base / "catalog" / "config.toml"
+
+
+def _read_config_file() -> dict[str, Any]:
+    path = config_file()
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InvalidInput(f"cannot read the config file {path}: {exc}") from exc
+    unknown = set(data) - set(ENV)
+    if unknown:
+        raise InvalidInput(
+            f"unknown setting(s) {', '.join(sorted(unknown))} in {path}; "
+            f"known: {', '.join(ENV)}"
+        )
+    return {k: str(v) for k, v in data.items()}
+
+
+def _actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (containers)
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Resolved settings of one client."""
+
+    log: str
+    db: str
+    artifact_path: str
+    project: str
+    actor: str
+
+    @classmethod
+    def load(cls, **overrides: str | None) -> Config:
+        """Resolve every setting from arguments, environment, config file and defaults."""
+        bad = set(overrides) - set(ENV)
+        if bad:
+            raise TypeError(f"unknown settings {sorted(bad)}")
+        data = data_dir()
+        defaults = {
+            "log": f"file://{data / 'events.db'}",
+            "db": str(data / "catalog.duckdb"),
+            "artifact_path": str(data / "artifacts" / "{{project}}"),
+            "project": DEFAULT_PROJECT,
+            "actor": _actor(),
+        }
+        from_file = _read_config_file()
+        values = {}
+        for name, env in ENV.items():
+            value = overrides.get(name) or os.environ.get(env) or from_file.get(name)
+            values[name] = value or defaults[name]
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Config:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_TEMPLATE = re.compile(r"\{\{\s*(project|run\.uid)\s*\}\}")
+
+
+def expand_template(path: str, project: str, run_uid: str | None = None) -> str:
+    """Expand ``{{project}}`` and ``{{run.uid}}`` in an artifact path."""
+
+    def sub(match: re.Match[str]) -> str:
+        if match.group(1) == "project":
+            return project
+        return run_uid or "project"
+
+    return _TEMPLATE.sub(sub, path)
+
+
+def resolve_artifact_path(
+    candidates: list[str | None],
+    project: str,
+    run_uid: str | None = None,
+) -> str:
+    """The artifact path from candidates ordered most specific first.
+
+    The first non-empty candidate wins; if it starts with ``+/`` it extends the
+    next candidate that resolves (MLRun's ``extend_artifact_path``). Relative
+    local paths become absolute; URLs (``s3://``, ``memory://``) stay as they are.
+    """
+    for i, candidate in enumerate(candidates):
+        if not candidate:
+            continue
+        if candidate.startswith("+/"):
+            base = resolve_artifact_path(candidates[i + 1 :], project, run_uid)
+            return base.rstrip("/") + "/" + candidate[2:].lstrip("/")
+        return _absolute(expand_template(candidate, project, run_uid))
+    raise InvalidInput("no artifact path configured")
+
+
+def _absolute(path: str) -> str:
+    if path.startswith("file://"):
+        path = path[len("file://") :]
+    if "://" in path:
+        return path
+    return str(Path(path).expanduser().absolute())
+
+
+def settings_summary(config: Config) -> Mapping[str, str]:
+    """What ``catalog config`` prints."""
+    return {
+        "log": config.log,
+        "db": config.db,
+        "artifact_path": config.artifact_path,
+        "project": config.project,
+        "actor": config.actor,
+        "config_file": str(config_file()),
+        "data_dir": str(data_dir()),
+    }

@@ -1,0 +1,243 @@
+"""Every error the catalog raises on purpose.
+
+::
+
+    CatalogError                                  exit_code 1, status 500
+    ├── InvalidInput (ValueError)                 exit_code 2, status 400
+    │   ├── InvalidURI(uri, reason)
+    │   ├── InvalidKey(key, reason)
+    │   ├── InvalidTag(tag, reason)
+    │   ├── InvalidLabel(label, reason)
+    │   ├── InvalidPath(path, reason)
+    │   ├── InvalidQuery(query, reason)           `catalog sql` refusals
+    │   ├── InvalidTime(value, reason)
+    │   └── LimitExceeded(what, size, limit)
+    ├── NotFound (LookupError)                    exit_code 3, status 404
+    │   ├── ArtifactNotFound(uri)
+    │   ├── RunNotFound(uid)
+    │   └── BlobNotFound(digest, url)
+    ├── IntegrityError                            exit_code 4, status 500
+    │   ├── DigestMismatch(expected, actual, url)
+    │   └── LogCorruption(position, reason)
+    ├── EventError                                terminal for one event: dead-lettered
+    │   ├── UnknownSchema(fingerprint)
+    │   └── UndecodableEvent(reason)
+    ├── StorageError(url, reason) (OSError)       exit_code 5, status 502
+    └── LogError(url, reason)                     exit_code 5, status 503
+        ├── LogUnavailable                        transient: retried with backoff
+        └── ProjectionBusy(path)                  another process holds the DuckDB file
+
+Each error keeps the offending value as an attribute, and carries an
+``exit_code`` (the CLI's) and an HTTP ``status`` (the web API's), so the
+boundaries map errors by attribute, never by class name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CatalogError(Exception):
+    """Root of every error the catalog raises on purpose."""
+
+    exit_code = 1
+    status = 500
+
+    def to_dict(self) -> dict[str, Any]:
+        """The one JSON error shape used by the CLI (``--json``) and the web API."""
+        return {"error": type(self).__name__, "message": str(self), "status": self.status}
+
+
+# ---------------------------------------------------------------------- input
+
+
+class InvalidInput(CatalogError, ValueError):
+    """The caller passed something the catalog refuses; nothing was changed."""
+
+    exit_code = 2
+    status = 400
+
+
+class _ValueReason(InvalidInput):
+    what = "value"
+
+    def __init__(self, value: object, reason: str) -> None:
+        self.value = value
+        self.reason = reason
+        super().__init__(f"invalid {self.what} {value!r}: {reason}")
+
+
+class InvalidURI(_ValueReason):
+    what = "URI"
+
+    @property
+    def uri(self) -> object:
+        return self.value
+
+
+class InvalidKey(_ValueReason):
+    what = "key"
+
+    @property
+    def key(self) -> object:
+        return self.value
+
+
+class InvalidTag(_ValueReason):
+    what = "tag"
+
+    @property
+    def tag(self) -> object:
+        return self.value
+
+
+class InvalidLabel(_ValueReason):
+    what = "label"
+
+    @property
+    def label(self) -> object:
+        return self.value
+
+
+class InvalidPath(_ValueReason):
+    what = "path"
+
+    @property
+    def path(self) -> object:
+        return self.value
+
+
+class InvalidQuery(_ValueReason):
+    what = "query"
+
+    @property
+    def query(self) -> object:
+        return self.value
+
+
+class InvalidTime(_ValueReason):
+    what = "time"
+
+
+class LimitExceeded(InvalidInput):
+    """A size limit was exceeded (documented in docs/limits)."""
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        self.what = what
+        self.size = size
+        self.limit = limit
+        super().__init__(f"{what} is {size:,} bytes, over the limit of {limit:,} bytes")
+
+
+# ------------------------------------------------------------------ not found
+
+
+class NotFound(CatalogError, LookupError):
+    exit_code = 3
+    status = 404
+
+
+class ArtifactNotFound(NotFound):
+    def __init__(self, uri: str, reason: str = "") -> None:
+        self.uri = uri
+        super().__init__(f"artifact not found: {uri}" + (f" ({reason})" if reason else ""))
+
+
+class RunNotFound(NotFound):
+    def __init__(self, uid: str) -> None:
+        self.uid = uid
+        super().__init__(f"run not found: {uid}")
+
+
+class BlobNotFound(NotFound):
+    def __init__(self, digest: str, url: str = "") -> None:
+        self.digest = digest
+        self.url = url
+        super().__init__(f"blob sha256:{digest} not found" + (f" at {url}" if url else ""))
+
+
+# ------------------------------------------------------------------ integrity
+
+
+class IntegrityError(CatalogError):
+    exit_code = 4
+    status = 500
+
+
+class DigestMismatch(IntegrityError):
+    """Stored bytes do not hash to the digest they are stored under."""
+
+    def __init__(self, expected: str, actual: str, url: str = "") -> None:
+        self.expected = expected
+        self.actual = actual
+        self.url = url
+        where = f" at {url}" if url else ""
+        super().__init__(f"content of sha256:{expected}{where} hashes to sha256:{actual}")
+
+
+class LogCorruption(IntegrityError):
+    def __init__(self, position: object, reason: str) -> None:
+        self.position = position
+        self.reason = reason
+        super().__init__(f"corrupt log record at {position}: {reason}")
+
+
+# --------------------------------------------------------------------- events
+
+
+class EventError(CatalogError):
+    """An event that cannot be decoded or applied: terminal for that event only."""
+
+
+class UnknownSchema(EventError):
+    def __init__(self, fingerprint: bytes) -> None:
+        self.fingerprint = fingerprint
+        super().__init__(f"unknown writer schema fingerprint {fingerprint.hex()}")
+
+
+class UndecodableEvent(EventError):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"undecodable event: {reason}")
+
+
+# -------------------------------------------------------------- infrastructure
+
+
+class StorageError(CatalogError, OSError):
+    """The object store failed; no event was appended."""
+
+    exit_code = 5
+    status = 502
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        CatalogError.__init__(self, f"object store error at {url}: {reason}")
+
+    def __str__(self) -> str:
+        return f"object store error at {self.url}: {self.reason}"
+
+
+class LogError(CatalogError):
+    exit_code = 5
+    status = 503
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"event log {url}: {reason}")
+
+
+class LogUnavailable(LogError):
+    """Transient: the log could not be reached; callers retry with bounded backoff."""
+
+
+class ProjectionBusy(LogError):
+    def __init__(self, path: str, reason: str = "") -> None:
+        super().__init__(
+            path,
+            "the projection file is held by another process"
+            + (f" ({reason})" if reason else "")
+            + "; wait for it, or give this command its own projection with --db",
+        )

@@ -1,0 +1,1 @@
+"""Events and their encoding: :mod:`.model` (dataclasses) and :mod:`.codec` (Avro)."""

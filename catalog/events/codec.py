@@ -1,0 +1,228 @@
+"""Avro single-object encoding of catalog events (the only module importing fastavro).
+
+Wire format of every event (Avro specification, "Single object encoding")::
+
+    C3 01 | 8-byte CRC-64-AVRO fingerprint of the writer schema, little-endian | Avro binary body
+
+Schemas live in ``schemas/``: one ``.avsc`` per named record, named by its full
+name (``catalog.ArtifactLogged.avsc``), referencing each other by name. Every
+published version of the envelope is also kept fully expanded under
+``schemas/published/catalog.CatalogEvent.v<N>.avsc`` — forever, so that events
+written by any version still decode. The newest published version is the
+writer and reader schema; a test checks it equals the expansion of the
+per-record files, so changing a schema without publishing a new version fails.
+
+Decoding looks the fingerprint up among the published versions and resolves
+writer to reader schema (Avro schema resolution: added fields take their
+defaults). An unknown fingerprint raises :class:`~catalog.errors.UnknownSchema`;
+a body that does not decode raises :class:`~catalog.errors.UndecodableEvent`.
+Nothing else escapes :meth:`Codec.decode`, whatever the bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import fastavro
+from fastavro.schema import to_parsing_canonical_form
+
+from catalog.errors import UndecodableEvent, UnknownSchema
+from catalog.events.model import CatalogEvent, from_avro, to_avro
+
+MAGIC = b"\xc3\x01"
+ENVELOPE = "catalog.CatalogEvent"
+HEADER_SIZE = 10
+
+_EMPTY64 = 0xC15D213AA4D7A795
+
+
+def _crc64_table() -> list[int]:
+    table = []
+    for i in range(256):
+        fp = i
+        for _ in range(8):
+            fp = (fp >> 1) ^ (_EMPTY64 & -(fp & 1))
+        table.append(fp)
+    return table
+
+
+_TABLE = _crc64_table()
+
+
+def crc64_avro(data: bytes) -> int:
+    """The Avro spec's 64-bit Rabin fingerprint (CRC-64-AVRO) of ``data``."""
+    fp = _EMPTY64
+    for byte in data:
+        fp = (fp >> 8) ^ _TABLE[(fp ^ byte) & 0xFF]
+    return fp
+
+
+def fingerprint(schema: Any) -> bytes:
+    """The 8 fingerprint bytes of a schema, as they appear in single-object encoding."""
+    canonical = to_parsing_canonical_form(schema)
+    return crc64_avro(canonical.encode("utf-8")).to_bytes(8, "little")
+
+
+def schema_dir() -> Path:
+    """Where the ``.avsc`` files are: shipped in the wheel, or the source checkout's."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "_schemas", here.parent / "schemas"):
+        if (candidate / f"{ENVELOPE}.avsc").exists():
+            return candidate
+    raise FileNotFoundError(f"no {ENVELOPE}.avsc next to {here}")  # pragma: no cover
+
+
+def load_named(directory: Path) -> dict[str, dict[str, Any]]:
+    """Every named record of ``directory``, by full name."""
+    named: dict[str, dict[str, Any]] = {}
+    for path in sorted(directory.glob("*.avsc")):
+        schema = json.loads(path.read_text("utf-8"))
+        full = f"{schema['namespace']}.{schema['name']}"
+        if path.stem != full:
+            raise ValueError(f"{path.name} defines {full}; name the file {full}.avsc")
+        named[full] = schema
+    return named
+
+
+def expand(name: str, named: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """The self-contained schema of ``name``: referenced records inlined at first use."""
+    seen: set[str] = set()
+
+    def walk(node: Any, namespace: str) -> Any:
+        if isinstance(node, str):
+            full = node if "." in node else f"{namespace}.{node}"
+            if full in named:
+                if full in seen:
+                    return full
+                seen.add(full)
+                return walk(named[full], namespace)
+            return node
+        if isinstance(node, list):
+            return [walk(n, namespace) for n in node]
+        if isinstance(node, dict):
+            if node.get("type") == "record":
+                ns = node.get("namespace", namespace)
+                full = f"{ns}.{node['name']}"
+                seen.add(full)
+                out = dict(node)
+                out["fields"] = [
+                    {**f, "type": walk(f["type"], ns)} for f in node["fields"]
+                ]
+                return out
+            if node.get("type") == "array":
+                return {**node, "items": walk(node["items"], namespace)}
+            if node.get("type") == "map":
+                return {**node, "values": walk(node["values"], namespace)}
+            return node
+        return node
+
+    result: dict[str, Any] = walk(named[name], name.rsplit(".", 1)[0])
+    return result
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    """One published envelope schema."""
+
+    version: int
+    fingerprint: bytes
+    schema: dict[str, Any]  # as written in the file
+    parsed: Any  # fastavro's parsed form
+
+    @property
+    def hex(self) -> str:
+        return self.fingerprint.hex()
+
+
+def load_published(directory: Path) -> list[SchemaVersion]:
+    versions = []
+    pattern = re.compile(re.escape(ENVELOPE) + r"\.v(\d+)\.avsc$")
+    for path in (directory / "published").glob("*.avsc"):
+        match = pattern.match(path.name)
+        if not match:
+            continue
+        schema = json.loads(path.read_text("utf-8"))
+        versions.append(
+            SchemaVersion(
+                version=int(match.group(1)),
+                fingerprint=fingerprint(schema),
+                schema=schema,
+                parsed=fastavro.parse_schema(schema),
+            )
+        )
+    return sorted(versions, key=lambda v: v.version)
+
+
+class Codec:
+    """Encode and decode events; thread-safe and cheap to share."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory or schema_dir()
+        self.versions = load_published(self.directory)
+        if not self.versions:
+            raise FileNotFoundError(f"no published envelope schema in {self.directory}")
+        self.current = self.versions[-1]
+        self._by_fingerprint = {v.fingerprint: v for v in self.versions}
+        self._prefix = MAGIC + self.current.fingerprint
+
+    # ------------------------------------------------------------------ encode
+
+    def encode(self, event: CatalogEvent) -> bytes:
+        """The single-object encoding of ``event`` under the current schema."""
+        buffer = io.BytesIO()
+        buffer.write(self._prefix)
+        fastavro.schemaless_writer(buffer, self.current.parsed, to_avro(event))
+        return buffer.getvalue()
+
+    # ------------------------------------------------------------------ decode
+
+    def writer_of(self, data: bytes) -> SchemaVersion:
+        """The published schema ``data`` was written with (raises on a bad header)."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise UndecodableEvent(f"expected bytes, got {type(data).__name__}")
+        if len(data) < HEADER_SIZE:
+            raise UndecodableEvent(f"{len(data)} bytes is shorter than the 10-byte header")
+        if data[:2] != MAGIC:
+            raise UndecodableEvent(
+                f"not Avro single-object encoding (starts with {bytes(data[:2]).hex()}, "
+                "expected c301)"
+            )
+        fp = bytes(data[2:HEADER_SIZE])
+        version = self._by_fingerprint.get(fp)
+        if version is None:
+            raise UnknownSchema(fp)
+        return version
+
+    def decode(self, data: bytes) -> CatalogEvent:
+        """The event in ``data``, resolved from its writer schema to the current one."""
+        writer = self.writer_of(data)
+        reader = None if writer is self.current else self.current.parsed
+        buffer = io.BytesIO(data)
+        buffer.seek(HEADER_SIZE)
+        try:
+            record = fastavro.schemaless_reader(
+                buffer, writer.parsed, reader, return_record_name=True
+            )
+        except Exception as exc:  # fastavro raises many types on garbage
+            raise UndecodableEvent(f"v{writer.version} body: {type(exc).__name__}: {exc}") from exc
+        if buffer.tell() != len(data):
+            raise UndecodableEvent(
+                f"{len(data) - buffer.tell()} trailing bytes after the v{writer.version} body"
+            )
+        try:
+            return from_avro(record)
+        except Exception as exc:
+            raise UndecodableEvent(f"bad record: {type(exc).__name__}: {exc}") from exc
+
+
+@cache
+def default_codec() -> Codec:
+    """The process-wide codec over the shipped schemas."""
+    return Codec()

@@ -1,0 +1,324 @@
+"""The events: frozen dataclasses, one per Avro record in ``schemas/``.
+
+Every change to the catalog is one :class:`CatalogEvent` envelope whose
+``payload`` is one of the eight payload records below. The docstrings here are
+the reference documentation of the events (``docs/events.md`` is generated from
+them) and match the ``doc`` of the ``.avsc`` files; a test checks that every
+schema and its class have the same fields, both ways.
+
+Events are plain data: they know how to turn themselves into the dictionaries
+fastavro writes (:func:`to_avro`) and back (:func:`from_avro`); encoding to
+bytes lives in :mod:`catalog.events.codec`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+
+def _now() -> datetime:
+    # Avro timestamp-micros: drop sub-microsecond precision up front so that an
+    # event equals its own round trip.
+    return datetime.now(UTC)
+
+
+def _uuid() -> str:
+    return str(uuid.uuid4())
+
+
+# --------------------------------------------------------------------- nested
+
+
+@dataclass(frozen=True)
+class RunInput:
+    """One input of a run, as asked for and as resolved when the run started."""
+
+    name: str
+    url: str
+    uri: str | None = None
+    uid: str | None = None
+    hash: str | None = None
+
+
+@dataclass(frozen=True)
+class Producer:
+    """What produced an artifact version: a run, a user at the CLI or SDK, or a service."""
+
+    kind: str
+    name: str
+    uri: str | None = None
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """One lineage source of a version: what it was made from, pinned to the exact version."""
+
+    name: str
+    uri: str
+    uid: str | None = None
+    hash: str | None = None
+
+
+# -------------------------------------------------------------------- payloads
+
+
+@dataclass(frozen=True)
+class ProjectConfigured:
+    """A project was created or its settings changed (``set_environment``, ``new_project``).
+
+    Fields left ``None`` keep their previous value; labels merge.
+    """
+
+    type_name: ClassVar[str] = "ProjectConfigured"
+    artifact_path: str | None = None
+    description: str | None = None
+    owner: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """A run (a job, a handler executed by ``run_local``) started. Envelope key: the run uid."""
+
+    type_name: ClassVar[str] = "RunStarted"
+    uid: str
+    name: str
+    handler: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    parameters: str = "{}"
+    inputs: tuple[RunInput, ...] = ()
+    artifact_path: str | None = None
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """A run ended: ``state`` is ``completed``, ``error`` or ``aborted``. Envelope key: run uid."""
+
+    type_name: ClassVar[str] = "RunFinished"
+    uid: str
+    state: str
+    error: str | None = None
+    results: str = "{}"
+    outputs: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ArtifactLogged:
+    """A version of an artifact was logged. Envelope key: the artifact key.
+
+    The version is immutable; its ``uid`` is derived from (project, key,
+    iteration, tree, hash, kind, format, identity spec), so logging the same
+    thing again names the same version. ``latest`` moves to it; ``tag``, when
+    given, is put on it too.
+    """
+
+    type_name: ClassVar[str] = "ArtifactLogged"
+    uid: str
+    kind: str
+    producer: Producer
+    iteration: int = 0
+    tree: str = ""
+    hash: str | None = None
+    size: int | None = None
+    target_path: str | None = None
+    format: str | None = None
+    filename: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    tag: str | None = None
+    sources: tuple[SourceRef, ...] = ()
+    extra_data: Mapping[str, str] = field(default_factory=dict)
+    spec: str = "{}"
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class ArtifactTagged:
+    """A tag was put on a version; a tag names exactly one version of its key and moves."""
+
+    type_name: ClassVar[str] = "ArtifactTagged"
+    uid: str
+    tag: str
+    iteration: int = 0
+
+
+@dataclass(frozen=True)
+class ArtifactUntagged:
+    """A tag was removed from a key. If ``uid`` is given and the tag has moved since, no-op."""
+
+    type_name: ClassVar[str] = "ArtifactUntagged"
+    tag: str
+    iteration: int = 0
+    uid: str | None = None
+
+
+@dataclass(frozen=True)
+class ArtifactUpdated:
+    """Mutable metadata of one version changed; the version keeps its uid and no tag moves.
+
+    Changes merge field by field (labels, links, top-level spec fields), so
+    concurrent updates of different fields all survive. ``spec_set`` values
+    are JSON texts.
+    """
+
+    type_name: ClassVar[str] = "ArtifactUpdated"
+    uid: str
+    labels_set: Mapping[str, str] = field(default_factory=dict)
+    labels_removed: tuple[str, ...] = ()
+    extra_data_set: Mapping[str, str] = field(default_factory=dict)
+    extra_data_removed: tuple[str, ...] = ()
+    spec_set: Mapping[str, str] = field(default_factory=dict)
+    spec_removed: tuple[str, ...] = ()
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class ArtifactDeleted:
+    """Versions were deleted (soft delete; bytes are reclaimed only by ``gc``).
+
+    Tags on deleted versions go away and ``latest`` moves to the newest
+    remaining version. With ``all_versions`` every version of the key that
+    exists at this point of the log is deleted.
+    """
+
+    type_name: ClassVar[str] = "ArtifactDeleted"
+    uids: tuple[str, ...] = ()
+    all_versions: bool = False
+    reason: str | None = None
+
+
+Payload = (
+    ProjectConfigured
+    | RunStarted
+    | RunFinished
+    | ArtifactLogged
+    | ArtifactTagged
+    | ArtifactUntagged
+    | ArtifactUpdated
+    | ArtifactDeleted
+)
+
+#: The registry of payload types, in the order of the envelope's union.
+PAYLOAD_TYPES: dict[str, type[Any]] = {
+    cls.type_name: cls
+    for cls in (
+        ProjectConfigured,
+        RunStarted,
+        RunFinished,
+        ArtifactLogged,
+        ArtifactTagged,
+        ArtifactUntagged,
+        ArtifactUpdated,
+        ArtifactDeleted,
+    )
+}
+
+#: Nested record types by field, used to rebuild dataclasses from Avro dicts.
+_NESTED: dict[tuple[str, str], type[Any]] = {
+    ("RunStarted", "inputs"): RunInput,
+    ("ArtifactLogged", "producer"): Producer,
+    ("ArtifactLogged", "sources"): SourceRef,
+}
+
+
+@dataclass(frozen=True)
+class CatalogEvent:
+    """The envelope of every event on the log.
+
+    ``key`` is the artifact key (artifact events), the run uid (run events) or
+    the project name (project events); the log is totally ordered per
+    (project, key). ``event_id`` is the idempotency key. ``run_uid`` (envelope
+    version 2) names the run during which the change was made.
+    """
+
+    project: str
+    key: str
+    payload: Payload
+    actor: str
+    event_id: str = field(default_factory=_uuid)
+    occurred_at: datetime = field(default_factory=_now)
+    run_uid: str | None = None
+
+    @property
+    def type(self) -> str:
+        return self.payload.type_name
+
+    @property
+    def partition_key(self) -> str:
+        """The log's ordering key: ``<project>/<key>``."""
+        return f"{self.project}/{self.key}"
+
+
+# ------------------------------------------------------------ avro conversion
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
+
+
+def to_avro(event: CatalogEvent) -> dict[str, Any]:
+    """The dict fastavro writes for ``event`` (the union branch named explicitly)."""
+    return {
+        "event_id": event.event_id,
+        "occurred_at": event.occurred_at,
+        "actor": event.actor,
+        "project": event.project,
+        "key": event.key,
+        "payload": ("catalog." + event.payload.type_name, _plain(event.payload)),
+        "run_uid": event.run_uid,
+    }
+
+
+def payload_from_avro(type_name: str, data: Mapping[str, Any]) -> Payload:
+    cls = PAYLOAD_TYPES[type_name]
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        nested = _NESTED.get((type_name, f.name))
+        if nested is not None:
+            if isinstance(value, list):
+                value = tuple(nested(**v) for v in value)
+            else:
+                value = nested(**value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[f.name] = value
+    result: Payload = cls(**kwargs)
+    return result
+
+
+def from_avro(record: Mapping[str, Any]) -> CatalogEvent:
+    """Rebuild an event from what fastavro read (with ``return_record_name=True``)."""
+    name, body = record["payload"]
+    type_name = name.rsplit(".", 1)[-1]
+    occurred = record["occurred_at"]
+    if isinstance(occurred, int):  # a writer schema without the logical type
+        occurred = datetime.fromtimestamp(occurred / 1e6, UTC)
+    return CatalogEvent(
+        event_id=str(record["event_id"]),
+        occurred_at=occurred,
+        actor=record["actor"],
+        project=record["project"],
+        key=record["key"],
+        payload=payload_from_avro(type_name, body),
+        run_uid=record.get("run_uid"),
+    )
+
+
+def payload_to_json(payload: Payload) -> dict[str, Any]:
+    """A payload as a JSON-ready dict (the ``events.payload`` column)."""
+    result: dict[str, Any] = _plain(payload)
+    return result

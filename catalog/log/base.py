@@ -1,0 +1,111 @@
+"""The event log seam: one interface, one implementation per URL scheme.
+
+A log is a set of partitions (the embedded log has exactly one, partition 0),
+each an append-only sequence of records numbered from offset 0. A *position*
+is the offset of one record in one partition; a reader's progress is a mapping
+partition -> next offset to read (:data:`Offsets`).
+
+Contract (tests/log_contract.py runs it against every backend):
+
+- :meth:`EventLog.append` writes a batch and returns one :class:`Position` per
+  message, in order, only once the batch is durable; it raises
+  :class:`~catalog.errors.LogError` otherwise and nothing is acknowledged.
+- Messages with the same key keep their relative order (same partition).
+- :meth:`EventLog.read` returns records from the given offsets, in offset order
+  within each partition, at most ``max_records`` of them; reading never changes
+  the log.
+- :meth:`EventLog.wait` blocks until a record exists beyond the given offsets
+  or the timeout passes (used to follow the tail without busy polling).
+- Positions are stable: a record keeps its partition and offset forever.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+#: A reader's progress: partition -> next offset to read.
+Offsets = Mapping[int, int]
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """Where one record is: ``(partition, offset)``. The token for read-your-writes."""
+
+    partition: int
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.partition}:{self.offset}"
+
+
+@dataclass(frozen=True)
+class Message:
+    """What a writer appends: the ordering key, the encoded event and optional headers."""
+
+    key: str
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass(frozen=True)
+class Record:
+    """A record read back from the log.
+
+    ``error`` is set (and ``value`` must not be trusted) when the backend
+    detected damage, e.g. a checksum mismatch; consumers dead-letter it.
+    """
+
+    partition: int
+    offset: int
+    key: str
+    value: bytes
+    timestamp_ms: int
+    headers: tuple[tuple[str, bytes], ...] = field(default=())
+    error: str | None = None
+
+    @property
+    def position(self) -> Position:
+        return Position(self.partition, self.offset)
+
+
+class EventLog(abc.ABC):
+    """An append-only, partitioned log of encoded events."""
+
+    url: str
+
+    @property
+    @abc.abstractmethod
+    def log_id(self) -> str:
+        """A stable identifier of this log (a projection of another log must not resume)."""
+
+    @abc.abstractmethod
+    def append(self, messages: Sequence[Message]) -> list[Position]:
+        """Durably append ``messages``; one position per message, in order."""
+
+    @abc.abstractmethod
+    def read(self, offsets: Offsets, max_records: int = 1000) -> list[Record]:
+        """Records at or after ``offsets`` (missing partitions read from 0)."""
+
+    @abc.abstractmethod
+    def end_offsets(self) -> dict[int, int]:
+        """For every partition, the offset the next appended record will get."""
+
+    @abc.abstractmethod
+    def wait(self, offsets: Offsets, timeout: float) -> bool:
+        """Block until a record exists beyond ``offsets``; False on timeout."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; the log object is unusable afterwards."""
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def is_behind(offsets: Offsets, ends: Mapping[int, int]) -> bool:
+    """True when ``offsets`` has not reached ``ends`` in some partition."""
+    return any(offsets.get(p, 0) < end for p, end in ends.items())

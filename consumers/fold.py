@@ -1,0 +1,436 @@
+"""The rules: how one batch of events changes the catalog, in log order.
+
+:class:`Fold` holds the slice of state a batch touches (loaded from DuckDB in
+a few set-based queries by :mod:`consumers.projection`), applies the batch's
+events to it in log order — validating each, and refusing invalid ones with a
+reason that becomes a dead letter — and then hands back the changed rows,
+which the projection writes with set-based SQL. The per-event work here is a
+few dictionary operations; every database access is batched.
+
+The rules (DESIGN.md, "Versions and tags"):
+
+- ``ArtifactLogged`` creates a version, or re-logs an existing one (same uid:
+  its mutable metadata is replaced, ``created`` kept, a deleted version comes
+  back); ``latest`` of its (project, key, iteration) moves to it; the event's
+  ``tag``, if any, is put on it.
+- ``ArtifactTagged`` points a tag at a live version of the same key, moving
+  it if it named another. ``latest`` cannot be set by hand.
+- ``ArtifactUntagged`` removes a tag (no-op if absent, or if the writer saw
+  it on another version).
+- ``ArtifactUpdated`` merges labels, links and top-level spec fields into a
+  live version; the uid and the tags do not change.
+- ``ArtifactDeleted`` marks versions deleted, drops their tags; ``latest``
+  falls back to the newest live version.
+- ``RunStarted``/``RunFinished`` create and close a run; ``ProjectConfigured``
+  merges project settings. Every event's project gets a ``projects`` row.
+
+Everything derives from event fields and log positions, never from the
+clock or randomness, so every replica computes the same state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from catalog.errors import InvalidInput
+from catalog.events.model import (
+    ArtifactDeleted,
+    ArtifactLogged,
+    ArtifactTagged,
+    ArtifactUntagged,
+    ArtifactUpdated,
+    CatalogEvent,
+    ProjectConfigured,
+    RunFinished,
+    RunStarted,
+    payload_to_json,
+)
+from catalog.log import Record
+from catalog.uri import KIND_CATEGORY, StoreURI
+from catalog.validation import validate_key, validate_labels, validate_project, validate_tag
+
+Row = dict[str, Any]
+KeyId = tuple[str, str]  # (project, key)
+TagId = tuple[str, str, int, str]  # (project, key, iteration, tag)
+Group = tuple[str, str, int]  # (project, key, iteration)
+
+
+class Refused(Exception):
+    """An event that is valid Avro but not a valid change: dead-lettered with ``reason``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Needs:
+    """What a batch needs loaded before it can be folded."""
+
+    uids: set[str] = field(default_factory=set)
+    tag_keys: set[KeyId] = field(default_factory=set)
+    all_version_keys: set[KeyId] = field(default_factory=set)
+    runs: set[str] = field(default_factory=set)
+    projects: set[str] = field(default_factory=set)
+
+
+def needs_of(events: Iterable[CatalogEvent]) -> Needs:
+    needs = Needs()
+    for ev in events:
+        p = ev.payload
+        needs.projects.add(ev.project)
+        if isinstance(p, ArtifactLogged | ArtifactTagged | ArtifactUpdated):
+            needs.uids.add(p.uid)
+            if isinstance(p, ArtifactTagged) or (isinstance(p, ArtifactLogged) and p.tag):
+                needs.tag_keys.add((ev.project, ev.key))
+        elif isinstance(p, ArtifactUntagged):
+            needs.tag_keys.add((ev.project, ev.key))
+        elif isinstance(p, ArtifactDeleted):
+            needs.uids.update(p.uids)
+            needs.tag_keys.add((ev.project, ev.key))
+            if p.all_versions:
+                needs.all_version_keys.add((ev.project, ev.key))
+        elif isinstance(p, RunStarted | RunFinished):
+            needs.runs.add(p.uid)
+    return needs
+
+
+def _canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class Fold:
+    """The touched slice of state, and the changes a batch makes to it."""
+
+    def __init__(
+        self,
+        versions: Iterable[Row],
+        tags: Iterable[Row],
+        runs: Iterable[Row],
+        projects: Iterable[Row],
+        tag_keys: set[KeyId],
+        all_version_keys: set[KeyId],
+    ) -> None:
+        self.versions: dict[str, Row] = {r["uid"]: r for r in versions}
+        self.key_versions: dict[KeyId, set[str]] = {k: set() for k in all_version_keys}
+        for row in self.versions.values():
+            kid = (row["project"], row["key"])
+            if kid in self.key_versions:
+                self.key_versions[kid].add(row["uid"])
+        self.tags: dict[TagId, Row | None] = {
+            (t["project"], t["key"], t["iteration"], t["tag"]): t for t in tags
+        }
+        self.tag_keys = tag_keys
+        self.runs: dict[str, Row] = {r["uid"]: r for r in runs}
+        self.projects: dict[str, Row] = {r["name"]: r for r in projects}
+        # what changed
+        self.changed_versions: set[str] = set()
+        self.changed_tags: set[TagId] = set()
+        self.latest_groups: set[Group] = set()
+        self.source_rows: dict[str, list[Row]] = {}
+        self.link_dirty: set[str] = set()
+        self.changed_runs: set[str] = set()
+        self.changed_projects: set[str] = set()
+
+    # ------------------------------------------------------------------ driver
+
+    def apply(self, ev: CatalogEvent, record: Record) -> None:
+        """Apply one event; raise :class:`Refused` (state untouched) if it is invalid."""
+        try:
+            validate_project(ev.project)
+        except InvalidInput as exc:
+            raise Refused(str(exc)) from exc
+        p = ev.payload
+        if isinstance(p, ArtifactLogged):
+            self._logged(ev, p, record)
+        elif isinstance(p, ArtifactTagged):
+            self._tagged(ev, p)
+        elif isinstance(p, ArtifactUntagged):
+            self._untagged(ev, p)
+        elif isinstance(p, ArtifactUpdated):
+            self._updated(ev, p)
+        elif isinstance(p, ArtifactDeleted):
+            self._deleted(ev, p)
+        elif isinstance(p, RunStarted):
+            self._run_started(ev, p)
+        elif isinstance(p, RunFinished):
+            self._run_finished(ev, p)
+        elif isinstance(p, ProjectConfigured):
+            self._project_configured(ev, p)
+        else:  # pragma: no cover - the codec only yields known payloads
+            raise Refused(f"unknown payload type {type(p).__name__}")
+        self._touch_project(ev)
+
+    # -------------------------------------------------------------- artifacts
+
+    def _live(self, ev: CatalogEvent, uid: str, what: str) -> Row:
+        row = self.versions.get(uid)
+        if row is None:
+            raise Refused(f"{what} of unknown version {uid} of {ev.project}/{ev.key}")
+        if (row["project"], row["key"]) != (ev.project, ev.key):
+            raise Refused(
+                f"{what}: version {uid} belongs to {row['project']}/{row['key']}, "
+                f"not {ev.project}/{ev.key}"
+            )
+        if row["deleted"]:
+            raise Refused(f"{what} of deleted version {uid} of {ev.project}/{ev.key}")
+        return row
+
+    def _set_tag(self, ev: CatalogEvent, row: Row, tag: str) -> None:
+        tid = (row["project"], row["key"], row["iteration"], tag)
+        self.tags[tid] = {
+            "project": row["project"],
+            "key": row["key"],
+            "iteration": row["iteration"],
+            "tag": tag,
+            "uid": row["uid"],
+            "updated": ev.occurred_at,
+            "updated_by": ev.actor,
+        }
+        self.changed_tags.add(tid)
+
+    def _check_tag(self, tag: str) -> None:
+        try:
+            validate_tag(tag)
+        except InvalidInput as exc:
+            raise Refused(str(exc)) from exc
+        if tag == "latest":
+            raise Refused("the latest tag is maintained by the catalog and cannot be set")
+
+    def _logged(self, ev: CatalogEvent, p: ArtifactLogged, record: Record) -> None:
+        try:
+            validate_key(ev.key)
+            labels = validate_labels(p.labels)
+            category = KIND_CATEGORY[p.kind]
+            spec = json.loads(p.spec)
+            if not isinstance(spec, dict):
+                raise ValueError("spec is not a JSON object")
+        except (InvalidInput, KeyError, ValueError) as exc:
+            reason = f"unknown kind {p.kind!r}" if isinstance(exc, KeyError) else str(exc)
+            raise Refused(f"bad ArtifactLogged: {reason}") from exc
+        if p.tag is not None:
+            self._check_tag(p.tag)
+        old = self.versions.get(p.uid)
+        if old is not None and (old["project"], old["key"]) != (ev.project, ev.key):
+            raise Refused(f"uid {p.uid} already names a version of {old['project']}/{old['key']}")
+        row: Row = {
+            "project": ev.project,
+            "key": ev.key,
+            "iteration": p.iteration,
+            "uid": p.uid,
+            "kind": p.kind,
+            "category": category,
+            "tree": p.tree,
+            "hash": p.hash,
+            "size": p.size,
+            "target_path": p.target_path,
+            "format": p.format,
+            "filename": p.filename,
+            "labels": labels,
+            "producer": {
+                "kind": p.producer.kind,
+                "name": p.producer.name,
+                "uri": p.producer.uri,
+                "owner": p.producer.owner,
+            },
+            "extra_data": dict(p.extra_data),
+            "spec": _canonical_json(spec),
+            "description": p.description,
+            "created": old["created"] if old else ev.occurred_at,
+            "updated": ev.occurred_at,
+            "created_by": old["created_by"] if old else ev.actor,
+            "updated_by": ev.actor,
+            "deleted": False,
+            "log_partition": record.partition,
+            "log_offset": record.offset,
+        }
+        self.versions[p.uid] = row
+        self.changed_versions.add(p.uid)
+        kid = (ev.project, ev.key)
+        if kid in self.key_versions:
+            self.key_versions[kid].add(p.uid)
+        self.latest_groups.add((ev.project, ev.key, p.iteration))
+        self.source_rows[p.uid] = [
+            self._lineage_row(row, "source", s.name, s.uri, s.uid, s.hash) for s in p.sources
+        ]
+        self.link_dirty.add(p.uid)
+        if p.tag:
+            self._set_tag(ev, row, p.tag)
+
+    def _tagged(self, ev: CatalogEvent, p: ArtifactTagged) -> None:
+        self._check_tag(p.tag)
+        row = self._live(ev, p.uid, "tag")
+        self._set_tag(ev, row, p.tag)
+
+    def _untagged(self, ev: CatalogEvent, p: ArtifactUntagged) -> None:
+        if p.tag == "latest":
+            raise Refused("the latest tag is maintained by the catalog and cannot be removed")
+        tid = (ev.project, ev.key, p.iteration, p.tag)
+        current = self.tags.get(tid)
+        if current is None or (p.uid is not None and current["uid"] != p.uid):
+            return  # nothing to remove: the tag is gone or has moved since
+        self.tags[tid] = None
+        self.changed_tags.add(tid)
+
+    def _updated(self, ev: CatalogEvent, p: ArtifactUpdated) -> None:
+        row = dict(self._live(ev, p.uid, "update"))
+        try:
+            labels = {k: v for k, v in row["labels"].items() if k not in p.labels_removed}
+            labels.update(validate_labels(p.labels_set))
+            spec = json.loads(row["spec"])
+            for name in p.spec_removed:
+                spec.pop(name, None)
+            for name, text in p.spec_set.items():
+                spec[name] = json.loads(text)
+        except (InvalidInput, ValueError) as exc:
+            raise Refused(f"bad ArtifactUpdated: {exc}") from exc
+        extra = {k: v for k, v in row["extra_data"].items() if k not in p.extra_data_removed}
+        extra.update(p.extra_data_set)
+        row.update(
+            labels=validate_labels(labels),
+            spec=_canonical_json(spec),
+            extra_data=extra,
+            updated=ev.occurred_at,
+            updated_by=ev.actor,
+        )
+        if p.description is not None:
+            row["description"] = p.description
+        self.versions[p.uid] = row
+        self.changed_versions.add(p.uid)
+        if p.extra_data_set or p.extra_data_removed:
+            self.link_dirty.add(p.uid)
+
+    def _deleted(self, ev: CatalogEvent, p: ArtifactDeleted) -> None:
+        kid = (ev.project, ev.key)
+        uids = list(p.uids)
+        if p.all_versions:
+            uids += sorted(self.key_versions.get(kid, set()) - set(uids))
+        if not uids:
+            raise Refused(f"delete of {ev.project}/{ev.key}: no such versions")
+        rows = []
+        for uid in uids:
+            row = self.versions.get(uid)
+            if row is None or (row["project"], row["key"]) != kid:
+                raise Refused(f"delete of unknown version {uid} of {ev.project}/{ev.key}")
+            rows.append(row)
+        for row in rows:
+            if row["deleted"]:
+                continue
+            row = dict(row, deleted=True, updated=ev.occurred_at, updated_by=ev.actor)
+            self.versions[row["uid"]] = row
+            self.changed_versions.add(row["uid"])
+            self.latest_groups.add((row["project"], row["key"], row["iteration"]))
+            for tid, tag in self.tags.items():
+                if tag is not None and tag["uid"] == row["uid"]:
+                    self.tags[tid] = None
+                    self.changed_tags.add(tid)
+
+    @staticmethod
+    def _lineage_row(
+        row: Row,
+        relation: str,
+        name: str,
+        uri: str,
+        parent_uid: str | None,
+        parent_hash: str | None,
+    ) -> Row:
+        parent_project = parent_key = None
+        if uri.startswith("store://"):
+            try:
+                parsed = StoreURI.parse(uri, default_project=row["project"])
+            except InvalidInput:
+                pass
+            else:
+                parent_project, parent_key = parsed.project, parsed.key
+                parent_uid = parent_uid or parsed.uid
+        return {
+            "project": row["project"],
+            "key": row["key"],
+            "uid": row["uid"],
+            "relation": relation,
+            "name": name,
+            "parent_uri": uri,
+            "parent_project": parent_project,
+            "parent_key": parent_key,
+            "parent_uid": parent_uid,
+            "parent_hash": parent_hash,
+        }
+
+    def link_rows(self, uid: str) -> list[Row]:
+        """The ``extra_data`` lineage rows of a version, from its final links."""
+        row = self.versions[uid]
+        return [
+            self._lineage_row(row, "extra_data", name, target, None, None)
+            for name, target in sorted(row["extra_data"].items())
+        ]
+
+    # ------------------------------------------------------------ runs/projects
+
+    def _run_started(self, ev: CatalogEvent, p: RunStarted) -> None:
+        old = self.runs.get(p.uid)
+        if old is not None and old["project"] != ev.project:
+            raise Refused(f"run {p.uid} already exists in project {old['project']}")
+        self.runs[p.uid] = {
+            "project": ev.project,
+            "uid": p.uid,
+            "name": p.name,
+            "handler": p.handler,
+            "state": old["state"] if old else "running",
+            "error": old["error"] if old else None,
+            "owner": ev.actor,
+            "labels": dict(p.labels),
+            "parameters": p.parameters,
+            "inputs": _canonical_json([payload_to_json(i) for i in p.inputs]),
+            "results": old["results"] if old else "{}",
+            "outputs": old["outputs"] if old else {},
+            "artifact_path": p.artifact_path,
+            "started": ev.occurred_at,
+            "finished": old["finished"] if old else None,
+        }
+        self.changed_runs.add(p.uid)
+
+    def _run_finished(self, ev: CatalogEvent, p: RunFinished) -> None:
+        old = self.runs.get(p.uid)
+        if old is None or old["project"] != ev.project:
+            raise Refused(f"finish of unknown run {ev.project}/{p.uid}")
+        try:
+            json.loads(p.results)
+        except ValueError as exc:
+            raise Refused(f"bad RunFinished results: {exc}") from exc
+        self.runs[p.uid] = dict(
+            old,
+            state=p.state,
+            error=p.error,
+            results=p.results,
+            outputs=dict(p.outputs),
+            finished=ev.occurred_at,
+        )
+        self.changed_runs.add(p.uid)
+
+    def _project_configured(self, ev: CatalogEvent, p: ProjectConfigured) -> None:
+        self._touch_project(ev)
+        row = dict(self.projects[ev.project])
+        for name in ("artifact_path", "description", "owner"):
+            value = getattr(p, name)
+            if value is not None:
+                row[name] = value
+        row["labels"] = {**row["labels"], **p.labels}
+        row["updated"] = ev.occurred_at
+        self.projects[ev.project] = row
+        self.changed_projects.add(ev.project)
+
+    def _touch_project(self, ev: CatalogEvent) -> None:
+        if ev.project not in self.projects:
+            self.projects[ev.project] = {
+                "name": ev.project,
+                "artifact_path": None,
+                "description": None,
+                "owner": ev.actor,
+                "labels": {},
+                "created": ev.occurred_at,
+                "updated": ev.occurred_at,
+            }
+            self.changed_projects.add(ev.project)

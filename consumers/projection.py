@@ -1,0 +1,513 @@
+"""The DuckDB projection: events in, tables out, positions in the same transaction.
+
+One :class:`Projection` owns one DuckDB file (DuckDB allows one read-write
+process per file). :meth:`Projection.apply` takes a batch of log records and,
+in one transaction:
+
+1. decodes them (undecodable or damaged records become ``dead_letters``);
+2. drops events already applied (same ``event_id``: redelivery);
+3. loads the slice of state the batch touches with a handful of set-based
+   queries, folds the events over it in log order (:mod:`consumers.fold`);
+4. writes the changed rows back as Arrow tables (delete by key + insert
+   select), appends ``events`` and ``dead_letters``, recomputes ``latest``
+   for the touched keys in SQL, and stores the next offset of every partition.
+
+A crash at any instant leaves the file at a batch boundary; a restart resumes
+from the stored positions, so nothing is lost or applied twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from catalog.errors import EventError, LogError, ProjectionBusy
+from catalog.events.codec import Codec, default_codec
+from catalog.events.model import CatalogEvent, payload_to_json
+from catalog.log import EventLog, Offsets, Position, Record, is_behind
+from consumers import schema
+from consumers.fold import Fold, Refused, Row, needs_of
+
+STR = pa.string()
+TS = pa.timestamp("us", tz="UTC")
+MAP = pa.map_(pa.string(), pa.string())
+PRODUCER = pa.struct([("kind", STR), ("name", STR), ("uri", STR), ("owner", STR)])
+
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "VARCHAR": STR,
+    "INTEGER": pa.int32(),
+    "BIGINT": pa.int64(),
+    "BOOLEAN": pa.bool_(),
+    "TIMESTAMPTZ": TS,
+    "JSON": STR,
+    "BLOB": pa.binary(),
+    schema.MAP: MAP,
+    schema.PRODUCER: PRODUCER,
+}
+
+DEFAULT_BATCH = 5000
+
+
+def arrow_schema(table: schema.Table) -> pa.Schema:
+    return pa.schema([(c.name, ARROW_TYPES[c.type]) for c in table.columns])
+
+
+def to_arrow(table: schema.Table, rows: Sequence[Row]) -> pa.Table:
+    """Rows (dicts) as an Arrow table typed like ``table``; maps from dicts."""
+    columns = {}
+    for c in table.columns:
+        values = [r[c.name] for r in rows]
+        if c.type == schema.MAP:
+            values = [list(v.items()) if v is not None else None for v in values]
+        columns[c.name] = pa.array(values, type=ARROW_TYPES[c.type])
+    return pa.table(columns)
+
+
+def from_arrow(tbl: pa.Table, maps: Iterable[str] = ()) -> list[Row]:
+    rows: list[Row] = tbl.to_pylist()
+    for name in maps:
+        for r in rows:
+            if r[name] is not None:
+                r[name] = dict(r[name])
+    return rows
+
+
+def _map_columns(table: schema.Table) -> list[str]:
+    return [c.name for c in table.columns if c.type == schema.MAP]
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one :meth:`Projection.apply` did."""
+
+    applied: int
+    dead: int
+    duplicates: int
+    skipped: int  # records before the stored position (already applied)
+
+
+def connect(path: str, *, read_only: bool = False, timeout: float = 30.0,
+            config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB file, waiting up to ``timeout`` s while another process holds it."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            con = duckdb.connect(path, read_only=read_only, config=config or {})
+            con.execute("SET TimeZone = 'UTC'")
+            return con
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise LogError(path, f"cannot open the projection: {exc}") from exc
+            if time.monotonic() >= deadline:
+                raise ProjectionBusy(path, str(exc).splitlines()[0]) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+
+class Projection:
+    """A DuckDB projection of one log."""
+
+    def __init__(
+        self,
+        path: str = ":memory:",
+        *,
+        codec: Codec | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.path = str(path)
+        self.codec = codec or default_codec()
+        self.con = connect(self.path, timeout=timeout)
+        try:
+            self._ensure_schema()
+            self.positions: dict[int, int] = dict(
+                self.con.execute("SELECT partition, next_offset FROM positions").fetchall()
+            )
+        except BaseException:
+            self.con.close()
+            raise
+
+    # ----------------------------------------------------------------- setup
+
+    def _meta(self, name: str) -> str | None:
+        row = self.con.execute("SELECT value FROM meta WHERE name = ?", [name]).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_meta(self, name: str, value: str) -> None:
+        self.con.execute("DELETE FROM meta WHERE name = ?", [name])
+        self.con.execute("INSERT INTO meta VALUES (?, ?)", [name, value])
+
+    def _ensure_schema(self) -> None:
+        tables = {r[0] for r in self.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if "meta" in tables:
+            version = self._meta("schema_version")
+            if version == str(schema.SCHEMA_VERSION):
+                return
+            # Derived data: drop and rebuild from the log instead of migrating.
+            self._drop_all()
+        self.con.execute("BEGIN")
+        for statement in schema.ddl():
+            self.con.execute(statement)
+        self._set_meta("schema_version", str(schema.SCHEMA_VERSION))
+        self.con.execute("COMMIT")
+
+    def _drop_all(self) -> None:
+        for view in schema.VIEWS:
+            self.con.execute(f"DROP VIEW IF EXISTS {view}")
+        for table in schema.TABLES:
+            self.con.execute(f"DROP TABLE IF EXISTS {table.name}")
+
+    def reset(self) -> None:
+        """Empty every table (the next catch-up replays the whole log)."""
+        self._drop_all()
+        self._ensure_schema()
+        self.positions = {}
+
+    def bind(self, log: EventLog) -> None:
+        """Tie this projection to ``log``; a projection of another log is reset."""
+        log_id = self._meta("log_id")
+        if log_id == log.log_id:
+            return
+        if log_id is not None:
+            self.reset()
+        self.con.execute("BEGIN")
+        self._set_meta("log_id", log.log_id)
+        self._set_meta("log_url", log.url)
+        self.con.execute("COMMIT")
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Projection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ apply
+
+    def apply(self, records: Sequence[Record]) -> BatchResult:
+        """Apply one batch of records in one transaction (see the module doc)."""
+        dead: list[Row] = []
+        decoded: list[tuple[Record, CatalogEvent, int]] = []
+        new_positions = dict(self.positions)
+        skipped = 0
+        for r in records:
+            if r.offset < new_positions.get(r.partition, 0):
+                skipped += 1
+                continue
+            new_positions[r.partition] = r.offset + 1
+            if r.error is not None:
+                dead.append(_dead(r, f"damaged record: {r.error}"))
+                continue
+            try:
+                version = self.codec.writer_of(r.value).version
+                event = self.codec.decode(r.value)
+            except EventError as exc:
+                dead.append(_dead(r, str(exc)))
+                continue
+            decoded.append((r, event, version))
+        if new_positions == self.positions:
+            return BatchResult(0, 0, 0, skipped)
+
+        fresh, duplicates = self._drop_duplicates(decoded)
+        fold = self._load(ev for _, ev, _ in fresh)
+        applied: list[Row] = []
+        for r, ev, version in fresh:
+            try:
+                fold.apply(ev, r)
+            except Refused as exc:
+                dead.append(_dead(r, exc.reason, ev))
+                continue
+            applied.append(_event_row(r, ev, version))
+
+        self.con.execute("BEGIN")
+        try:
+            self._flush(fold)
+            self._insert(schema.EVENTS, applied)
+            self._insert(schema.DEAD_LETTERS, dead)
+            self._replace(
+                schema.POSITIONS,
+                [{"partition": p, "next_offset": o} for p, o in sorted(new_positions.items())],
+                ["partition"],
+            )
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.positions = new_positions
+        return BatchResult(len(applied), len(dead), duplicates, skipped)
+
+    def _temp(self, name: str, tbl: pa.Table) -> str:
+        self.con.register(name, tbl)
+        return name
+
+    def _drop_duplicates(
+        self, decoded: list[tuple[Record, CatalogEvent, int]]
+    ) -> tuple[list[tuple[Record, CatalogEvent, int]], int]:
+        if not decoded:
+            return [], 0
+        ids = pa.table({"event_id": [ev.event_id for _, ev, _ in decoded]})
+        self._temp("_batch_ids", ids)
+        seen = {
+            r[0]
+            for r in self.con.execute(
+                "SELECT e.event_id FROM events e SEMI JOIN _batch_ids b USING (event_id)"
+            ).fetchall()
+        }
+        self.con.unregister("_batch_ids")
+        fresh = []
+        for item in decoded:
+            if item[1].event_id in seen:
+                continue
+            seen.add(item[1].event_id)
+            fresh.append(item)
+        return fresh, len(decoded) - len(fresh)
+
+    def _select(self, sql: str, table: schema.Table, **temps: pa.Table) -> list[Row]:
+        for name, tbl in temps.items():
+            self.con.register(name, tbl)
+        try:
+            result = self.con.sql(sql).to_arrow_table()
+        finally:
+            for name in temps:
+                self.con.unregister(name)
+        return from_arrow(result, _map_columns(table))
+
+    def _load(self, events: Iterable[CatalogEvent]) -> Fold:
+        needs = needs_of(events)
+        uids = pa.table({"uid": pa.array(sorted(needs.uids), type=STR)})
+        vkeys = _key_table(needs.all_version_keys)
+        tkeys = _key_table(needs.tag_keys)
+        versions = self._select(
+            "SELECT * FROM artifacts WHERE uid IN (SELECT uid FROM _uids) "
+            "OR (project, key) IN (SELECT (project, key) FROM _vkeys)",
+            schema.ARTIFACTS,
+            _uids=uids,
+            _vkeys=vkeys,
+        ) if (needs.uids or needs.all_version_keys) else []
+        tags = self._select(
+            "SELECT t.* FROM tags t SEMI JOIN _tkeys k USING (project, key) "
+            "WHERE t.tag <> 'latest'",
+            schema.TAGS,
+            _tkeys=tkeys,
+        ) if needs.tag_keys else []
+        runs = self._select(
+            "SELECT * FROM runs WHERE uid IN (SELECT uid FROM _runs)",
+            schema.RUNS,
+            _runs=pa.table({"uid": pa.array(sorted(needs.runs), type=STR)}),
+        ) if needs.runs else []
+        projects = self._select(
+            "SELECT * FROM projects WHERE name IN (SELECT name FROM _projects)",
+            schema.PROJECTS,
+            _projects=pa.table({"name": pa.array(sorted(needs.projects), type=STR)}),
+        ) if needs.projects else []
+        return Fold(versions, tags, runs, projects, needs.tag_keys, needs.all_version_keys)
+
+    def _insert(self, table: schema.Table, rows: Sequence[Row]) -> None:
+        if not rows:
+            return
+        cols = ", ".join(f'"{c}"' for c in table.column_names)
+        self.con.register("_rows", to_arrow(table, rows))
+        try:
+            self.con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _rows")
+        finally:
+            self.con.unregister("_rows")
+
+    def _delete(self, table: schema.Table, keys: pa.Table) -> None:
+        if keys.num_rows == 0:
+            return
+        names = keys.column_names
+        cols = ", ".join(f'"{c}"' for c in names)
+        self.con.register("_keys", keys)
+        try:
+            self.con.execute(
+                f"DELETE FROM {table.name} WHERE ({cols}) IN (SELECT ({cols}) FROM _keys)"
+                if len(names) > 1
+                else f"DELETE FROM {table.name} WHERE {cols} IN (SELECT {cols} FROM _keys)"
+            )
+        finally:
+            self.con.unregister("_keys")
+
+    def _replace(self, table: schema.Table, rows: Sequence[Row], key: list[str]) -> None:
+        if not rows:
+            return
+        keys = pa.table({k: [r[k] for r in rows] for k in key})
+        self._delete(table, keys)
+        self._insert(table, rows)
+
+    def _flush(self, fold: Fold) -> None:
+        versions = [fold.versions[u] for u in sorted(fold.changed_versions)]
+        self._replace(schema.ARTIFACTS, versions, ["uid"])
+
+        # Tags: delete every touched tag, insert those that still exist.
+        changed = sorted(fold.changed_tags)
+        if changed:
+            self._delete(
+                schema.TAGS,
+                pa.table(
+                    {
+                        "project": [t[0] for t in changed],
+                        "key": [t[1] for t in changed],
+                        "iteration": pa.array([t[2] for t in changed], type=pa.int32()),
+                        "tag": [t[3] for t in changed],
+                    }
+                ),
+            )
+            live = [fold.tags[t] for t in changed if fold.tags[t] is not None]
+            self._insert(schema.TAGS, live)  # type: ignore[arg-type]
+        self._recompute_latest(sorted(fold.latest_groups))
+
+        # Lineage: sources replaced on (re)log, links recomputed when they changed.
+        sources = sorted(fold.source_rows)
+        if sources:
+            self._delete_lineage(sources, "source")
+            self._insert(schema.LINEAGE, [r for u in sources for r in fold.source_rows[u]])
+        links = sorted(fold.link_dirty)
+        if links:
+            self._delete_lineage(links, "extra_data")
+            self._insert(schema.LINEAGE, [r for u in links for r in fold.link_rows(u)])
+
+        self._replace(schema.RUNS, [fold.runs[u] for u in sorted(fold.changed_runs)], ["uid"])
+        self._replace(
+            schema.PROJECTS,
+            [fold.projects[n] for n in sorted(fold.changed_projects)],
+            ["name"],
+        )
+
+    def _delete_lineage(self, uids: list[str], relation: str) -> None:
+        self.con.register("_luids", pa.table({"uid": uids}))
+        try:
+            self.con.execute(
+                "DELETE FROM lineage WHERE relation = ? AND uid IN (SELECT uid FROM _luids)",
+                [relation],
+            )
+        finally:
+            self.con.unregister("_luids")
+
+    def _recompute_latest(self, groups: list[tuple[str, str, int]]) -> None:
+        if not groups:
+            return
+        keys = pa.table(
+            {
+                "project": [g[0] for g in groups],
+                "key": [g[1] for g in groups],
+                "iteration": pa.array([g[2] for g in groups], type=pa.int32()),
+            }
+        )
+        self.con.register("_groups", keys)
+        try:
+            self.con.execute(
+                "DELETE FROM tags WHERE tag = 'latest' AND (project, key, iteration) IN "
+                "(SELECT (project, key, iteration) FROM _groups)"
+            )
+            self.con.execute(
+                """
+                INSERT INTO tags (project, key, iteration, tag, uid, updated, updated_by)
+                SELECT project, key, iteration, 'latest', uid, updated, updated_by FROM (
+                    SELECT a.*, row_number() OVER (
+                        PARTITION BY a.project, a.key, a.iteration
+                        ORDER BY a.log_partition DESC, a.log_offset DESC
+                    ) AS rn
+                    FROM artifacts a SEMI JOIN _groups g USING (project, key, iteration)
+                    WHERE NOT a.deleted
+                ) WHERE rn = 1
+                """
+            )
+        finally:
+            self.con.unregister("_groups")
+
+    # -------------------------------------------------------------- catch up
+
+    def catch_up(
+        self,
+        log: EventLog,
+        *,
+        until: Offsets | None = None,
+        batch_size: int = DEFAULT_BATCH,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Apply everything up to ``until`` (default: the log's end); records applied."""
+        self.bind(log)
+        target = dict(until) if until is not None else log.end_offsets()
+        total = 0
+        while is_behind(self.positions, target):
+            wanted = {p: o for p, o in self.positions.items()}
+            records = log.read(wanted, max_records=batch_size)
+            records = [r for r in records if r.offset < target.get(r.partition, 0)]
+            if not records:
+                break
+            self.apply(records)
+            total += len(records)
+            if progress is not None:
+                progress(len(records))
+        return total
+
+    def wait_for(self, log: EventLog, position: Position, timeout: float = 30.0) -> None:
+        """Catch up until the record at ``position`` is applied (read-your-writes)."""
+        deadline = time.monotonic() + timeout
+        while self.positions.get(position.partition, 0) <= position.offset:
+            self.catch_up(log, until={position.partition: position.offset + 1})
+            if self.positions.get(position.partition, 0) > position.offset:
+                return
+            if time.monotonic() > deadline:
+                raise LogError(log.url, f"position {position} not reached in {timeout} s")
+            log.wait(self.positions, min(0.5, max(0.0, deadline - time.monotonic())))
+
+
+def _key_table(keys: set[tuple[str, str]]) -> pa.Table:
+    ordered = sorted(keys)
+    return pa.table(
+        {
+            "project": pa.array([k[0] for k in ordered], type=STR),
+            "key": pa.array([k[1] for k in ordered], type=STR),
+        }
+    )
+
+
+def _event_row(r: Record, ev: CatalogEvent, version: int) -> Row:
+    return {
+        "partition": r.partition,
+        "offset": r.offset,
+        "event_id": ev.event_id,
+        "type": ev.type,
+        "actor": ev.actor,
+        "occurred_at": ev.occurred_at,
+        "project": ev.project,
+        "key": ev.key,
+        "run_uid": ev.run_uid,
+        "schema_version": version,
+        "payload": json.dumps(payload_to_json(ev.payload), sort_keys=True, ensure_ascii=False),
+    }
+
+
+def _dead(r: Record, reason: str, ev: CatalogEvent | None = None) -> Row:
+    return {
+        "partition": r.partition,
+        "offset": r.offset,
+        "reason": reason,
+        "event_id": ev.event_id if ev else None,
+        "type": ev.type if ev else None,
+        "payload": json.dumps(payload_to_json(ev.payload), sort_keys=True) if ev else None,
+        "value": bytes(r.value),
+        "log_time": datetime.fromtimestamp(r.timestamp_ms / 1000, UTC),
+    }
+
+
+def replace_file(source: str, target: str) -> None:
+    """Atomically put the projection file ``source`` at ``target`` (with its WAL)."""
+    wal = source + ".wal"
+    if os.path.exists(wal):  # pragma: no cover - closed connections checkpoint
+        os.remove(wal)
+    os.replace(source, target)
