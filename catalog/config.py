@@ -74,8 +74,7 @@ def _read_config_file() -> dict[str, Any]:
     unknown = set(data) - set(ENV)
     if unknown:
         raise InvalidInput(
-            f"unknown setting(s) {', '.join(sorted(unknown))} in {path}; "
-            f"known: {', '.join(ENV)}"
+            f"unknown setting(s) {', '.join(sorted(unknown))} in {path}; known: {', '.join(ENV)}"
         )
     return {k: str(v) for k, v in data.items()}
 

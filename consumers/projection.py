@@ -95,8 +95,13 @@ class BatchResult:
     skipped: int  # records before the stored position (already applied)
 
 
-def connect(path: str, *, read_only: bool = False, timeout: float = 30.0,
-            config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: str,
+    *,
+    read_only: bool = False,
+    timeout: float = 30.0,
+    config: dict[str, Any] | None = None,
+) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB file, waiting up to ``timeout`` s while another process holds it."""
     deadline = time.monotonic() + timeout
     delay = 0.01
@@ -141,7 +146,8 @@ class Projection:
     # ----------------------------------------------------------------- setup
 
     def _meta(self, name: str) -> str | None:
-        row = self.con.execute("SELECT value FROM meta WHERE name = ?", [name]).fetchone()
+        rows = self.con.execute("SELECT value FROM meta WHERE name = ?", [name]).fetchall()
+        row = rows[0] if rows else None
         return None if row is None else str(row[0])
 
     def _set_meta(self, name: str, value: str) -> None:
@@ -149,7 +155,9 @@ class Projection:
         self.con.execute("INSERT INTO meta VALUES (?, ?)", [name, value])
 
     def _ensure_schema(self) -> None:
-        tables = {r[0] for r in self.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        tables = {
+            r[0] for r in self.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        }
         if "meta" in tables:
             version = self._meta("schema_version")
             if version == str(schema.SCHEMA_VERSION):
@@ -290,29 +298,45 @@ class Projection:
         uids = pa.table({"uid": pa.array(sorted(needs.uids), type=STR)})
         vkeys = _key_table(needs.all_version_keys)
         tkeys = _key_table(needs.tag_keys)
-        versions = self._select(
-            "SELECT * FROM artifacts WHERE uid IN (SELECT uid FROM _uids) "
-            "OR (project, key) IN (SELECT (project, key) FROM _vkeys)",
-            schema.ARTIFACTS,
-            _uids=uids,
-            _vkeys=vkeys,
-        ) if (needs.uids or needs.all_version_keys) else []
-        tags = self._select(
-            "SELECT t.* FROM tags t SEMI JOIN _tkeys k USING (project, key) "
-            "WHERE t.tag <> 'latest'",
-            schema.TAGS,
-            _tkeys=tkeys,
-        ) if needs.tag_keys else []
-        runs = self._select(
-            "SELECT * FROM runs WHERE uid IN (SELECT uid FROM _runs)",
-            schema.RUNS,
-            _runs=pa.table({"uid": pa.array(sorted(needs.runs), type=STR)}),
-        ) if needs.runs else []
-        projects = self._select(
-            "SELECT * FROM projects WHERE name IN (SELECT name FROM _projects)",
-            schema.PROJECTS,
-            _projects=pa.table({"name": pa.array(sorted(needs.projects), type=STR)}),
-        ) if needs.projects else []
+        versions = (
+            self._select(
+                "SELECT * FROM artifacts WHERE uid IN (SELECT uid FROM _uids) "
+                "OR (project, key) IN (SELECT (project, key) FROM _vkeys)",
+                schema.ARTIFACTS,
+                _uids=uids,
+                _vkeys=vkeys,
+            )
+            if (needs.uids or needs.all_version_keys)
+            else []
+        )
+        tags = (
+            self._select(
+                "SELECT t.* FROM tags t SEMI JOIN _tkeys k USING (project, key) "
+                "WHERE t.tag <> 'latest'",
+                schema.TAGS,
+                _tkeys=tkeys,
+            )
+            if needs.tag_keys
+            else []
+        )
+        runs = (
+            self._select(
+                "SELECT * FROM runs WHERE uid IN (SELECT uid FROM _runs)",
+                schema.RUNS,
+                _runs=pa.table({"uid": pa.array(sorted(needs.runs), type=STR)}),
+            )
+            if needs.runs
+            else []
+        )
+        projects = (
+            self._select(
+                "SELECT * FROM projects WHERE name IN (SELECT name FROM _projects)",
+                schema.PROJECTS,
+                _projects=pa.table({"name": pa.array(sorted(needs.projects), type=STR)}),
+            )
+            if needs.projects
+            else []
+        )
         return Fold(versions, tags, runs, projects, needs.tag_keys, needs.all_version_keys)
 
     def _insert(self, table: schema.Table, rows: Sequence[Row]) -> None:

@@ -112,9 +112,7 @@ def expand(name: str, named: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
                 full = f"{ns}.{node['name']}"
                 seen.add(full)
                 out = dict(node)
-                out["fields"] = [
-                    {**f, "type": walk(f["type"], ns)} for f in node["fields"]
-                ]
+                out["fields"] = [{**f, "type": walk(f["type"], ns)} for f in node["fields"]]
                 return out
             if node.get("type") == "array":
                 return {**node, "items": walk(node["items"], namespace)}

@@ -1,0 +1,268 @@
+"""The artifact object: MLRun's document layout (``kind``, ``metadata``, ``spec``, ``status``).
+
+An :class:`Artifact` is what every log call returns and every read gives
+back. Its ``uri`` is pinned to the exact version (``store://…^<uid>``), so it
+keeps resolving to that version after ``latest`` moves. ``to_dict`` /
+``to_yaml`` give the MLRun-like document that ``catalog show --yaml`` prints
+and ``catalog import`` reads back.
+
+Subclasses (datasets, models, plots, feature-store objects) set ``kind`` and
+register themselves, so rows read from the projection come back as the right
+class.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+
+from catalog.uri import StoreURI, category_for_kind
+
+
+class _Section:
+    """An attribute bag: ``artifact.spec.format``, ``artifact.metadata.labels``."""
+
+    def __init__(self, **fields: Any) -> None:
+        self.__dict__.update(fields)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return None  # MLRun documents omit empty fields; reading them gives None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: _plain(v) for k, v in self.__dict__.items() if v is not None}
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items() if v is not None)
+        return f"{type(self).__name__}({inner})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Section) and self.__dict__ == other.__dict__
+
+
+class Metadata(_Section):
+    """key, project, uid, iter, tree, tag, tags, labels, created, updated, ..."""
+
+
+class Spec(_Section):
+    """target_path, hash, size, format, producer, sources, extra_data, and kind-specific fields."""
+
+
+class Status(_Section):
+    """state: created or deleted."""
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, _Section):
+        return value.to_dict()
+    return value
+
+
+_CORE_SPEC = (
+    "target_path",
+    "hash",
+    "size",
+    "format",
+    "filename",
+    "producer",
+    "sources",
+    "extra_data",
+)
+
+
+class Artifact:
+    """One artifact version (or, before logging, a description of one)."""
+
+    kind: ClassVar[str] = "artifact"
+    _classes: ClassVar[dict[str, type[Artifact]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        Artifact._classes[cls.kind] = cls
+
+    def __init__(
+        self,
+        key: str | None = None,
+        body: bytes | str | None = None,
+        local_path: str | None = None,
+        format: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        description: str | None = None,
+        target_path: str | None = None,
+        **spec: Any,
+    ) -> None:
+        self.metadata = Metadata(key=key, labels=dict(labels or {}), description=description)
+        self.spec = Spec(format=format, target_path=target_path, **spec)
+        self.status = Status(state="new")
+        self.body = body
+        self.local_path = local_path
+
+    # --------------------------------------------------------------- identity
+
+    @property
+    def key(self) -> str:
+        return str(self.metadata.key)
+
+    @property
+    def project(self) -> str | None:
+        return self.metadata.project  # type: ignore[no-any-return]
+
+    @property
+    def uid(self) -> str | None:
+        return self.metadata.uid  # type: ignore[no-any-return]
+
+    @property
+    def iter(self) -> int:
+        return int(self.metadata.iter or 0)
+
+    @property
+    def tag(self) -> str | None:
+        return self.metadata.tag  # type: ignore[no-any-return]
+
+    @property
+    def tree(self) -> str | None:
+        return self.metadata.tree  # type: ignore[no-any-return]
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return self.metadata.labels  # type: ignore[no-any-return]
+
+    @property
+    def category(self) -> str:
+        return category_for_kind(self.kind)
+
+    @property
+    def hash(self) -> str | None:
+        return self.spec.hash  # type: ignore[no-any-return]
+
+    @property
+    def size(self) -> int | None:
+        return self.spec.size  # type: ignore[no-any-return]
+
+    @property
+    def target_path(self) -> str | None:
+        return self.spec.target_path  # type: ignore[no-any-return]
+
+    def get_target_path(self) -> str | None:
+        """MLRun's accessor for where the bytes are."""
+        return self.target_path
+
+    @property
+    def extra_data(self) -> dict[str, str]:
+        return self.spec.extra_data or {}  # type: ignore[no-any-return]
+
+    @property
+    def deleted(self) -> bool:
+        return self.status.state == "deleted"  # type: ignore[no-any-return]
+
+    @property
+    def uri(self) -> str:
+        """The store URI pinned to this exact version."""
+        return str(self.store_uri())
+
+    def store_uri(self, *, pinned: bool = True) -> StoreURI:
+        if not self.project or not self.uid:
+            raise ValueError(f"artifact {self.key!r} has not been logged yet")
+        return StoreURI(
+            category=self.category,
+            project=self.project,
+            key=self.key,
+            iteration=self.iter,
+            tag=None if pinned else self.tag,
+            uid=self.uid if pinned else None,
+        )
+
+    @property
+    def kind_spec(self) -> dict[str, Any]:
+        """The kind-specific part of the spec (what the ``spec`` JSON column holds)."""
+        return {k: v for k, v in self.spec.__dict__.items() if k not in _CORE_SPEC}
+
+    # ------------------------------------------------------------- documents
+
+    def to_dict(self) -> dict[str, Any]:
+        """The MLRun-like document: ``kind``, ``metadata``, ``spec``, ``status``."""
+        return {
+            "kind": self.kind,
+            "metadata": self.metadata.to_dict(),
+            "spec": self.spec.to_dict(),
+            "status": self.status.to_dict(),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False, default=str)
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return str(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
+
+    def __repr__(self) -> str:
+        where = self.uri if self.uid and self.project else f"(unlogged) {self.key}"
+        return f"<{type(self).__name__} {where}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Artifact) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # ------------------------------------------------------------- from rows
+
+    @classmethod
+    def class_for(cls, kind: str) -> type[Artifact]:
+        return cls._classes.get(kind, Artifact)
+
+    @classmethod
+    def from_row(
+        cls,
+        row: Mapping[str, Any],
+        tags: list[str] | None = None,
+        tag: str | None = None,
+        sources: list[dict[str, Any]] | None = None,
+    ) -> Artifact:
+        """An artifact from an ``artifacts`` row (and its tags and sources)."""
+        klass = cls.class_for(row["kind"])
+        art = klass.__new__(klass)
+        tags = sorted(tags or [])
+        art.metadata = Metadata(
+            key=row["key"],
+            project=row["project"],
+            uid=row["uid"],
+            iter=row["iteration"],
+            tree=row["tree"] or None,
+            tag=tag or ("latest" if "latest" in tags else (tags[0] if tags else None)),
+            tags=tags,
+            labels=dict(row["labels"] or {}),
+            description=row["description"],
+            created=row["created"],
+            updated=row["updated"],
+            created_by=row["created_by"],
+            updated_by=row["updated_by"],
+        )
+        spec = json.loads(row["spec"]) if isinstance(row["spec"], str) else dict(row["spec"])
+        producer = row["producer"]
+        art.spec = Spec(
+            target_path=row["target_path"],
+            hash=row["hash"],
+            size=row["size"],
+            format=row["format"],
+            filename=row["filename"],
+            producer={k: v for k, v in dict(producer).items() if v is not None}
+            if producer
+            else None,
+            sources=sources or None,
+            extra_data=dict(row["extra_data"] or {}) or None,
+            **spec,
+        )
+        art.status = Status(state="deleted" if row["deleted"] else "created")
+        art.body = None
+        art.local_path = None
+        return art

@@ -1,0 +1,811 @@
+"""The client: :class:`Catalog`, the one object the SDK, the CLI and the web UI use.
+
+Writes follow DESIGN.md's order — (1) bytes into the content-addressed store,
+(2) one Avro event appended to the log — so no event ever points at bytes that
+are not stored. A write returns once its event is durable (or, inside
+:meth:`Catalog.batch`, once the batch is). Nothing is written when the input
+is invalid: every check happens before (1).
+
+Reads take the projection file, catch it up to the end of the log (so a read
+after a write in the same process always sees it: read-your-writes), answer,
+and release the file, because DuckDB allows one read-write process per file.
+Inside ``with catalog.session():`` the file stays open across calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from catalog import query, store
+from catalog.artifacts.base import Artifact
+from catalog.config import Config, resolve_artifact_path
+from catalog.errors import (
+    ArtifactNotFound,
+    InvalidInput,
+    InvalidURI,
+    LimitExceeded,
+)
+from catalog.events.codec import Codec, default_codec
+from catalog.events.model import (
+    ArtifactDeleted,
+    ArtifactLogged,
+    ArtifactTagged,
+    ArtifactUntagged,
+    ArtifactUpdated,
+    CatalogEvent,
+    Payload,
+    Producer,
+    ProjectConfigured,
+    SourceRef,
+)
+from catalog.log import EventLog, Message, Position, open_log
+from catalog.uri import KINDS, StoreURI, category_for_kind, is_store_uri
+from catalog.validation import (
+    parse_label_filter,
+    parse_time,
+    validate_key,
+    validate_labels,
+    validate_project,
+    validate_tag,
+)
+from consumers.projection import Projection
+
+#: Largest encoded event accepted (Kafka's default message.max.bytes is 1 MB).
+MAX_EVENT_BYTES = 900 * 1024
+#: Largest description.
+MAX_DESCRIPTION = 64 * 1024
+
+LabelFilter = Mapping[str, str | None] | Sequence[str] | str | None
+
+
+def version_uid(
+    project: str,
+    key: str,
+    iteration: int,
+    tree: str,
+    digest: str | None,
+    kind: str,
+    format: str | None,
+    identity: Mapping[str, Any],
+) -> str:
+    """The deterministic uid of a version (32 hex, like MLRun's uids)."""
+    material = json.dumps(
+        [project, key, iteration, tree, digest, kind, format, identity],
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Written:
+    """The result of a write: the events appended and their log positions."""
+
+    events: tuple[CatalogEvent, ...]
+    positions: tuple[Position, ...]
+
+
+class Catalog:
+    """A client of one catalog: a log, a projection file and a default artifact path.
+
+    Every argument defaults from the environment, the config file and the
+    user's data directory (:mod:`catalog.config`).
+    """
+
+    def __init__(
+        self,
+        log: str | None = None,
+        db: str | None = None,
+        artifact_path: str | None = None,
+        project: str | None = None,
+        actor: str | None = None,
+        *,
+        timeout: float = 30.0,
+        config: Config | None = None,
+    ) -> None:
+        base = config or Config.load()
+        self.config = base.with_(
+            log=log, db=db, artifact_path=artifact_path, project=project, actor=actor
+        )
+        validate_project(self.config.project)
+        self.timeout = timeout
+        self.codec: Codec = default_codec()
+        self._log: EventLog | None = None
+        self._projection: Projection | None = None
+        self._session_depth = 0
+        self._batch: list[Message] | None = None
+        self._stores: dict[str, store.ObjectStore] = {}
+        self._project_paths: dict[str, str | None] = {}
+        #: set by a run context: the run uid put on every event's envelope
+        self.run_uid: str | None = None
+
+    # ------------------------------------------------------------- resources
+
+    @property
+    def log(self) -> EventLog:
+        if self._log is None:
+            self._log = open_log(self.config.log)
+        return self._log
+
+    @property
+    def project(self) -> str:
+        return self.config.project
+
+    def close(self) -> None:
+        self.flush()
+        if self._projection is not None:
+            self._projection.close()
+            self._projection = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Catalog(log={self.config.log!r}, db={self.config.db!r})"
+
+    def store_for(self, root: str) -> store.ObjectStore:
+        """The object store rooted at ``root`` (cached)."""
+        if root not in self._stores:
+            self._stores[root] = store.ObjectStore(root)
+        return self._stores[root]
+
+    def store_of(self, artifact: Artifact) -> store.ObjectStore:
+        """The object store holding an artifact's blob."""
+        target = artifact.target_path
+        if not target or "/objects/sha256/" not in target:
+            raise InvalidInput(f"{artifact.uri} has no content in the catalog's store")
+        return self.store_for(target.rsplit("/objects/sha256/", 1)[0])
+
+    @contextmanager
+    def session(self) -> Iterator[Catalog]:
+        """Keep the projection file open across reads (releases it at the end)."""
+        self._session_depth += 1
+        try:
+            yield self
+        finally:
+            self._session_depth -= 1
+            if self._session_depth == 0 and self._projection is not None:
+                self._projection.close()
+                self._projection = None
+
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        """An up-to-date projection connection for the duration of the block."""
+        self.flush()
+        if self._projection is None:
+            self._projection = Projection(self.config.db, codec=self.codec, timeout=self.timeout)
+        try:
+            self._projection.catch_up(self.log)
+            yield self._projection.con
+        finally:
+            if self._session_depth == 0 and self._projection is not None:
+                self._projection.close()
+                self._projection = None
+
+    # ----------------------------------------------------------------- writes
+
+    @contextmanager
+    def batch(self) -> Iterator[Catalog]:
+        """Buffer events and append them in one durable write at the end.
+
+        Log calls inside return at once (their URIs are known: uids are
+        deterministic); the events are acknowledged when the block exits. If
+        the block raises, nothing buffered is appended (the blobs may stay;
+        ``gc`` reclaims them).
+        """
+        if self._batch is not None:  # nested: the outer batch appends
+            yield self
+            return
+        self._batch = []
+        try:
+            yield self
+            self.flush()
+        finally:
+            self._batch = None
+
+    def flush(self) -> list[Position]:
+        """Append the events buffered by :meth:`batch` so far."""
+        if not self._batch:
+            return []
+        pending = list(self._batch)
+        self._batch.clear()
+        return self._append(pending)
+
+    def _message(self, ev: CatalogEvent) -> Message:
+        value = self.codec.encode(ev)
+        if len(value) > MAX_EVENT_BYTES:
+            raise LimitExceeded(f"the {ev.type} event of {ev.key}", len(value), MAX_EVENT_BYTES)
+        headers = (("type", ev.type.encode()), ("schema", self.codec.current.fingerprint))
+        return Message(ev.partition_key, value, headers)
+
+    def _append(self, messages: Sequence[Message]) -> list[Position]:
+        positions: list[Position] = []
+        for start in range(0, len(messages), 1000):
+            positions += self.log.append(messages[start : start + 1000])
+        return positions
+
+    def emit(self, project: str, key: str, payloads: Sequence[Payload]) -> Written:
+        """Append events (or buffer them in a batch); returns events and positions.
+
+        Every event is encoded, and refused if oversize, before anything is appended.
+        """
+        events = tuple(
+            CatalogEvent(
+                project=project,
+                key=key,
+                payload=p,
+                actor=self.config.actor,
+                run_uid=self.run_uid,
+            )
+            for p in payloads
+        )
+        messages = [self._message(ev) for ev in events]
+        if self._batch is not None:
+            self._batch.extend(messages)
+            return Written(events, ())
+        return Written(events, tuple(self._append(messages)))
+
+    # -------------------------------------------------------- artifact paths
+
+    def project_artifact_path(self, project: str) -> str | None:
+        """The artifact path configured for ``project`` (``set_environment``)."""
+        if project not in self._project_paths:
+            with self.reading() as con:
+                row = query.project(con, project)
+            self._project_paths[project] = row["artifact_path"] if row else None
+        return self._project_paths[project]
+
+    def artifact_path(
+        self,
+        project: str,
+        artifact_path: str | None = None,
+        run_path: str | None = None,
+        run_uid: str | None = None,
+    ) -> str:
+        """Resolve the artifact path: call, run, project, client config, default."""
+        candidates: list[str | None] = [artifact_path, run_path]
+        if not artifact_path or artifact_path.startswith("+/"):
+            candidates.append(self.project_artifact_path(project))
+        candidates.append(self.config.artifact_path)
+        return resolve_artifact_path(candidates, project, run_uid)
+
+    def configure_project(
+        self,
+        name: str,
+        *,
+        artifact_path: str | None = None,
+        description: str | None = None,
+        owner: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> Written:
+        """Record project settings (a ``ProjectConfigured`` event)."""
+        validate_project(name)
+        written = self.emit(
+            name,
+            name,
+            [
+                ProjectConfigured(
+                    artifact_path=artifact_path,
+                    description=description,
+                    owner=owner,
+                    labels=validate_labels(labels),
+                )
+            ],
+        )
+        self._project_paths.pop(name, None)
+        return written
+
+    # ----------------------------------------------------------------- log
+
+    def log_artifact(
+        self,
+        key: str,
+        body: bytes | str | None = None,
+        local_path: str | os.PathLike[str] | None = None,
+        *,
+        kind: str = "artifact",
+        project: str | None = None,
+        labels: Mapping[str, Any] | None = None,
+        tag: str | None = None,
+        format: str | None = None,
+        sources: Sequence[Any] | Mapping[str, Any] | None = None,
+        artifact_path: str | None = None,
+        extra_data: Mapping[str, Any] | None = None,
+        description: str | None = None,
+        iteration: int = 0,
+        spec: Mapping[str, Any] | None = None,
+        target_path: str | None = None,
+        producer: Producer | None = None,
+        tree: str = "",
+        run_path: str | None = None,
+        filename: str | None = None,
+        identity: Mapping[str, Any] | None = None,
+    ) -> Artifact:
+        """Store the bytes, then append an ``ArtifactLogged`` event; the logged version.
+
+        Give the content as ``body`` (bytes or text), ``local_path`` (a file or
+        a directory), or ``target_path`` (bytes that live elsewhere, recorded
+        as a reference). The returned artifact's ``uri`` is pinned to this
+        version.
+        """
+        project = validate_project(project or self.project)
+        key = validate_key(key)
+        if kind not in KINDS:
+            raise InvalidInput(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
+        labels = validate_labels(labels)
+        if tag is not None:
+            validate_tag(tag)
+            if tag == "latest":
+                tag = None  # latest always follows the newest version anyway
+        if not isinstance(iteration, int) or iteration < 0:
+            raise InvalidInput(f"iteration must be a non-negative integer, not {iteration!r}")
+        if description is not None and len(description) > MAX_DESCRIPTION:
+            raise LimitExceeded("description", len(description), MAX_DESCRIPTION)
+        if sum(x is not None for x in (body, local_path)) > 1:
+            raise InvalidInput("give either body or local_path, not both")
+        spec_json = json.dumps(dict(spec or {}), sort_keys=True, separators=(",", ":"), default=str)
+        path = Path(local_path) if local_path is not None else None
+        if path is not None and not path.exists():
+            raise InvalidInput(f"local_path {str(path)!r} does not exist")
+        refs = self.resolve_sources(sources, project)
+        links = self.resolve_links(extra_data, project)
+
+        # (1) bytes into the content-addressed store
+        digest: str | None = None
+        size: int | None = None
+        target: str | None = target_path
+        if body is not None or path is not None:
+            root = self.artifact_path(project, artifact_path, run_path, tree or None)
+            cas = self.store_for(root)
+            if body is not None:
+                data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+                blob = cas.put_bytes(data)
+            elif path is not None and path.is_dir():
+                blob, manifest = cas.put_dir(path)
+                if kind == "artifact":
+                    kind = "dir"
+                format = format or "dir"
+                blob = store.Blob(blob.digest, manifest.size, blob.url)
+            else:
+                assert path is not None
+                blob = cas.put_file(path)
+                filename = filename or path.name
+            digest, size, target = blob.digest, blob.size, blob.url
+        if format is None and filename and "." in filename:
+            format = filename.rsplit(".", 1)[1].lower()
+
+        identity = (
+            dict(identity)
+            if identity is not None
+            else ({} if digest else {"spec": spec_json, "target_path": target})
+        )
+        uid = version_uid(project, key, iteration, tree, digest, kind, format, identity)
+        producer = producer or Producer(
+            kind="client", name=self.config.actor, owner=self.config.actor
+        )
+        payload = ArtifactLogged(
+            uid=uid,
+            kind=kind,
+            producer=producer,
+            iteration=iteration,
+            tree=tree,
+            hash=digest,
+            size=size,
+            target_path=target,
+            format=format,
+            filename=filename,
+            labels=labels,
+            tag=tag,
+            sources=tuple(refs),
+            extra_data=links,
+            spec=spec_json,
+            description=description,
+        )
+        # (2) the event
+        written = self.emit(project, key, [payload])
+        return self._artifact_from_event(written.events[0])
+
+    def _artifact_from_event(self, ev: CatalogEvent) -> Artifact:
+        p = ev.payload
+        assert isinstance(p, ArtifactLogged)
+        row = {
+            "project": ev.project,
+            "key": ev.key,
+            "iteration": p.iteration,
+            "uid": p.uid,
+            "kind": p.kind,
+            "tree": p.tree,
+            "hash": p.hash,
+            "size": p.size,
+            "target_path": p.target_path,
+            "format": p.format,
+            "filename": p.filename,
+            "labels": dict(p.labels),
+            "producer": {
+                "kind": p.producer.kind,
+                "name": p.producer.name,
+                "uri": p.producer.uri,
+                "owner": p.producer.owner,
+            },
+            "extra_data": dict(p.extra_data),
+            "spec": p.spec,
+            "description": p.description,
+            "created": ev.occurred_at,
+            "updated": ev.occurred_at,
+            "created_by": ev.actor,
+            "updated_by": ev.actor,
+            "deleted": False,
+        }
+        tags = ["latest"] + ([p.tag] if p.tag else [])
+        sources = (
+            [{k: v for k, v in vars(s).items() if v is not None} for s in p.sources]
+            if p.sources
+            else None
+        )
+        return Artifact.from_row(row, tags=tags, tag=p.tag or "latest", sources=sources)
+
+    def resolve_sources(
+        self, sources: Sequence[Any] | Mapping[str, Any] | None, project: str
+    ) -> list[SourceRef]:
+        """Lineage sources pinned to exact versions: artifacts, store URIs, URLs, paths."""
+        if not sources:
+            return []
+        items = (
+            list(sources.items()) if isinstance(sources, Mapping) else [(None, s) for s in sources]
+        )
+        refs = []
+        for name, source in items:
+            if isinstance(source, SourceRef):
+                refs.append(source)
+                continue
+            ref = self.pin(source, project)
+            refs.append(SourceRef(name=name or ref.name, uri=ref.uri, uid=ref.uid, hash=ref.hash))
+        return refs
+
+    def pin(self, source: Any, project: str | None = None) -> SourceRef:
+        """What ``source`` names right now: for catalog artifacts, the exact version."""
+        project = project or self.project
+        if isinstance(source, Artifact):
+            return SourceRef(name=source.key, uri=source.uri, uid=source.uid, hash=source.hash)
+        text = os.fspath(source) if isinstance(source, os.PathLike) else source
+        if not isinstance(text, str) or not text:
+            raise InvalidInput(f"a source must be an artifact, a URI or a path, not {source!r}")
+        if is_store_uri(text):
+            art = self.get_artifact(text, project=project)
+            return SourceRef(name=art.key, uri=text, uid=art.uid, hash=art.hash)
+        url = store.normalize_url(text)
+        digest = None
+        if store.is_local(url):
+            if not Path(url).exists():
+                raise InvalidInput(f"source {text!r} does not exist")
+            if Path(url).is_file():
+                digest, _ = store.hash_file(url)
+        name = url.rstrip("/").rsplit("/", 1)[-1] or url
+        return SourceRef(name=name, uri=url, uid=None, hash=digest)
+
+    def resolve_links(self, extra_data: Mapping[str, Any] | None, project: str) -> dict[str, str]:
+        """``extra_data`` values as pinned store URIs (artifacts, URIs) or URLs."""
+        links: dict[str, str] = {}
+        for name, value in (extra_data or {}).items():
+            validate_key(name)
+            if isinstance(value, Artifact):
+                links[name] = value.uri
+                continue
+            text = os.fspath(value) if isinstance(value, os.PathLike) else value
+            if not isinstance(text, str):
+                raise InvalidInput(
+                    f"extra_data[{name!r}] must be an artifact, a URI or a path, not "
+                    f"{type(value).__name__}"
+                )
+            if is_store_uri(text):
+                links[name] = self.get_artifact(text, project=project).uri
+            else:
+                links[name] = store.normalize_url(text)
+        return links
+
+    # --------------------------------------------------------- tag / update
+
+    def _parse(self, uri: str | Artifact, project: str | None = None) -> StoreURI:
+        if isinstance(uri, Artifact):
+            return uri.store_uri()
+        if not isinstance(uri, str):
+            raise InvalidURI(uri, "expected a store:// URI")
+        if not is_store_uri(uri):
+            # A bare key is accepted where a URI is expected: "iris" → latest of iris.
+            uri = f"store://{uri}"
+        return StoreURI.parse(uri, default_project=project or self.project)
+
+    def tag_artifact(self, uri: str | Artifact, tag: str, project: str | None = None) -> Artifact:
+        """Put ``tag`` on the version ``uri`` names (moving it from any other version)."""
+        validate_tag(tag)
+        if tag == "latest":
+            raise InvalidInput("latest always names the newest version; it cannot be set")
+        art = self.get_artifact(uri, project=project)
+        self.emit(
+            art.project or "",
+            art.key,
+            [ArtifactTagged(uid=art.uid or "", tag=tag, iteration=art.iter)],
+        )
+        return self.get_artifact(art.uri)
+
+    def untag_artifact(self, uri: str | Artifact, tag: str, project: str | None = None) -> None:
+        """Remove ``tag`` from the key ``uri`` names (only if it names that version)."""
+        validate_tag(tag)
+        if tag == "latest":
+            raise InvalidInput("latest always names the newest version; it cannot be removed")
+        parsed = self._parse(uri, project)
+        with self.reading() as con:
+            row = query.resolve(con, parsed.replace(tag=tag, uid=None, tree=None))
+        if row is None:
+            raise ArtifactNotFound(
+                str(parsed.replace(tag=tag, uid=None, tree=None)), f"no tag {tag!r}"
+            )
+        if parsed.uid and not row["uid"].startswith(parsed.uid):
+            raise ArtifactNotFound(str(parsed), f"tag {tag!r} names another version")
+        self.emit(
+            row["project"],
+            row["key"],
+            [ArtifactUntagged(tag=tag, iteration=row["iteration"], uid=row["uid"])],
+        )
+
+    def update_artifact(
+        self,
+        uri: str | Artifact,
+        *,
+        labels: Mapping[str, Any] | None = None,
+        remove_labels: Sequence[str] = (),
+        extra_data: Mapping[str, Any] | None = None,
+        remove_extra_data: Sequence[str] = (),
+        spec: Mapping[str, Any] | None = None,
+        remove_spec: Sequence[str] = (),
+        description: str | None = None,
+        project: str | None = None,
+    ) -> Artifact:
+        """Change mutable metadata of one version in place (same uid, no tag moves).
+
+        ``labels``, ``extra_data`` and ``spec`` merge key by key; the
+        ``remove_*`` arguments drop keys.
+        """
+        art = self.get_artifact(uri, project=project)
+        spec_set = {
+            name: json.dumps(value, sort_keys=True, default=str)
+            for name, value in (spec or {}).items()
+        }
+        payload = ArtifactUpdated(
+            uid=art.uid or "",
+            labels_set=validate_labels(labels),
+            labels_removed=tuple(remove_labels),
+            extra_data_set=self.resolve_links(extra_data, art.project or self.project),
+            extra_data_removed=tuple(remove_extra_data),
+            spec_set=spec_set,
+            spec_removed=tuple(remove_spec),
+            description=description,
+        )
+        self.emit(art.project or "", art.key, [payload])
+        return self.get_artifact(art.uri)
+
+    def delete_artifact(
+        self,
+        uri: str | Artifact,
+        *,
+        all_versions: bool = False,
+        reason: str | None = None,
+        project: str | None = None,
+    ) -> list[str]:
+        """Delete the version ``uri`` names (by uid, tag or latest), or every version.
+
+        Returns the uids deleted. Soft delete: history stays in the log; the
+        bytes are reclaimed only by ``catalog gc``.
+        """
+        parsed = self._parse(uri, project)
+        if all_versions:
+            with self.reading() as con:
+                rows = query.list_artifacts(con, query.ListQuery(project=parsed.project, tag="*"))
+            uids = sorted(r["uid"] for r in rows if r["key"] == parsed.key)
+            if not uids:
+                raise ArtifactNotFound(str(parsed.unpinned()), "no live versions")
+            self.emit(
+                parsed.project,
+                parsed.key,
+                [ArtifactDeleted(uids=(), all_versions=True, reason=reason)],
+            )
+            return uids
+        art = self.get_artifact(parsed)
+        self.emit(
+            art.project or "", art.key, [ArtifactDeleted(uids=(art.uid or "",), reason=reason)]
+        )
+        return [art.uid or ""]
+
+    # ------------------------------------------------------------------ read
+
+    def get_artifact(
+        self,
+        uri: str | Artifact | StoreURI,
+        *,
+        project: str | None = None,
+        include_deleted: bool = False,
+    ) -> Artifact:
+        """The version ``uri`` names: by uid (``^uid``), tag (``:tag``) or else latest."""
+        parsed = uri if isinstance(uri, StoreURI) else self._parse(uri, project)
+        with self.reading() as con:
+            row = query.resolve(con, parsed)
+            if row is None:
+                raise ArtifactNotFound(str(parsed))
+            if row["deleted"] and not include_deleted:
+                raise ArtifactNotFound(str(parsed), "deleted")
+            if row["category"] != parsed.category and parsed.category != "artifacts":
+                raise ArtifactNotFound(str(parsed), f"it is in category {row['category']}")
+            tags = query.tags_of(con, [row["uid"]]).get(row["uid"], [])
+            sources = query.sources_of(con, row["uid"])
+        return Artifact.from_row(
+            row,
+            tags=tags,
+            tag=parsed.tag,
+            sources=[{k: v for k, v in s.items() if v is not None} for s in sources] or None,
+        )
+
+    def list_artifacts(
+        self,
+        project: str | None = None,
+        name: str | None = None,
+        kind: str | None = None,
+        category: str | None = None,
+        tag: str | None = None,
+        labels: LabelFilter = None,
+        since: Any = None,
+        until: Any = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        all_versions: bool = False,
+        include_deleted: bool = False,
+        producer: str | None = None,
+        order: str = "updated",
+        all_projects: bool = False,
+    ) -> list[Artifact]:
+        """Artifacts matching every filter given (latest versions unless told otherwise).
+
+        ``labels`` uses MLRun's syntax: a dict, ``["k=v", "k"]`` or
+        ``"k1=v1,k2"``; a bare ``k`` means the label exists. ``since`` and
+        ``until`` filter on ``updated``, inclusive; they accept datetimes, ISO
+        8601 text or durations such as ``"1h"`` (an hour ago).
+        """
+        if category is not None and category not in {category_for_kind(k) for k in KINDS}:
+            raise InvalidInput(f"unknown category {category!r}")
+        q = query.ListQuery(
+            project=None if all_projects else (project or self.project),
+            name=name,
+            kind=kind,
+            category=category,
+            tag="*" if all_versions else tag,
+            labels=parse_label_filter(labels),
+            since=parse_time(since),
+            until=parse_time(until),
+            producer=producer,
+            include_deleted=include_deleted,
+            limit=limit,
+            offset=offset,
+            order=order,
+        )
+        with self.reading() as con:
+            rows = query.list_artifacts(con, q)
+        return [Artifact.from_row(r, tags=list(r.pop("tags"))) for r in rows]
+
+    def lineage(
+        self,
+        uri: str | Artifact,
+        direction: str = "upstream",
+        depth: int = 5,
+        project: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Lineage edges of a version, up to ``depth`` hops upstream or downstream."""
+        art = self.get_artifact(uri, project=project)
+        with self.reading() as con:
+            return query.lineage(con, art.uid or "", direction, depth)
+
+    def audit(
+        self,
+        project: str | None = None,
+        key: str | None = None,
+        actor: str | None = None,
+        type: str | None = None,
+        since: Any = None,
+        until: Any = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Who did what, when: the events that match, in log order."""
+        q = query.AuditQuery(project, key, actor, type, parse_time(since), parse_time(until), limit)
+        with self.reading() as con:
+            return query.audit(con, q)
+
+    def dead_letters(self, limit: int | None = None) -> list[dict[str, Any]]:
+        with self.reading() as con:
+            return query.dead_letters(con, limit)
+
+    def sql(self, statement: str) -> pa.Table:
+        """Run a read-only SQL query over the projection's tables."""
+        with self.reading():
+            pass
+        if self._projection is not None:  # inside a session: release for read-only use
+            self._projection.close()
+            self._projection = None
+        return query.read_only_sql(self.config.db, statement)
+
+    def get_dataitem(self, url: str | Artifact) -> Any:
+        """A :class:`~catalog.datastore.DataItem` for a store URI, artifact, URL or path."""
+        from catalog.datastore import DataItem
+
+        return DataItem.of(url, self)
+
+    # -------------------------------------------------------------- consume
+
+    def consume(
+        self,
+        *,
+        follow: bool = False,
+        stop: Callable[[], bool] | None = None,
+        progress: Callable[[int], None] | None = None,
+        poll: float = 0.5,
+    ) -> int:
+        """Catch the projection up with the log; with ``follow``, keep following it."""
+        total = 0
+        with self.session(), self.reading():
+            assert self._projection is not None
+            total += self._projection.catch_up(self.log, progress=progress)
+            while follow and not (stop and stop()):
+                self.log.wait(self._projection.positions, poll)
+                total += self._projection.catch_up(self.log, progress=progress)
+        return total
+
+    def replay(
+        self,
+        *,
+        until: Any = None,
+        to_position: int | None = None,
+        into: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> str:
+        """Rebuild a projection from the log into a new file, then swap it in atomically.
+
+        ``until`` (a time) or ``to_position`` (an offset of partition 0, exclusive)
+        stop the replay early. With ``into`` the new projection is written there
+        and the live one is left alone. Returns the path written.
+        """
+        from consumers.replay import rebuild
+
+        if self._projection is not None:
+            self._projection.close()
+            self._projection = None
+        return rebuild(
+            self.log,
+            self.config.db,
+            into=into,
+            until=parse_time(until),
+            to_position=to_position,
+            codec=self.codec,
+            progress=progress,
+        )
+
+    def log_end(self) -> dict[int, int]:
+        return self.log.end_offsets()
+
+
+def as_datetime(value: Any) -> datetime | None:
+    return parse_time(value)

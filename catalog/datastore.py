@@ -1,0 +1,277 @@
+"""DataItem: one handle on data, whether a catalog artifact, an fsspec URL or a path.
+
+Mirrors MLRun's ``mlrun.datastore.DataItem``: ``get()``, ``local()``,
+``as_df()``, ``download()``, ``open()``, ``listdir()``, ``stat()``, ``show()``
+and ``meta`` (the artifact, or None for plain URLs). Reads of catalog
+artifacts go through the content-addressed store and are verified against
+the version's hash; a mismatch raises, it never returns wrong bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from catalog import store
+from catalog.artifacts.base import Artifact
+from catalog.errors import InvalidInput
+from catalog.uri import is_store_uri
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from catalog.client import Catalog
+
+_READERS = {
+    "csv": "read_csv",
+    "parquet": "read_parquet",
+    "pq": "read_parquet",
+    "json": "read_json",
+    "feather": "read_feather",
+    "tsv": "read_csv",
+}
+
+
+@dataclass(frozen=True)
+class Stat:
+    size: int | None
+    hash: str | None
+    url: str
+
+
+def cache_dir() -> Path:
+    from catalog.config import data_dir
+
+    return data_dir() / "cache"
+
+
+class DataItem:
+    """A handle on data: read it, download it, or load it as a DataFrame."""
+
+    def __init__(
+        self, url: str, artifact: Artifact | None = None, catalog: Catalog | None = None
+    ) -> None:
+        self._url = url
+        self._artifact = artifact
+        self._catalog = catalog
+        self._local: str | None = None
+
+    @classmethod
+    def of(cls, source: str | Artifact | os.PathLike[str], catalog: Catalog) -> DataItem:
+        """A DataItem for an artifact, a store URI (resolved now), a URL or a path."""
+        if isinstance(source, Artifact):
+            return cls(source.uri, source, catalog)
+        text = os.fspath(source)
+        if is_store_uri(text):
+            art = catalog.get_artifact(text)
+            return cls(text, art, catalog)
+        return cls(store.normalize_url(text), None, catalog)
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def meta(self) -> Artifact | None:
+        """The artifact version behind this item (None for plain URLs)."""
+        return self._artifact
+
+    @property
+    def artifact_url(self) -> str:
+        return self._artifact.uri if self._artifact else self._url
+
+    @property
+    def key(self) -> str:
+        if self._artifact is not None:
+            return self._artifact.key
+        return self._url.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def kind(self) -> str:
+        """``artifact``/``dataset``/... for catalog items, else the URL scheme (``file``)."""
+        if self._artifact is not None:
+            return self._artifact.kind
+        return self._url.split("://", 1)[0] if "://" in self._url else "file"
+
+    @property
+    def suffix(self) -> str:
+        """The file suffix (``.csv``) from the artifact's file name, format or the URL."""
+        if self._artifact is not None:
+            name = self._artifact.spec.filename
+            if name and "." in name:
+                return "." + name.rsplit(".", 1)[1]
+            fmt = self._artifact.spec.format
+            return f".{fmt}" if fmt and fmt != "dir" else ""
+        name = self._url.rstrip("/").rsplit("/", 1)[-1]
+        return "." + name.rsplit(".", 1)[1] if "." in name else ""
+
+    def __repr__(self) -> str:
+        return f"<DataItem {self.artifact_url}>"
+
+    def __str__(self) -> str:
+        return self.artifact_url
+
+    # ------------------------------------------------------------------ read
+
+    def _store(self) -> store.ObjectStore:
+        assert self._artifact is not None and self._catalog is not None
+        return self._catalog.store_of(self._artifact)
+
+    def _is_blob(self) -> bool:
+        art = self._artifact
+        return bool(
+            art is not None
+            and art.hash
+            and art.target_path
+            and "/objects/sha256/" in art.target_path
+        )
+
+    def _is_dir(self) -> bool:
+        return self._artifact is not None and self._artifact.spec.format == "dir"
+
+    def open(self, mode: str = "rb") -> Any:
+        """A file object; for artifacts a verifying reader (raises at EOF on mismatch)."""
+        if mode not in ("rb", "r"):
+            raise InvalidInput(f"DataItem.open is read-only; mode {mode!r} is not supported")
+        if self._is_blob():
+            assert self._artifact is not None and self._artifact.hash
+            raw = self._store().open(self._artifact.hash)
+            return raw if mode == "rb" else io.TextIOWrapper(raw, encoding="utf-8")
+        if self._artifact is not None and not self._artifact.target_path:
+            raise InvalidInput(f"{self.artifact_url} has no content")
+        url = self._artifact.target_path if self._artifact is not None else self._url
+        assert url is not None
+        return store.open_url(url, mode)
+
+    def get(
+        self, size: int | None = None, offset: int = 0, encoding: str | None = None
+    ) -> bytes | str:
+        """The content (or ``size`` bytes from ``offset``); text if ``encoding`` is given."""
+        if self._is_dir():
+            raise InvalidInput(f"{self.artifact_url} is a directory; use listdir() or local()")
+        if self._is_blob():
+            assert self._artifact is not None and self._artifact.hash
+            data = self._store().get_bytes(self._artifact.hash)  # verified
+            data = data[offset : offset + size if size is not None else None]
+        else:
+            with self.open("rb") as fh:
+                if offset:
+                    fh.seek(offset)
+                data = fh.read() if size is None else fh.read(size)
+        return data.decode(encoding) if encoding else data
+
+    def local(self) -> str:
+        """A local path to the content (downloaded once into the cache, verified)."""
+        if self._local is not None:
+            return self._local
+        if not self._is_blob() and self._artifact is None and store.is_local(self._url):
+            self._local = self._url
+            return self._local
+        if self._is_blob():
+            assert self._artifact is not None and self._artifact.hash
+            digest = self._artifact.hash
+            target = cache_dir() / digest[:2] / f"{digest}{self.suffix}"
+            if not target.exists():
+                if self._is_dir():
+                    tmp = Path(tempfile.mkdtemp(dir=cache_dir() if cache_dir().exists() else None))
+                    self._store().download_dir(digest, tmp)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    try:
+                        os.replace(tmp, target)
+                    except OSError:
+                        shutil.rmtree(tmp, ignore_errors=True)
+                else:
+                    self._store().download(digest, target)
+            self._local = str(target)
+            return self._local
+        target = Path(tempfile.mkdtemp(prefix="catalog-")) / (self.key or "data")
+        url = self._artifact.target_path if self._artifact is not None else self._url
+        if not url:
+            raise InvalidInput(f"{self.artifact_url} has no content")
+        store.get_to_local(url, str(target))
+        self._local = str(target)
+        return self._local
+
+    def download(self, target_path: str | os.PathLike[str]) -> str:
+        """Copy the content to ``target_path`` (a directory tree for dir artifacts)."""
+        dest = Path(target_path)
+        if self._is_blob():
+            assert self._artifact is not None and self._artifact.hash
+            if self._is_dir():
+                self._store().download_dir(self._artifact.hash, dest)
+            else:
+                self._store().download(self._artifact.hash, dest)
+            return str(dest)
+        url = self._artifact.target_path if self._artifact is not None else self._url
+        if not url:
+            raise InvalidInput(f"{self.artifact_url} has no content")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        store.get_to_local(url, str(dest))
+        return str(dest)
+
+    def listdir(self) -> list[str]:
+        """Relative paths of a directory artifact's files (or of a directory URL)."""
+        if self._is_dir():
+            assert self._artifact is not None and self._artifact.hash
+            return [e.path for e in self._store().read_manifest(self._artifact.hash).entries]
+        return store.list_url(self._url)
+
+    def stat(self) -> Stat:
+        if self._artifact is not None:
+            return Stat(self._artifact.size, self._artifact.hash, self.artifact_url)
+        return Stat(store.url_size(self._url), None, self._url)
+
+    def as_df(
+        self, columns: list[str] | None = None, format: str | None = None, **kwargs: Any
+    ) -> pd.DataFrame:
+        """The content as a pandas DataFrame (csv, parquet, json, feather)."""
+        import pandas as pd
+
+        fmt = (
+            format
+            or (self._artifact.spec.format if self._artifact else None)
+            or self.suffix.lstrip(".")
+        ).lower()
+        reader_name = _READERS.get(fmt)
+        if reader_name is None:
+            raise InvalidInput(
+                f"cannot read {self.artifact_url} as a DataFrame: unknown format {fmt!r} "
+                f"(one of {', '.join(sorted(_READERS))}; pass format=)"
+            )
+        if fmt == "tsv":
+            kwargs.setdefault("sep", "\t")
+        if columns is not None:
+            kwargs.setdefault("usecols" if reader_name == "read_csv" else "columns", columns)
+        if fmt == "json" and "lines" not in kwargs:
+            kwargs["orient"] = kwargs.get("orient", "records")
+        reader = getattr(pd, reader_name)
+        with self.open("rb") as fh:
+            data = fh.read()  # verified at EOF by the store's reader
+        return reader(io.BytesIO(data), **kwargs)  # type: ignore[no-any-return]
+
+    def show(self, format: str | None = None) -> Any:
+        """Display the content: HTML/image in Jupyter, text otherwise."""
+        suffix = (format or self.suffix.lstrip(".")).lower()
+        try:
+            from IPython.display import HTML, Image, display  # type: ignore[import-not-found]
+        except ImportError:
+            if suffix in _READERS:
+                print(self.as_df())
+            else:
+                content = self.get()
+                print(content.decode("utf-8", "replace") if isinstance(content, bytes) else content)
+            return None
+        if suffix in ("png", "jpg", "jpeg", "gif"):
+            return display(Image(self.get()))
+        if suffix in ("html", "htm"):
+            return display(HTML(self.get(encoding="utf-8")))
+        if suffix in _READERS:
+            return display(self.as_df())
+        return print(self.get(encoding="utf-8"))

@@ -1,0 +1,306 @@
+"""Read queries over a projection: resolve URIs, list, lineage, audit, read-only SQL.
+
+Every filter is a bound parameter — user text never becomes SQL — and every
+result is fetched through Arrow. Functions take an open DuckDB connection;
+:class:`catalog.client.Catalog` decides when to open and catch it up.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from catalog.errors import InvalidQuery
+from catalog.uri import StoreURI
+
+Row = dict[str, Any]
+Con = duckdb.DuckDBPyConnection
+
+
+def _rows(con: Con, sql: str, params: Sequence[Any] | None = None) -> list[Row]:
+    rows: list[Row] = con.sql(sql, params=list(params or [])).to_arrow_table().to_pylist()
+    for r in rows:
+        for name in ("labels", "extra_data", "outputs"):
+            if name in r and r[name] is not None:
+                r[name] = dict(r[name])
+    return rows
+
+
+# ---------------------------------------------------------------- artifacts
+
+
+def resolve(con: Con, uri: StoreURI) -> Row | None:
+    """The ``artifacts`` row a URI names (deleted versions only by uid), or None."""
+    if uri.uid:
+        rows = _rows(
+            con,
+            "SELECT * FROM artifacts WHERE project = ? AND key = ? AND uid LIKE ? || '%' "
+            "AND iteration = ? ORDER BY uid",
+            [uri.project, uri.key, uri.uid, uri.iteration],
+        )
+        if len(rows) > 1 and not any(r["uid"] == uri.uid for r in rows):
+            return None  # ambiguous uid prefix
+        exact = [r for r in rows if r["uid"] == uri.uid]
+        return (exact or rows or [None])[0]
+    if uri.tree:
+        rows = _rows(
+            con,
+            "SELECT * FROM artifacts WHERE project = ? AND key = ? AND iteration = ? "
+            "AND tree = ? AND NOT deleted ORDER BY log_partition DESC, log_offset DESC LIMIT 1",
+            [uri.project, uri.key, uri.iteration, uri.tree],
+        )
+        if uri.tag:
+            rows = [r for r in rows if uri.tag in tags_of(con, [r["uid"]]).get(r["uid"], [])]
+        return rows[0] if rows else None
+    rows = _rows(
+        con,
+        "SELECT a.* FROM tags t JOIN artifacts a ON a.uid = t.uid "
+        "WHERE t.project = ? AND t.key = ? AND t.iteration = ? AND t.tag = ?",
+        [uri.project, uri.key, uri.iteration, uri.tag or "latest"],
+    )
+    return rows[0] if rows else None
+
+
+def tags_of(con: Con, uids: Sequence[str]) -> dict[str, list[str]]:
+    """Tags per version uid."""
+    if not uids:
+        return {}
+    con.register("_tag_uids", pa.table({"uid": list(uids)}))
+    try:
+        result = con.sql(
+            "SELECT uid, list(tag ORDER BY tag) AS tags FROM tags "
+            "WHERE uid IN (SELECT uid FROM _tag_uids) GROUP BY uid"
+        ).fetchall()
+    finally:
+        con.unregister("_tag_uids")
+    return {uid: list(tags) for uid, tags in result}
+
+
+def sources_of(con: Con, uid: str) -> list[Row]:
+    return _rows(
+        con,
+        "SELECT name, parent_uri AS uri, parent_uid AS uid, parent_hash AS hash "
+        "FROM lineage WHERE uid = ? AND relation = 'source' ORDER BY name, parent_uri",
+        [uid],
+    )
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """Filters of :func:`list_artifacts`; every one optional, all ANDed."""
+
+    project: str | None = None
+    name: str | None = None  # substring of the key (``~name`` in MLRun)
+    kind: str | None = None
+    category: str | None = None
+    tag: str | None = None  # None: latest versions; "*": every version; else that tag
+    labels: Sequence[tuple[str, str | None]] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    producer: str | None = None  # producer run uid (tree)
+    include_deleted: bool = False
+    limit: int | None = None
+    offset: int = 0
+    order: str = "updated"  # updated | key | created | size
+    descending: bool = True
+
+
+_ORDER = {"updated": "a.updated", "key": "a.key", "created": "a.created", "size": "a.size"}
+
+
+def list_artifacts(con: Con, q: ListQuery) -> list[Row]:
+    """Versions matching ``q``, each row with a ``tags`` list."""
+    where: list[str] = []
+    params: list[Any] = []
+    if q.tag is None:
+        source = "artifacts a JOIN tags t ON t.uid = a.uid AND t.tag = 'latest'"
+    elif q.tag == "*":
+        source = "artifacts a"
+    else:
+        source = "artifacts a JOIN tags t ON t.uid = a.uid AND t.tag = ?"
+        params.append(q.tag)
+    if not q.include_deleted:
+        where.append("NOT a.deleted")
+    for column, value in (
+        ("project", q.project),
+        ("kind", q.kind),
+        ("category", q.category),
+        ("tree", q.producer),
+    ):
+        if value is not None:
+            where.append(f"a.{column} = ?")
+            params.append(value)
+    if q.name:
+        where.append("contains(lower(a.key), lower(?))")
+        params.append(q.name)
+    for key, value in q.labels:
+        if value is None:
+            where.append("map_contains(a.labels, ?)")
+            params.append(key)
+        else:
+            where.append("a.labels[?] = ?")
+            params.extend([key, value])
+    if q.since is not None:
+        where.append("a.updated >= ?")
+        params.append(q.since)
+    if q.until is not None:
+        where.append("a.updated <= ?")
+        params.append(q.until)
+    if q.order not in _ORDER:
+        raise InvalidQuery(q.order, f"order by one of {', '.join(_ORDER)}")
+    direction = "DESC" if q.descending else "ASC"
+    sql = (
+        f"SELECT a.*, COALESCE((SELECT list(x.tag ORDER BY x.tag) FROM tags x "
+        f"WHERE x.uid = a.uid), []) AS tags FROM {source}"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + f" ORDER BY {_ORDER[q.order]} {direction}, a.key, a.uid"
+    )
+    if q.limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        params.extend([int(q.limit), int(q.offset)])
+    return _rows(con, sql, params)
+
+
+# ------------------------------------------------------------------ lineage
+
+
+def lineage(con: Con, uid: str, direction: str = "upstream", depth: int = 5) -> list[Row]:
+    """Edges reachable from version ``uid``, breadth first, up to ``depth`` hops.
+
+    ``upstream`` follows child → parent (what it was made from), ``downstream``
+    parent → child (what was made from it). Each edge: depth, child (project,
+    key, uid), relation, name, parent (uri, project, key, uid, hash).
+    """
+    if direction not in ("upstream", "downstream"):
+        raise InvalidQuery(direction, "direction is upstream or downstream")
+    step = "l.uid = w.node" if direction == "upstream" else "l.parent_uid = w.node"
+    nxt = "l.parent_uid" if direction == "upstream" else "l.uid"
+    sql = f"""
+    WITH RECURSIVE walk(node, depth) AS (
+        SELECT ?::VARCHAR, 0
+        UNION
+        SELECT {nxt}, w.depth + 1 FROM walk w JOIN lineage l ON {step}
+        WHERE w.depth < ? AND {nxt} IS NOT NULL
+    )
+    SELECT DISTINCT min(w.depth) OVER (PARTITION BY l.uid, l.relation, l.name, l.parent_uri)
+           + 1 AS depth,
+           l.project, l.key, l.uid, l.relation, l.name, l.parent_uri, l.parent_project,
+           l.parent_key, l.parent_uid, l.parent_hash
+    FROM walk w JOIN lineage l ON {step}
+    WHERE w.depth < ?
+    ORDER BY depth, l.key, l.uid, l.relation, l.name, l.parent_uri
+    """
+    return _rows(con, sql, [uid, int(depth), int(depth)])
+
+
+# -------------------------------------------------------------------- audit
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    project: str | None = None
+    key: str | None = None
+    actor: str | None = None
+    type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int | None = None
+
+
+def audit(con: Con, q: AuditQuery) -> list[Row]:
+    """Events matching ``q`` in log order."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("project", q.project),
+        ("key", q.key),
+        ("actor", q.actor),
+        ("type", q.type),
+    ):
+        if value is not None:
+            where.append(f'"{column}" = ?')
+            params.append(value)
+    if q.since is not None:
+        where.append("occurred_at >= ?")
+        params.append(q.since)
+    if q.until is not None:
+        where.append("occurred_at <= ?")
+        params.append(q.until)
+    sql = (
+        'SELECT "partition", "offset", occurred_at, actor, type, project, key, run_uid, '
+        "event_id, payload FROM events"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + ' ORDER BY "partition", "offset"'
+    )
+    if q.limit is not None:
+        sql += " LIMIT ?"
+        params.append(int(q.limit))
+    return _rows(con, sql, params)
+
+
+def dead_letters(con: Con, limit: int | None = None) -> list[Row]:
+    sql = (
+        'SELECT "partition", "offset", reason, event_id, type, log_time, payload '
+        'FROM dead_letters ORDER BY "partition", "offset"'
+    )
+    params: list[Any] = []
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(int(limit))
+    return _rows(con, sql, params)
+
+
+def run(con: Con, project: str, uid: str) -> Row | None:
+    rows = _rows(con, "SELECT * FROM runs WHERE project = ? AND uid = ?", [project, uid])
+    return rows[0] if rows else None
+
+
+def project(con: Con, name: str) -> Row | None:
+    rows = _rows(con, "SELECT * FROM projects WHERE name = ?", [name])
+    return rows[0] if rows else None
+
+
+# ---------------------------------------------------------------------- SQL
+
+_WRITES = re.compile(
+    r"^\s*(INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|COPY|ATTACH|DETACH|INSTALL|LOAD|EXPORT|"
+    r"IMPORT|PRAGMA|SET|RESET|CHECKPOINT|VACUUM|BEGIN|COMMIT|ROLLBACK|USE|TRUNCATE)\b",
+    re.IGNORECASE,
+)
+
+
+def read_only_sql(path: str, query: str) -> pa.Table:
+    """Run ``query`` on a read-only connection that cannot touch anything else.
+
+    The connection is opened read-only (no DDL or DML) with external access
+    disabled (no files, no ATTACH, no extensions) and its configuration locked;
+    statements that would write are refused up front with a clear message.
+    """
+    if not query.strip():
+        raise InvalidQuery(query, "empty query")
+    match = _WRITES.match(query)
+    if match:
+        raise InvalidQuery(query, f"{match.group(1).upper()} is refused: catalog sql is read-only")
+    try:
+        con = duckdb.connect(path, read_only=True)
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except duckdb.Error as exc:
+        raise InvalidQuery(query, f"cannot open the projection read-only: {exc}") from exc
+    try:
+        relation = con.sql(query)
+        return relation.to_arrow_table() if relation is not None else pa.table({})
+    except duckdb.Error as exc:
+        message = str(exc).splitlines()[0]
+        if "read-only" in message.lower() or "external access" in message.lower():
+            message = f"refused: catalog sql is read-only ({message})"
+        raise InvalidQuery(query, message) from exc
+    finally:
+        con.close()

@@ -1,0 +1,624 @@
+"""Content-addressed object storage over fsspec.
+
+This is the only module that imports ``fsspec``: every other module reaches files
+and URLs through :class:`ObjectStore` or the URL helpers at the bottom
+(``open_url``, ``url_exists``, ``list_url``, ...).
+
+Layout under a root (a local directory or any fsspec URL: ``file://``,
+``memory://``, ``s3://``, ...)::
+
+    <root>/objects/sha256/ab/cdef…(62 hex)   one blob, named by the SHA-256 of its bytes
+    <root>/objects/tmp/<uuid4 hex>           a write in progress (never read)
+
+Guarantees:
+
+* **Written once.** A blob whose digest already exists is not written again
+  (``put_bytes`` and ``put_file`` hash first and upload nothing; ``put_stream``
+  cannot know the digest until the end, so it drops its temporary copy).
+* **Atomic.** Bytes go to ``objects/tmp/<uuid>`` while being hashed, then are moved
+  onto the digest path (a rename locally, a server-side copy on object stores).
+  A partial blob is never visible under a digest path; on failure the temporary
+  object is removed (best effort) and :class:`~catalog.errors.StorageError` raised.
+* **Constant memory.** Streams are copied in chunks of :data:`CHUNK_SIZE`.
+* **Verified reads.** Every read re-hashes the bytes; a blob that does not hash to
+  its name raises :class:`~catalog.errors.DigestMismatch` when its end is reached,
+  and ``download`` only puts a file at its destination once it has been verified.
+* **Directories** are stored as one blob per file plus a :class:`Manifest` blob
+  (canonical JSON: relative POSIX path → sha256, size). Manifest paths are
+  checked by :func:`validate_relative_path`, and ``download_dir`` never writes
+  outside its destination.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import unicodedata
+import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, BinaryIO, Literal, TextIO, overload
+
+import fsspec
+from fsspec.core import url_to_fs
+from fsspec.utils import get_protocol
+
+from catalog.errors import (
+    BlobNotFound,
+    CatalogError,
+    DigestMismatch,
+    InvalidInput,
+    InvalidPath,
+    StorageError,
+)
+
+__all__ = [
+    "CHUNK_SIZE",
+    "Blob",
+    "Manifest",
+    "ManifestEntry",
+    "ObjectStore",
+    "get_to_local",
+    "hash_file",
+    "is_local",
+    "join_url",
+    "list_url",
+    "normalize_url",
+    "open_url",
+    "put_local_file",
+    "url_exists",
+    "url_size",
+    "validate_digest",
+    "validate_relative_path",
+]
+
+CHUNK_SIZE = 4 * 1024 * 1024
+"""Bytes read, hashed and written at a time."""
+
+MANIFEST_VERSION = 1
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+_LOCAL_PROTOCOLS = frozenset({"file", "local"})
+_DRIVE = re.compile(r"[A-Za-z]:")
+# Characters that render like "/", "\" or "." but survive NFKC unchanged.
+_LOOKALIKES = frozenset(
+    "\u0337\u0338\u1735\u2044\u2215\u2216\u2571\u2572\u29f5\u29f8\u29f9\u3033"  # slashes
+    "\u0701\u0702\u06d4\u3002\ua4f8\ua60e"  # full stops
+)
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+
+
+# ------------------------------------------------------------------ validation
+
+
+def validate_digest(digest: str) -> str:
+    """Return ``digest`` if it is 64 lowercase hex characters, else raise InvalidPath."""
+    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+        raise InvalidPath(digest, "a sha256 digest is 64 lowercase hex characters")
+    return digest
+
+
+def validate_relative_path(path: str) -> str:
+    """Return ``path`` if it is a safe relative POSIX path, else raise InvalidPath.
+
+    Refused: empty paths, absolute paths (``/x``, ``C:/x``), backslashes, empty,
+    ``.`` or ``..`` segments, control and format characters, and any character
+    that is not NFKC-normal or that looks like ``/``, ``\\`` or ``.``.
+    """
+    if not isinstance(path, str):
+        raise InvalidPath(path, "a path is a string")
+    if not path:
+        raise InvalidPath(path, "empty path")
+    if unicodedata.normalize("NFKC", path) != path:
+        raise InvalidPath(path, "not NFKC-normal (compatibility or lookalike characters)")
+    for char in path:
+        if unicodedata.category(char) in _REFUSED_CATEGORIES:
+            raise InvalidPath(path, f"control or format character U+{ord(char):04X}")
+        if char in _LOOKALIKES:
+            raise InvalidPath(path, f"U+{ord(char):04X} looks like a path separator or dot")
+    if "\\" in path:
+        raise InvalidPath(path, "backslash in path")
+    if path.startswith("/"):
+        raise InvalidPath(path, "absolute path")
+    segments = path.split("/")
+    if _DRIVE.match(segments[0]):
+        raise InvalidPath(path, "absolute path (drive letter)")
+    for segment in segments:
+        if segment == "":
+            raise InvalidPath(path, "empty path segment")
+        if segment in {".", ".."}:
+            raise InvalidPath(path, f"{segment!r} segment")
+    return path
+
+
+# ---------------------------------------------------------------- value types
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A stored blob: its SHA-256 ``digest``, ``size`` in bytes and full ``url``."""
+
+    digest: str
+    size: int
+    url: str
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One file of a directory artifact: relative POSIX ``path``, ``digest``, ``size``."""
+
+    path: str
+    digest: str
+    size: int
+
+    def __post_init__(self) -> None:
+        validate_relative_path(self.path)
+        validate_digest(self.digest)
+        if not isinstance(self.size, int) or isinstance(self.size, bool) or self.size < 0:
+            raise InvalidInput(f"invalid size {self.size!r} for {self.path!r}")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The files of a directory artifact, kept sorted by path; itself stored as a blob."""
+
+    entries: tuple[ManifestEntry, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        entries = tuple(sorted(self.entries, key=lambda e: e.path))
+        paths: set[str] = set()
+        for entry in entries:
+            if entry.path in paths:
+                raise InvalidPath(entry.path, "listed twice in the manifest")
+            paths.add(entry.path)
+        for entry in entries:
+            parts = entry.path.split("/")
+            for i in range(1, len(parts)):
+                parent = "/".join(parts[:i])
+                if parent in paths:
+                    raise InvalidPath(entry.path, f"{parent!r} is listed as a file")
+        object.__setattr__(self, "entries", entries)
+
+    @property
+    def size(self) -> int:
+        """Total size of the files, in bytes."""
+        return sum(e.size for e in self.entries)
+
+    def to_bytes(self) -> bytes:
+        """Canonical JSON: sorted by path, no whitespace, UTF-8."""
+        doc = {
+            "version": MANIFEST_VERSION,
+            "files": [{"path": e.path, "sha256": e.digest, "size": e.size} for e in self.entries],
+        }
+        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Manifest:
+        """Parse and validate a manifest; raise InvalidPath or InvalidInput."""
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidInput(f"not a manifest: {exc}") from exc
+        if not isinstance(doc, dict) or doc.get("version") != MANIFEST_VERSION:
+            raise InvalidInput(f"not a manifest: expected version {MANIFEST_VERSION}")
+        files = doc.get("files")
+        if not isinstance(files, list):
+            raise InvalidInput("not a manifest: 'files' is not a list")
+        entries = []
+        for item in files:
+            if not isinstance(item, dict) or set(item) != {"path", "sha256", "size"}:
+                raise InvalidInput(f"not a manifest: bad file entry {item!r}")
+            entries.append(ManifestEntry(item["path"], item["sha256"], item["size"]))
+        return cls(tuple(entries))
+
+
+# ------------------------------------------------------------------- the store
+
+
+class ObjectStore:
+    """Blobs named by their SHA-256 under ``<root>/objects/sha256/``.
+
+    ``fs`` (the fsspec filesystem) and ``path`` (the root as ``fs`` spells it) are
+    exposed for tools and tests; everything else goes through the methods.
+    """
+
+    def __init__(self, root: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.root = normalize_url(root)
+        self.protocol = "file" if is_local(self.root) else get_protocol(self.root)
+        try:
+            fs, path = url_to_fs(self.root, **(storage_options or {}))
+        except Exception as exc:
+            raise StorageError(self.root, _reason(exc)) from exc
+        self.fs: fsspec.AbstractFileSystem = fs
+        self.path: str = str(path).rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"ObjectStore({self.root!r})"
+
+    # -- naming
+
+    def url_for(self, digest: str) -> str:
+        """The full URL (or local path) of the blob named ``digest``."""
+        validate_digest(digest)
+        return join_url(self.root, "objects", "sha256", digest[:2], digest[2:])
+
+    def _blob_path(self, digest: str) -> str:
+        validate_digest(digest)
+        return f"{self.path}/objects/sha256/{digest[:2]}/{digest[2:]}"
+
+    # -- writing
+
+    def put_bytes(self, data: bytes) -> Blob:
+        """Store ``data``; nothing is written if its blob exists."""
+        digest = hashlib.sha256(data).hexdigest()
+        if self.exists(digest):
+            return Blob(digest, len(data), self.url_for(digest))
+        return self._write(io.BytesIO(data), expected=digest)
+
+    def put_file(self, path: str | os.PathLike[str]) -> Blob:
+        """Store a local file: hash it, then upload it only if its blob is missing."""
+        local = os.fspath(path)
+        digest, size = hash_file(local)
+        if self.exists(digest):
+            return Blob(digest, size, self.url_for(digest))
+        try:
+            source = open(local, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise StorageError(local, _reason(exc)) from exc
+        with source:
+            return self._write(source, expected=digest, origin=local)
+
+    def put_stream(self, fileobj: BinaryIO) -> Blob:
+        """Store what ``fileobj`` yields, in constant memory, hashing while writing."""
+        return self._write(fileobj)
+
+    def _write(self, source: IO[bytes], expected: str | None = None, origin: str = "") -> Blob:
+        """Copy ``source`` to a temporary object, hashing, then move it onto its digest.
+
+        ``expected`` is the digest the caller computed beforehand; a source that
+        changed since (``origin`` names it) raises DigestMismatch and stores nothing.
+        """
+        tmp = f"{self.path}/objects/tmp/{uuid.uuid4().hex}"
+        url = join_url(self.root, "objects", "tmp", tmp.rsplit("/", 1)[1])
+        hasher = hashlib.sha256()
+        size = 0
+        try:
+            self.fs.makedirs(f"{self.path}/objects/tmp", exist_ok=True)
+            out = self.fs.open(tmp, "wb")
+            try:
+                while chunk := source.read(CHUNK_SIZE):
+                    hasher.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+            except BaseException:
+                with suppress(Exception):
+                    out.close()
+                raise
+            out.close()
+            digest = hasher.hexdigest()
+            if expected is not None and digest != expected:
+                raise DigestMismatch(expected, digest, origin or url)
+            url = self.url_for(digest)
+            target = self._blob_path(digest)
+            if self.fs.exists(target):
+                self.fs.rm(tmp)
+            else:
+                self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+                self.fs.mv(tmp, target)
+        except BaseException as exc:
+            with suppress(Exception):
+                if self.fs.exists(tmp):
+                    self.fs.rm(tmp)
+            if isinstance(exc, CatalogError) or not isinstance(exc, Exception):
+                raise
+            raise StorageError(url, _reason(exc)) from exc
+        return Blob(digest, size, url)
+
+    # -- reading
+
+    def exists(self, digest: str) -> bool:
+        with _failures(self.url_for(digest)):
+            return bool(self.fs.exists(self._blob_path(digest)))
+
+    def size(self, digest: str) -> int:
+        """Size in bytes of a stored blob; BlobNotFound if it is not there."""
+        with _failures(self.url_for(digest), digest):
+            return int(self.fs.size(self._blob_path(digest)))
+
+    def open(self, digest: str) -> BinaryIO:
+        """A reader that re-hashes; DigestMismatch at end of file if the bytes are wrong."""
+        url = self.url_for(digest)
+        with _failures(url, digest):
+            inner = self.fs.open(self._blob_path(digest), "rb")
+        return io.BufferedReader(_VerifyingReader(inner, digest, url), CHUNK_SIZE)
+
+    def get_bytes(self, digest: str) -> bytes:
+        """The blob's bytes, verified."""
+        with self.open(digest) as reader:
+            return reader.read()
+
+    def download(self, digest: str, dest: str | os.PathLike[str]) -> Path:
+        """Stream the blob to the local file ``dest``; it appears only once verified."""
+        target = Path(dest)
+        tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.part"
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with self.open(digest) as reader, open(tmp, "wb") as out:
+                while chunk := reader.read(CHUNK_SIZE):
+                    out.write(chunk)
+            os.replace(tmp, target)
+        except BaseException as exc:
+            with suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            if isinstance(exc, CatalogError) or not isinstance(exc, OSError):
+                raise
+            raise StorageError(str(target), _reason(exc)) from exc
+        return target
+
+    def delete(self, digest: str) -> None:
+        """Remove a blob; BlobNotFound if it is not there."""
+        with _failures(self.url_for(digest), digest):
+            self.fs.rm(self._blob_path(digest))
+
+    def iter_blobs(self) -> Iterator[Blob]:
+        """Every stored blob, in digest order (temporary objects are skipped)."""
+        base = f"{self.path}/objects/sha256"
+        with _failures(join_url(self.root, "objects", "sha256")):
+            found = self.fs.find(base, detail=True) if self.fs.exists(base) else {}
+        blobs = []
+        for name, info in found.items():
+            prefix, _, rest = str(name).rstrip("/").rpartition("/")
+            prefix = prefix.rpartition("/")[2]
+            digest = prefix + rest
+            if len(prefix) == 2 and _DIGEST.fullmatch(digest) and info.get("type") == "file":
+                blobs.append(Blob(digest, int(info["size"]), self.url_for(digest)))
+        yield from sorted(blobs, key=lambda b: b.digest)
+
+    # -- directories
+
+    def put_dir(self, local_dir: str | os.PathLike[str]) -> tuple[Blob, Manifest]:
+        """Store every file under ``local_dir`` and then its manifest (the returned Blob)."""
+        root = Path(local_dir)
+        if not root.is_dir():
+            raise InvalidPath(str(root), "not a directory")
+        entries = []
+        for dirpath, dirnames, filenames in os.walk(root):
+            here = Path(dirpath)
+            for name in dirnames:
+                if (here / name).is_symlink():
+                    rel = (here / name).relative_to(root).as_posix()
+                    raise InvalidPath(rel, "symbolic link to a directory")
+            dirnames.sort()
+            for name in sorted(filenames):
+                rel = validate_relative_path((here / name).relative_to(root).as_posix())
+                blob = self.put_file(here / name)
+                entries.append(ManifestEntry(rel, blob.digest, blob.size))
+        manifest = Manifest(tuple(entries))
+        return self.put_bytes(manifest.to_bytes()), manifest
+
+    def read_manifest(self, digest: str) -> Manifest:
+        """The manifest stored as blob ``digest`` (verified and validated)."""
+        return Manifest.from_bytes(self.get_bytes(digest))
+
+    def download_dir(self, digest: str, dest_dir: str | os.PathLike[str]) -> Path:
+        """Write each file of manifest ``digest`` under ``dest_dir``, verified."""
+        manifest = self.read_manifest(digest)
+        dest = Path(dest_dir)
+        dest.mkdir(parents=True, exist_ok=True)
+        inside = dest.resolve()
+        targets = []
+        for entry in manifest.entries:
+            target = dest / validate_relative_path(entry.path)
+            resolved = target.resolve()
+            if resolved == inside or not resolved.is_relative_to(inside):
+                raise InvalidPath(entry.path, f"resolves outside {str(dest)!r}")
+            targets.append((entry, target))
+        for entry, target in targets:
+            self.download(entry.digest, target)
+        return dest
+
+
+class _VerifyingReader(io.RawIOBase):
+    """Raw reader that hashes every byte and checks the digest at end of file."""
+
+    def __init__(self, inner: IO[bytes], digest: str, url: str) -> None:
+        super().__init__()
+        self._inner = inner
+        self._digest = digest
+        self._url = url
+        self._hasher = hashlib.sha256()
+        self._verified = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if not len(view):
+            return 0
+        with _failures(self._url):
+            chunk = self._inner.read(len(view))
+        if not chunk:
+            if not self._verified:
+                actual = self._hasher.hexdigest()
+                if actual != self._digest:
+                    raise DigestMismatch(self._digest, actual, self._url)
+                self._verified = True
+            return 0
+        self._hasher.update(chunk)
+        view[: len(chunk)] = chunk
+        return len(chunk)
+
+    def close(self) -> None:
+        if not self.closed:
+            with suppress(Exception):
+                self._inner.close()
+        super().close()
+
+
+# ----------------------------------------------------------------- URL helpers
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+@contextmanager
+def _failures(url: str, digest: str | None = None) -> Iterator[None]:
+    """Turn backend exceptions into StorageError (BlobNotFound for a missing ``digest``)."""
+    try:
+        yield
+    except CatalogError:
+        raise
+    except FileNotFoundError as exc:
+        if digest is not None:
+            raise BlobNotFound(digest, url) from exc
+        raise StorageError(url, _reason(exc)) from exc
+    except Exception as exc:
+        raise StorageError(url, _reason(exc)) from exc
+
+
+def normalize_url(path_or_url: str | os.PathLike[str]) -> str:
+    """A local path made absolute (``file://`` stripped); any other URL unchanged."""
+    text = os.fspath(path_or_url)
+    if not text:
+        raise InvalidPath(text, "empty path or URL")
+    if "://" not in text and "::" not in text:
+        return os.path.abspath(text)
+    protocol, _, rest = text.partition("://")
+    if protocol in _LOCAL_PROTOCOLS:
+        return os.path.abspath(rest or "/")
+    stripped = text.rstrip("/")
+    return stripped if not stripped.endswith(":") else text
+
+
+def is_local(url: str | os.PathLike[str]) -> bool:
+    """True for plain paths and ``file://`` / ``local://`` URLs."""
+    text = os.fspath(url)
+    if "://" not in text and "::" not in text:
+        return True
+    return text.partition("://")[0] in _LOCAL_PROTOCOLS
+
+
+def join_url(base: str, *parts: str) -> str:
+    """``base`` and ``parts`` joined by single slashes (works for paths and URLs)."""
+    pieces = [p.strip("/") for p in parts if p.strip("/")]
+    if not pieces:
+        return base
+    if base.endswith("://"):
+        return base + "/".join(pieces)
+    return "/".join([base.rstrip("/"), *pieces])
+
+
+def _fs(url: str, storage_options: dict[str, Any] | None) -> tuple[Any, str]:
+    with _failures(url):
+        fs, path = url_to_fs(normalize_url(url), **(storage_options or {}))
+    return fs, str(path)
+
+
+@overload
+def open_url(
+    url: str,
+    mode: Literal["rb", "wb", "ab", "xb"] = "rb",
+    storage_options: dict[str, Any] | None = None,
+) -> AbstractContextManager[BinaryIO]: ...
+@overload
+def open_url(
+    url: str,
+    mode: Literal["r", "w", "a", "x", "rt", "wt", "at", "xt"],
+    storage_options: dict[str, Any] | None = None,
+) -> AbstractContextManager[TextIO]: ...
+def open_url(
+    url: str, mode: str = "rb", storage_options: dict[str, Any] | None = None
+) -> AbstractContextManager[IO[Any]]:
+    """Open any fsspec URL or local path; failures to open or close raise StorageError."""
+    return _open_url(url, mode, storage_options)
+
+
+@contextmanager
+def _open_url(url: str, mode: str, storage_options: dict[str, Any] | None) -> Iterator[IO[Any]]:
+    fs, path = _fs(url, storage_options)
+    with _failures(url):
+        if mode[0] in "wax":
+            fs.makedirs(fs._parent(path), exist_ok=True)
+        handle = fs.open(path, mode)
+    try:
+        yield handle
+    except BaseException:
+        with suppress(Exception):
+            handle.close()
+        raise
+    with _failures(url):
+        handle.close()
+
+
+def hash_file(
+    path: str | os.PathLike[str], storage_options: dict[str, Any] | None = None
+) -> tuple[str, int]:
+    """(sha256 hex, size) of a local file or URL, read in chunks."""
+    url = os.fspath(path)
+    hasher = hashlib.sha256()
+    size = 0
+    with open_url(url, "rb", storage_options) as f, _failures(url):
+        while chunk := f.read(CHUNK_SIZE):
+            hasher.update(chunk)
+            size += len(chunk)
+    return hasher.hexdigest(), size
+
+
+def url_exists(url: str, storage_options: dict[str, Any] | None = None) -> bool:
+    fs, path = _fs(url, storage_options)
+    with _failures(url):
+        return bool(fs.exists(path))
+
+
+def list_url(url: str, storage_options: dict[str, Any] | None = None) -> list[str]:
+    """The entries directly under ``url``, as URLs (local paths for local URLs), sorted."""
+    fs, path = _fs(url, storage_options)
+    with _failures(url):
+        names = fs.ls(path, detail=False)
+    local = is_local(url)
+    return sorted(str(n) if local else str(fs.unstrip_protocol(n)) for n in names)
+
+
+def url_size(url: str, storage_options: dict[str, Any] | None = None) -> int:
+    fs, path = _fs(url, storage_options)
+    with _failures(url):
+        return int(fs.size(path))
+
+
+def put_local_file(
+    local: str | os.PathLike[str], url: str, storage_options: dict[str, Any] | None = None
+) -> None:
+    """Copy a local file to ``url`` (parents are created where that means anything)."""
+    fs, path = _fs(url, storage_options)
+    with _failures(url):
+        fs.makedirs(fs._parent(path), exist_ok=True)
+        fs.put_file(os.fspath(local), path)
+
+
+def get_to_local(
+    url: str, local: str | os.PathLike[str], storage_options: dict[str, Any] | None = None
+) -> Path:
+    """Copy ``url`` to a local file (replaced atomically), creating parent directories."""
+    fs, path = _fs(url, storage_options)
+    target = Path(local)
+    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.part"
+    try:
+        with _failures(url):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fs.get_file(path, os.fspath(tmp))
+            os.replace(tmp, target)
+    finally:
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    return target
