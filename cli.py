@@ -1,2 +1,620 @@
-def main():
-    pass
+"""``catalog``: the command line of the artifact catalog.
+
+A thin layer: the group builds one :class:`catalog.Catalog` from ``--log``,
+``--db``, ``--project`` (or ``CATALOG_LOG``, ``CATALOG_DB``,
+``CATALOG_PROJECT``, ``CATALOG_ARTIFACT_PATH``) and hands it to every
+command; each command parses its arguments, makes one library call and
+formats the answer. Errors are mapped by attribute: a one-line message on
+stderr and the error's ``exit_code``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import signal
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from catalog import Catalog
+from catalog.errors import CatalogError, InvalidInput
+from catalog.validation import parse_label_args
+
+pass_catalog = click.make_pass_decorator(Catalog)
+
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=2, default=_default, ensure_ascii=False)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], max_width: int = 60) -> str:
+    """A plain aligned text table."""
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    cells = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in row] for row in cells]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    for row in cells:
+        lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return ""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(n)  # pragma: no cover
+
+
+class CatalogGroup(click.Group):
+    """Maps :class:`CatalogError` to a one-line message and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CatalogError as exc:
+            if "--json" in sys.argv:
+                click.echo(json.dumps(exc.to_dict()), err=True)
+            else:
+                click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=CatalogGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--log",
+    envvar="CATALOG_LOG",
+    metavar="URL",
+    help="Event log: file://PATH (embedded, the default) or kafka://HOST:PORT/TOPIC.",
+)
+@click.option(
+    "--db",
+    envvar="CATALOG_DB",
+    metavar="PATH",
+    help="DuckDB projection file this command reads (its own file per process).",
+)
+@click.option(
+    "--project",
+    "-p",
+    envvar="CATALOG_PROJECT",
+    metavar="NAME",
+    help="Default project (else 'default').",
+)
+@click.option(
+    "--artifact-path",
+    envvar="CATALOG_ARTIFACT_PATH",
+    metavar="URL",
+    help="Where payloads are stored: a directory or fsspec URL such as s3://bucket/p.",
+)
+@click.version_option(package_name="catalog")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    log: str | None,
+    db: str | None,
+    project: str | None,
+    artifact_path: str | None,
+) -> None:
+    """An event-sourced catalog of ML and data artifacts.
+
+    Every log, tag or update is an event on an append-only log; this command
+    reads a DuckDB projection of it, caught up before every answer.
+
+    \b
+    Examples:
+      catalog log data.csv --key iris --kind dataset --label team=ml --tag v1
+      catalog ls --label team=ml --since 7d
+      catalog show store://datasets/default/iris:v1
+      catalog sql "SELECT key, count(*) FROM artifacts GROUP BY key"
+    """
+    catalog = Catalog(log=log, db=db, project=project, artifact_path=artifact_path)
+    ctx.obj = catalog
+    ctx.call_on_close(catalog.close)
+
+
+# -------------------------------------------------------------------- write
+
+
+@cli.command("log")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--key", "-k", help="Artifact key (default: the file name).")
+@click.option("--project", "-p", help="Project (default: the group's --project).")
+@click.option(
+    "--kind",
+    default="artifact",
+    show_default=True,
+    help="artifact, dataset, model, plot, table, dir, feature-set, feature-vector.",
+)
+@click.option("--label", "-l", "labels", multiple=True, metavar="K=V", help="A label; repeat.")
+@click.option("--tag", "-t", help="Also put this tag on the new version.")
+@click.option("--format", "fmt", help="Content format (default: from the file suffix).")
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    metavar="URI",
+    help="Lineage: what this was made from (store URI, URL or path); repeat.",
+)
+@click.option("--description", help="Free text.")
+@click.option("--artifact-path", help="Store the bytes under this path instead.")
+@JSON_OPTION
+@pass_catalog
+def log_cmd(
+    catalog: Catalog,
+    path: Path,
+    key: str | None,
+    project: str | None,
+    kind: str,
+    labels: tuple[str, ...],
+    tag: str | None,
+    fmt: str | None,
+    sources: tuple[str, ...],
+    description: str | None,
+    artifact_path: str | None,
+    as_json: bool,
+) -> None:
+    """Log the file or directory PATH as a new version; print its pinned URI."""
+    art = catalog.log_artifact(
+        key or path.name,
+        local_path=path,
+        kind=kind,
+        project=project,
+        labels=parse_label_args(labels),
+        tag=tag,
+        format=fmt,
+        sources=list(sources),
+        description=description,
+        artifact_path=artifact_path,
+    )
+    click.echo(art.to_json() if as_json else art.uri)
+
+
+@cli.command()
+@click.argument("uri")
+@click.argument("tag")
+@JSON_OPTION
+@pass_catalog
+def tag(catalog: Catalog, uri: str, tag: str, as_json: bool) -> None:
+    """Put TAG on the version URI names (moving it from any other version)."""
+    art = catalog.tag_artifact(uri, tag)
+    click.echo(
+        art.to_json() if as_json else f"{art.store_uri(pinned=False).replace(tag=tag)} -> {art.uid}"
+    )
+
+
+@cli.command()
+@click.argument("uri")
+@click.argument("tag")
+@pass_catalog
+def untag(catalog: Catalog, uri: str, tag: str) -> None:
+    """Remove TAG from the key URI names."""
+    catalog.untag_artifact(uri, tag)
+    click.echo(f"removed tag {tag}")
+
+
+@cli.command()
+@click.argument("uri")
+@click.option("--label", "-l", "labels", multiple=True, metavar="K=V", help="Set a label.")
+@click.option("--remove-label", "remove", multiple=True, metavar="K", help="Remove a label.")
+@click.option(
+    "--link",
+    "links",
+    multiple=True,
+    metavar="NAME=URI",
+    help="Add an extra_data link to another artifact or URL.",
+)
+@click.option("--description", help="Replace the description.")
+@JSON_OPTION
+@pass_catalog
+def update(
+    catalog: Catalog,
+    uri: str,
+    labels: tuple[str, ...],
+    remove: tuple[str, ...],
+    links: tuple[str, ...],
+    description: str | None,
+    as_json: bool,
+) -> None:
+    """Change labels, links or description of one version in place."""
+    extra = {}
+    for item in links:
+        name, sep, target = item.partition("=")
+        if not sep:
+            raise InvalidInput(f"--link {item!r}: expected NAME=URI")
+        extra[name] = target
+    art = catalog.update_artifact(
+        uri,
+        labels=parse_label_args(labels),
+        remove_labels=remove,
+        extra_data=extra,
+        description=description,
+    )
+    click.echo(art.to_json() if as_json else art.uri)
+
+
+@cli.command()
+@click.argument("uri")
+@click.option("--all-versions", is_flag=True, help="Delete every version of the key.")
+@click.option("--reason", help="Why (kept in the audit trail).")
+@pass_catalog
+def rm(catalog: Catalog, uri: str, all_versions: bool, reason: str | None) -> None:
+    """Delete the version URI names (soft delete: the history stays)."""
+    uids = catalog.delete_artifact(uri, all_versions=all_versions, reason=reason)
+    click.echo(f"deleted {len(uids)} version(s): {', '.join(uids)}")
+
+
+# --------------------------------------------------------------------- read
+
+
+def _as_uri(text: str) -> str:
+    """Commands that take a URI also accept a bare key (``iris`` or ``iris:v1``)."""
+    return text if "://" in text else f"store://{text}"
+
+
+LS_COLUMNS = ["key", "kind", "tags", "labels", "updated", "size", "uid"]
+
+
+@cli.command()
+@click.option("--project", "-p", help="Project (default: the group's --project).")
+@click.option("--all-projects", is_flag=True, help="Every project.")
+@click.option("--name", "-n", help="Key contains this text (case-insensitive).")
+@click.option("--kind", help="Only this kind.")
+@click.option("--category", help="artifacts, datasets, models, feature-sets, feature-vectors.")
+@click.option(
+    "--label",
+    "-l",
+    "labels",
+    multiple=True,
+    metavar="K=V|K",
+    help="Label equals (K=V) or exists (K); repeat to AND.",
+)
+@click.option("--tag", "-t", help="Versions with this tag (default: latest).")
+@click.option("--all-versions", "-a", is_flag=True, help="Every version, not just latest.")
+@click.option("--since", metavar="TIME", help="Updated at or after: ISO 8601 or 15m/1h/7d.")
+@click.option("--until", metavar="TIME", help="Updated at or before.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@JSON_OPTION
+@pass_catalog
+def ls(
+    catalog: Catalog,
+    project: str | None,
+    all_projects: bool,
+    name: str | None,
+    kind: str | None,
+    category: str | None,
+    labels: tuple[str, ...],
+    tag: str | None,
+    all_versions: bool,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """List artifacts, newest first (the latest version of each key by default)."""
+    arts = catalog.list_artifacts(
+        project=project,
+        name=name,
+        kind=kind,
+        category=category,
+        tag=tag,
+        labels=list(labels),
+        since=since,
+        until=until,
+        limit=limit,
+        all_versions=all_versions,
+        all_projects=all_projects,
+    )
+    if as_json:
+        click.echo(_json([a.to_dict() for a in arts]))
+        return
+    rows = [
+        {
+            "key": a.key if a.project == catalog.project else f"{a.project}/{a.key}",
+            "kind": a.kind,
+            "tags": a.metadata.tags,
+            "labels": a.labels,
+            "updated": a.metadata.updated,
+            "size": _size(a.size),
+            "uid": (a.uid or "")[:12],
+        }
+        for a in arts
+    ]
+    click.echo(table(rows, LS_COLUMNS))
+
+
+@cli.command()
+@click.argument("uri")
+@click.option("--json", "fmt", flag_value="json", help="Print JSON.")
+@click.option("--yaml", "fmt", flag_value="yaml", default=True, help="Print YAML (default).")
+@click.option("--deleted", is_flag=True, help="Also show a deleted version (by uid).")
+@pass_catalog
+def show(catalog: Catalog, uri: str, fmt: str, deleted: bool) -> None:
+    """Show one version as an MLRun-like document (kind, metadata, spec, status)."""
+    art = catalog.get_artifact(uri, include_deleted=deleted)
+    click.echo(art.to_json() if fmt == "json" else art.to_yaml().rstrip())
+
+
+@cli.command()
+@click.argument("uri")
+@click.argument("dest", type=click.Path(path_type=Path))
+@pass_catalog
+def get(catalog: Catalog, uri: str, dest: Path) -> None:
+    """Download the content of URI to DEST, verified against its hash.
+
+    DEST may be an existing directory: the file keeps its original name.
+    """
+    item = catalog.get_dataitem(_as_uri(uri))
+    target = dest
+    if dest.is_dir() and item.meta is not None and item.meta.spec.format != "dir":
+        target = dest / (item.meta.spec.filename or item.key)
+    written = item.download(target)
+    click.echo(written)
+
+
+@cli.command()
+@click.argument("statement")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@pass_catalog
+def sql(catalog: Catalog, statement: str, fmt: str) -> None:
+    """Run a read-only SQL query over the catalog's tables.
+
+    Tables: artifacts, tags, lineage, runs, projects, events, dead_letters,
+    positions; views latest_artifacts, artifact_tags (docs/sql.md). Anything
+    that writes, reads files or loads extensions is refused.
+    """
+    result = catalog.sql(statement)
+    rows = result.to_pylist()
+    if fmt == "json":
+        click.echo(_json(rows))
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(result.column_names)
+        for r in rows:
+            writer.writerow([_cell(r[c]) for c in result.column_names])
+        click.echo(buffer.getvalue(), nl=False)
+    else:
+        click.echo(table(rows, result.column_names))
+        click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+
+
+@cli.command()
+@click.argument("uri")
+@click.option(
+    "--upstream",
+    "direction",
+    flag_value="upstream",
+    default=True,
+    help="What it was made from (default).",
+)
+@click.option("--downstream", "direction", flag_value="downstream", help="What was made from it.")
+@click.option("--depth", type=click.IntRange(min=1, max=100), default=5, show_default=True)
+@JSON_OPTION
+@pass_catalog
+def lineage(catalog: Catalog, uri: str, direction: str, depth: int, as_json: bool) -> None:
+    """Show the lineage of a version, hop by hop."""
+    edges = catalog.lineage(uri, direction=direction, depth=depth)
+    if as_json:
+        click.echo(_json(edges))
+        return
+    if not edges:
+        click.echo(f"no {direction} lineage")
+        return
+    rows = [
+        {
+            "depth": e["depth"],
+            "child": f"{e['key']}@{e['uid'][:12]}",
+            "relation": e["relation"],
+            "parent": (
+                f"{e['parent_key']}@{(e['parent_uid'] or '')[:12]}"
+                if e["parent_key"]
+                else e["parent_uri"]
+            ),
+            "asked for": e["parent_uri"],
+        }
+        for e in edges
+    ]
+    click.echo(table(rows, ["depth", "child", "relation", "parent", "asked for"], 80))
+
+
+@cli.command()
+@click.option("--project", "-p", help="Only this project.")
+@click.option("--key", "-k", help="Only this artifact key (or run uid).")
+@click.option("--actor", help="Only this actor.")
+@click.option("--type", "etype", help="Only this event type, e.g. ArtifactTagged.")
+@click.option("--since", metavar="TIME", help="At or after: ISO 8601 or 15m/1h/7d.")
+@click.option("--until", metavar="TIME", help="At or before.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many events.")
+@click.option("--dead-letters", is_flag=True, help="List records that were not applied.")
+@JSON_OPTION
+@pass_catalog
+def audit(
+    catalog: Catalog,
+    project: str | None,
+    key: str | None,
+    actor: str | None,
+    etype: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int | None,
+    dead_letters: bool,
+    as_json: bool,
+) -> None:
+    """Who did what, when: the event history in log order."""
+    if dead_letters:
+        rows = catalog.dead_letters(limit)
+        if as_json:
+            click.echo(_json(rows))
+        else:
+            click.echo(table(rows, ["partition", "offset", "type", "reason"], 100))
+        return
+    rows = catalog.audit(project, key, actor, etype, since, until, limit)
+    if as_json:
+        click.echo(_json([dict(r, payload=json.loads(r["payload"])) for r in rows]))
+        return
+    for r in rows:
+        r["position"] = f"{r['partition']}:{r['offset']}"
+        r["what"] = _summary(r["type"], json.loads(r["payload"]))
+    click.echo(
+        table(rows, ["position", "occurred_at", "actor", "type", "project", "key", "what"], 70)
+    )
+
+
+def _summary(etype: str, payload: dict[str, Any]) -> str:
+    uid = (payload.get("uid") or "")[:12]
+    if etype == "ArtifactLogged":
+        return f"{payload['kind']} {uid}" + (f" tag={payload['tag']}" if payload.get("tag") else "")
+    if etype == "ArtifactTagged":
+        return f"{payload['tag']} -> {uid}"
+    if etype == "ArtifactUntagged":
+        return f"-{payload['tag']}"
+    if etype == "ArtifactUpdated":
+        changed = [
+            k
+            for k in ("labels_set", "labels_removed", "extra_data_set", "spec_set")
+            if payload.get(k)
+        ]
+        return f"{uid} " + ",".join(changed)
+    if etype == "ArtifactDeleted":
+        return (
+            "all versions"
+            if payload.get("all_versions")
+            else ",".join(u[:12] for u in payload.get("uids", []))
+        )
+    if etype in ("RunStarted", "RunFinished"):
+        return str(payload.get("name") or payload.get("state") or "")
+    return ""
+
+
+# ---------------------------------------------------------------- operate
+
+
+@cli.command()
+@click.option("--follow", "-f", is_flag=True, help="Keep following the log until SIGTERM/^C.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=5000,
+    show_default=True,
+    help="Records applied per transaction.",
+)
+@pass_catalog
+def consume(catalog: Catalog, follow: bool, batch_size: int) -> None:
+    """Catch the projection up with the log (or follow it)."""
+    stopping = {"flag": False}
+
+    def stop(signum: int, frame: Any) -> None:
+        stopping["flag"] = True
+
+    if follow:
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+    applied = catalog.consume(follow=follow, stop=lambda: stopping["flag"], batch_size=batch_size)
+    click.echo(f"applied {applied} record(s); projection at {catalog.config.db}")
+
+
+@cli.command()
+@click.option("--until", metavar="TIME", help="Stop at events after this time.")
+@click.option(
+    "--to-position", type=click.IntRange(min=0), metavar="N", help="Stop before log offset N."
+)
+@click.option(
+    "--into",
+    type=click.Path(path_type=Path),
+    help="Write the rebuilt projection here instead of replacing the live one.",
+)
+@pass_catalog
+def replay(catalog: Catalog, until: str | None, to_position: int | None, into: Path | None) -> None:
+    """Rebuild a projection from the log, then swap it in atomically."""
+    total = sum(catalog.log_end().values())
+    if to_position is not None:
+        total = min(total, to_position)
+    with click.progressbar(length=total, label="replaying", file=sys.stderr) as bar:
+        path = catalog.replay(
+            until=until,
+            to_position=to_position,
+            into=str(into) if into else None,
+            progress=bar.update,
+        )
+    click.echo(f"rebuilt {path}")
+
+
+@cli.command()
+@JSON_OPTION
+@pass_catalog
+def digest(catalog: Catalog, as_json: bool) -> None:
+    """Print the canonical digest of the projection's content.
+
+    Two projections of the same log at the same position print the same
+    digest, however they were built.
+    """
+    digests = catalog.digest()
+    positions = catalog.log_end()
+    if as_json:
+        click.echo(_json({"positions": positions, **digests}))
+    else:
+        click.echo(f"{digests['digest']}  at {positions}")
+
+
+@cli.command()
+@JSON_OPTION
+@pass_catalog
+def config(catalog: Catalog, as_json: bool) -> None:
+    """Show the resolved settings (log, db, artifact path, project, actor)."""
+    from catalog.config import settings_summary
+
+    settings = dict(settings_summary(catalog.config))
+    if as_json:
+        click.echo(_json(settings))
+    else:
+        click.echo(
+            table(
+                [{"setting": k, "value": v} for k, v in settings.items()], ["setting", "value"], 200
+            )
+        )
+
+
+def main(argv: Iterable[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="catalog")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

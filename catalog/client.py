@@ -185,15 +185,19 @@ class Catalog:
                 self._projection.close()
                 self._projection = None
 
+    def _open_projection(self) -> Projection:
+        if self._projection is None:
+            self._projection = Projection(self.config.db, codec=self.codec, timeout=self.timeout)
+        return self._projection
+
     @contextmanager
     def reading(self) -> Iterator[Any]:
         """An up-to-date projection connection for the duration of the block."""
         self.flush()
-        if self._projection is None:
-            self._projection = Projection(self.config.db, codec=self.codec, timeout=self.timeout)
+        projection = self._open_projection()
         try:
-            self._projection.catch_up(self.log)
-            yield self._projection.con
+            projection.catch_up(self.log)
+            yield projection.con
         finally:
             if self._session_depth == 0 and self._projection is not None:
                 self._projection.close()
@@ -763,16 +767,28 @@ class Catalog:
         stop: Callable[[], bool] | None = None,
         progress: Callable[[int], None] | None = None,
         poll: float = 0.5,
+        batch_size: int | None = None,
     ) -> int:
         """Catch the projection up with the log; with ``follow``, keep following it."""
+        from consumers.projection import DEFAULT_BATCH
+
+        size = batch_size or DEFAULT_BATCH
         total = 0
-        with self.session(), self.reading():
-            assert self._projection is not None
-            total += self._projection.catch_up(self.log, progress=progress)
+        self.flush()
+        with self.session():
+            projection = self._open_projection()
+            total += projection.catch_up(self.log, progress=progress, batch_size=size)
             while follow and not (stop and stop()):
-                self.log.wait(self._projection.positions, poll)
-                total += self._projection.catch_up(self.log, progress=progress)
+                self.log.wait(projection.positions, poll)
+                total += projection.catch_up(self.log, progress=progress, batch_size=size)
         return total
+
+    def digest(self) -> dict[str, str]:
+        """The canonical digest of the projection (equal on every replica at one position)."""
+        from consumers.digest import digest
+
+        with self.reading() as con:
+            return digest(con)
 
     def replay(
         self,

@@ -67,7 +67,7 @@ def to_arrow(table: schema.Table, rows: Sequence[Row]) -> pa.Table:
     for c in table.columns:
         values = [r[c.name] for r in rows]
         if c.type == schema.MAP:
-            values = [list(v.items()) if v is not None else None for v in values]
+            values = [sorted(v.items()) if v is not None else None for v in values]
         columns[c.name] = pa.array(values, type=ARROW_TYPES[c.type])
     return pa.table(columns)
 

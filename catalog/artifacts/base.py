@@ -231,6 +231,8 @@ class Artifact:
         """An artifact from an ``artifacts`` row (and its tags and sources)."""
         klass = cls.class_for(row["kind"])
         art = klass.__new__(klass)
+        if klass.kind != row["kind"]:  # a kind with no class of its own (file, dir, ...)
+            art.__dict__["kind"] = row["kind"]
         tags = sorted(tags or [])
         art.metadata = Metadata(
             key=row["key"],
