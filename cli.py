@@ -377,7 +377,9 @@ def get(catalog: Catalog, uri: str, dest: Path) -> None:
     item = catalog.get_dataitem(_as_uri(uri))
     target = dest
     if dest.is_dir() and item.meta is not None and item.meta.spec.format != "dir":
-        target = dest / (item.meta.spec.filename or item.key)
+        # Only the last component of the recorded name: never write outside DEST.
+        name = Path(str(item.meta.spec.filename or "").replace("\\", "/")).name
+        target = dest / (name if name not in ("", ".", "..") else item.key)
     written = item.download(target)
     click.echo(written)
 

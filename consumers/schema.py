@@ -220,3 +220,19 @@ def docs_markdown() -> str:
     for name, (doc, _) in VIEWS.items():
         out.append(f"- `{name}`: {doc}")
     return "\n".join(out) + "\n"
+
+
+def update_docs(path: str = "docs/sql.md") -> None:
+    """Rewrite the generated part of ``docs/sql.md`` (``python -m consumers.schema``)."""
+    from pathlib import Path
+
+    page = Path(path)
+    text = page.read_text("utf-8")
+    begin, end = "<!-- tables:begin -->\n", "<!-- tables:end -->"
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    page.write_text(head + begin + docs_markdown() + end + tail, "utf-8")
+
+
+if __name__ == "__main__":
+    update_docs()

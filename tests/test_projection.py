@@ -1,0 +1,310 @@
+"""The projection's rules, redelivery, dead letters and positions."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from catalog.events.codec import Codec
+from catalog.events.model import (
+    ArtifactDeleted,
+    ArtifactLogged,
+    ArtifactTagged,
+    ArtifactUntagged,
+    ArtifactUpdated,
+    CatalogEvent,
+    Payload,
+    Producer,
+    RunFinished,
+    RunStarted,
+)
+from catalog.log import Message, open_log
+from catalog.log.base import EventLog, Record
+from consumers import schema
+from consumers.digest import digest
+from consumers.projection import Projection
+
+CODEC = Codec()
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+PRODUCER = Producer("client", "me")
+
+
+class Writer:
+    """Appends hand-made events to a real embedded log."""
+
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
+        self.n = 0
+
+    def event(self, key: str, payload: Payload, project: str = "p") -> CatalogEvent:
+        self.n += 1
+        return CatalogEvent(
+            project=project,
+            key=key,
+            payload=payload,
+            actor=f"a{self.n % 3}",
+            occurred_at=T0 + timedelta(seconds=self.n),
+        )
+
+    def append(self, *events: CatalogEvent) -> None:
+        self.log.append([Message(e.partition_key, CODEC.encode(e)) for e in events])
+
+    def emit(self, key: str, payload: Payload, project: str = "p") -> CatalogEvent:
+        ev = self.event(key, payload, project)
+        self.append(ev)
+        return ev
+
+
+def logged(uid: str, tag: str | None = None, **kw: object) -> ArtifactLogged:
+    return ArtifactLogged(uid=uid, kind="artifact", producer=PRODUCER, tag=tag, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> EventLog:
+    with open_log(f"file://{tmp_path / 'log.db'}") as lg:
+        yield lg
+
+
+@pytest.fixture
+def w(log: EventLog) -> Writer:
+    return Writer(log)
+
+
+@pytest.fixture
+def proj(tmp_path: Path, log: EventLog) -> Projection:
+    with Projection(str(tmp_path / "p.duckdb")) as p:
+        yield p
+
+
+def tags(proj: Projection) -> dict[tuple[str, str], str]:
+    rows = proj.con.execute("SELECT key, tag, uid FROM tags").fetchall()
+    return {(k, t): u for k, t, u in rows}
+
+
+def dead(proj: Projection) -> list[str]:
+    return [
+        r[0]
+        for r in proj.con.execute('SELECT reason FROM dead_letters ORDER BY "offset"').fetchall()
+    ]
+
+
+def test_latest_follows_log_order_and_tags_move(w: Writer, log: EventLog, proj: Projection) -> None:
+    w.emit("k", logged("a1", tag="v1"))
+    w.emit("k", logged("a2"))
+    proj.catch_up(log)
+    assert tags(proj) == {("k", "latest"): "a2", ("k", "v1"): "a1"}
+    w.emit("k", ArtifactTagged(uid="a2", tag="v1"))
+    w.emit("k", logged("a1"))  # re-logging a version makes it latest again, same uid
+    proj.catch_up(log)
+    assert tags(proj) == {("k", "latest"): "a1", ("k", "v1"): "a2"}
+    assert proj.con.execute("SELECT count(*) FROM artifacts").fetchall() == [(2,)]
+    created = proj.con.execute("SELECT created, updated FROM artifacts WHERE uid='a1'").fetchall()
+    assert created[0][0] < created[0][1]  # created kept, updated moved
+
+
+def test_untag_only_if_the_writer_saw_that_version(
+    w: Writer, log: EventLog, proj: Projection
+) -> None:
+    w.emit("k", logged("a1", tag="prod"))
+    w.emit("k", logged("a2"))
+    w.emit("k", ArtifactUntagged(tag="prod", uid="a2"))  # stale: prod is on a1
+    proj.catch_up(log)
+    assert ("k", "prod") in tags(proj)
+    w.emit("k", ArtifactUntagged(tag="prod", uid="a1"))
+    w.emit("k", ArtifactUntagged(tag="never"))  # absent: no-op, not an error
+    proj.catch_up(log)
+    assert ("k", "prod") not in tags(proj)
+    assert dead(proj) == []
+
+
+def test_update_merges_labels_links_and_spec(w: Writer, log: EventLog, proj: Projection) -> None:
+    w.emit("k", logged("a1", labels={"a": "1", "b": "2"}, spec='{"x": 1, "y": 2}'))
+    w.emit("k", ArtifactUpdated(uid="a1", labels_set={"c": "3"}, labels_removed=("a",)))
+    w.emit(
+        "k",
+        ArtifactUpdated(
+            uid="a1",
+            spec_set={"y": "[1,2]"},
+            spec_removed=("x",),
+            extra_data_set={"plot": "store://artifacts/p/plot^b1"},
+        ),
+    )
+    proj.catch_up(log)
+    labels, spec, extra = proj.con.execute(
+        "SELECT labels, spec, extra_data FROM artifacts"
+    ).fetchall()[0]
+    assert labels == {"b": "2", "c": "3"}
+    assert json.loads(spec) == {"y": [1, 2]}
+    assert extra == {"plot": "store://artifacts/p/plot^b1"}
+    edges = proj.con.execute(
+        "SELECT relation, name, parent_key, parent_uid FROM lineage"
+    ).fetchall()
+    assert edges == [("extra_data", "plot", "plot", "b1")]
+    assert tags(proj) == {("k", "latest"): "a1"}  # no tag moved
+
+
+def test_delete_drops_tags_and_latest_falls_back(
+    w: Writer, log: EventLog, proj: Projection
+) -> None:
+    w.emit("k", logged("a1", tag="v1"))
+    w.emit("k", logged("a2", tag="v2"))
+    w.emit("k", ArtifactDeleted(uids=("a2",)))
+    proj.catch_up(log)
+    assert tags(proj) == {("k", "latest"): "a1", ("k", "v1"): "a1"}
+    w.emit("k", ArtifactDeleted(all_versions=True))
+    proj.catch_up(log)
+    assert tags(proj) == {}
+    assert proj.con.execute("SELECT bool_and(deleted) FROM artifacts").fetchall() == [(True,)]
+    w.emit("k", logged("a2"))  # logging a deleted version again brings it back
+    proj.catch_up(log)
+    assert tags(proj) == {("k", "latest"): "a2"}
+
+
+@pytest.mark.parametrize(
+    ("payloads", "reason"),
+    [
+        ([ArtifactTagged(uid="zz", tag="x")], "unknown version"),
+        (
+            [logged("a1"), ArtifactDeleted(uids=("a1",)), ArtifactTagged(uid="a1", tag="x")],
+            "deleted version",
+        ),
+        (
+            [logged("a1"), ArtifactDeleted(uids=("a1",)), ArtifactUpdated(uid="a1")],
+            "deleted version",
+        ),
+        ([logged("a1"), ArtifactTagged(uid="a1", tag="latest")], "latest"),
+        ([logged("a1"), ArtifactTagged(uid="a1", tag="bad tag")], "tag"),
+        ([ArtifactLogged(uid="a1", kind="nope", producer=PRODUCER)], "unknown kind"),
+        ([logged("a1", spec="[1]")], "JSON object"),
+        ([ArtifactDeleted(uids=("a9",))], "unknown version"),
+        ([RunFinished(uid="r9", state="completed")], "unknown run"),
+    ],
+)
+def test_invalid_events_are_dead_lettered_and_projection_continues(
+    w: Writer, log: EventLog, proj: Projection, payloads: list[Payload], reason: str
+) -> None:
+    for p in payloads:
+        w.emit("k", p)
+    w.emit("other", logged("ok1"))
+    proj.catch_up(log)
+    assert len(dead(proj)) == 1 and reason in dead(proj)[0]
+    assert tags(proj)[("other", "latest")] == "ok1"
+
+
+def test_tag_of_a_version_of_another_key_is_refused(
+    w: Writer, log: EventLog, proj: Projection
+) -> None:
+    w.emit("k1", logged("a1"))
+    w.emit("k2", ArtifactTagged(uid="a1", tag="x"))
+    proj.catch_up(log)
+    assert "belongs to p/k1" in dead(proj)[0]
+
+
+def test_garbage_records_are_dead_lettered(w: Writer, log: EventLog, proj: Projection) -> None:
+    log.append([Message("p/x", b"not avro at all"), Message("p/x", b"\xc3\x01" + b"\x00" * 8)])
+    w.emit("k", logged("a1"))
+    proj.catch_up(log)
+    reasons = dead(proj)
+    assert "single-object" in reasons[0] and "unknown writer schema" in reasons[1]
+    assert tags(proj) == {("k", "latest"): "a1"}
+    blobs = proj.con.execute('SELECT value FROM dead_letters ORDER BY "offset"').fetchall()
+    assert blobs[0][0] == b"not avro at all"  # the raw bytes are kept, never lost
+
+
+def test_redelivery_changes_nothing(w: Writer, log: EventLog, tmp_path: Path) -> None:
+    events = [w.event("k", logged(f"a{i}", tag=f"t{i % 3}")) for i in range(10)]
+    events += [w.event("k", ArtifactUpdated(uid="a3", labels_set={"x": "y"}))]
+    w.append(*events)
+    w.append(*events[3:7])  # the same events again (same event_ids) at new positions
+    with Projection() as once:
+        once.catch_up(log)
+        clean = tags(once)
+        assert once.con.execute("SELECT count(*) FROM events").fetchall() == [(11,)]
+    records = log.read({0: 0}, 1000)
+    with Projection() as twice:
+        # out of batch alignment, and whole batches delivered twice
+        twice.apply(records[:5])
+        twice.apply(records[2:9])
+        twice.apply(records[:12])
+        twice.apply(records)
+        twice.apply(records)
+        assert tags(twice) == clean
+        assert twice.con.execute("SELECT count(*) FROM events").fetchall() == [(11,)]
+        assert twice.positions == {0: len(records)}
+        assert twice.con.execute("SELECT count(*) FROM dead_letters").fetchall() == [(0,)]
+
+
+def test_positions_are_committed_with_the_state(w: Writer, log: EventLog, tmp_path: Path) -> None:
+    for i in range(7):
+        w.emit("k", logged(f"a{i}"))
+    path = str(tmp_path / "resume.duckdb")
+    with Projection(path) as p:
+        p.catch_up(log, batch_size=3)
+        first = digest(p.con)
+    with Projection(path) as p:
+        assert p.positions == {0: 7}
+        assert p.catch_up(log) == 0
+        w.emit("k", logged("b"))
+        assert p.catch_up(log) == 1
+        assert digest(p.con) != first
+
+
+def test_runs(w: Writer, log: EventLog, proj: Projection) -> None:
+    w.emit("r1", RunStarted(uid="r1", name="train", parameters='{"lr": 0.1}'))
+    w.emit(
+        "r1",
+        RunFinished(
+            uid="r1",
+            state="completed",
+            results='{"acc": 0.9}',
+            outputs={"model": "store://models/p/m^u"},
+        ),
+    )
+    proj.catch_up(log)
+    row = proj.con.execute(
+        "SELECT name, state, results, outputs, finished > started FROM runs"
+    ).fetchall()[0]
+    assert row == ("train", "completed", '{"acc": 0.9}', {"model": "store://models/p/m^u"}, True)
+
+
+def test_schema_version_mismatch_rebuilds(w: Writer, log: EventLog, tmp_path: Path) -> None:
+    w.emit("k", logged("a1"))
+    path = str(tmp_path / "old.duckdb")
+    with Projection(path) as p:
+        p.catch_up(log)
+        p.con.execute("UPDATE meta SET value = '0' WHERE name = 'schema_version'")
+    with Projection(path) as p:
+        assert p.positions == {}  # derived data: dropped, to be rebuilt from the log
+        p.catch_up(log)
+        assert tags(p) == {("k", "latest"): "a1"}
+
+
+def test_projection_of_another_log_is_reset(w: Writer, log: EventLog, tmp_path: Path) -> None:
+    w.emit("k", logged("a1"))
+    path = str(tmp_path / "p.duckdb")
+    with Projection(path) as p:
+        p.catch_up(log)
+    with open_log(f"file://{tmp_path / 'other.db'}") as other, Projection(path) as p:
+        Writer(other).emit("z", logged("z1"))
+        p.catch_up(other)
+        assert tags(p) == {("z", "latest"): "z1"}
+
+
+def test_damaged_record_is_dead_lettered() -> None:
+    with Projection() as p:
+        p.apply([Record(0, 0, "p/k", b"xx", 0, error="checksum mismatch")])
+        assert "damaged record" in dead(p)[0]
+        assert p.positions == {0: 1}
+
+
+def test_docs_sql_is_current() -> None:
+    page = (Path(__file__).parent.parent / "docs" / "sql.md").read_text()
+    begin, end = "<!-- tables:begin -->\n", "<!-- tables:end -->"
+    assert begin in page and end in page
+    generated = page.split(begin, 1)[1].split(end, 1)[0]
+    assert generated == schema.docs_markdown(), (
+        "docs/sql.md is stale: run python -m consumers.schema"
+    )
