@@ -80,11 +80,17 @@ def _size(n: int | None) -> str:
 class CatalogGroup(click.Group):
     """Maps :class:`CatalogError` to a one-line message and its exit code."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Remember whether this command line asked for JSON (not sys.argv: main(argv)
+        # and CliRunner pass their own arguments), so errors use the JSON shape too.
+        ctx.meta["catalog.json"] = "--json" in args
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CatalogError as exc:
-            if "--json" in sys.argv:
+            if ctx.meta.get("catalog.json"):
                 click.echo(json.dumps(exc.to_dict()), err=True)
             else:
                 click.echo(f"error: {exc}", err=True)
@@ -147,7 +153,9 @@ def cli(
 
 
 @cli.command("log")
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+# Existence is checked by Catalog.log_artifact: a one-line InvalidInput (exit 2),
+# not click's multi-line usage error.
+@click.argument("path", type=click.Path(path_type=Path))
 @click.option("--key", "-k", help="Artifact key (default: the file name).")
 @click.option("--project", "-p", help="Project (default: the group's --project).")
 @click.option(
@@ -590,7 +598,8 @@ def digest(catalog: Catalog, as_json: bool) -> None:
     digests = catalog.digest()
     positions = catalog.log_end()
     if as_json:
-        click.echo(_json({"positions": positions, **digests}))
+        # "positions" is one of the table digests; the log end goes under its own key.
+        click.echo(_json({**digests, "log_end": positions}))
     else:
         click.echo(f"{digests['digest']}  at {positions}")
 

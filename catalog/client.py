@@ -20,7 +20,6 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -245,26 +244,29 @@ class Catalog:
             positions += self.log.append(messages[start : start + 1000])
         return positions
 
-    def emit(self, project: str, key: str, payloads: Sequence[Payload]) -> Written:
+    def _event(self, project: str, key: str, payload: Payload) -> CatalogEvent:
+        return CatalogEvent(
+            project=project,
+            key=key,
+            payload=payload,
+            actor=self.config.actor,
+            run_uid=self.run_uid,
+        )
+
+    def append_events(self, events: Sequence[CatalogEvent]) -> Written:
         """Append events (or buffer them in a batch); returns events and positions.
 
         Every event is encoded, and refused if oversize, before anything is appended.
         """
-        events = tuple(
-            CatalogEvent(
-                project=project,
-                key=key,
-                payload=p,
-                actor=self.config.actor,
-                run_uid=self.run_uid,
-            )
-            for p in payloads
-        )
         messages = [self._message(ev) for ev in events]
         if self._batch is not None:
             self._batch.extend(messages)
-            return Written(events, ())
-        return Written(events, tuple(self._append(messages)))
+            return Written(tuple(events), ())
+        return Written(tuple(events), tuple(self._append(messages)))
+
+    def emit(self, project: str, key: str, payloads: Sequence[Payload]) -> Written:
+        """Append one event per payload, all about ``project``/``key``."""
+        return self.append_events([self._event(project, key, p) for p in payloads])
 
     # -------------------------------------------------------- artifact paths
 
@@ -371,59 +373,69 @@ class Catalog:
         refs = self.resolve_sources(sources, project)
         links = self.resolve_links(extra_data, project)
 
+        producer = producer or Producer(
+            kind="client", name=self.config.actor, owner=self.config.actor
+        )
+        cas = None
+        if body is not None or path is not None:
+            cas = self.store_for(self.artifact_path(project, artifact_path, run_path, tree or None))
+            if path is not None and path.is_dir():
+                kind = "dir" if kind == "artifact" else kind
+                format = format or "dir"
+            elif path is not None:
+                filename = filename or path.name
+        if format is None and filename and "." in filename:
+            format = filename.rsplit(".", 1)[1].lower()
+
+        def make(digest: str | None, size: int | None, target: str | None) -> CatalogEvent:
+            ident = (
+                dict(identity)
+                if identity is not None
+                else ({} if digest else {"spec": spec_json, "target_path": target})
+            )
+            uid = version_uid(project, key, iteration, tree, digest, kind, format, ident)
+            payload = ArtifactLogged(
+                uid=uid,
+                kind=kind,
+                producer=producer,
+                iteration=iteration,
+                tree=tree,
+                hash=digest,
+                size=size,
+                target_path=target,
+                format=format,
+                filename=filename,
+                labels=labels,
+                tag=tag,
+                sources=tuple(refs),
+                extra_data=links,
+                spec=spec_json,
+                description=description,
+            )
+            return self._event(project, key, payload)
+
+        # Refuse an oversize event before any byte is stored.
+        placeholder = "0" * 64
+        self._message(make(placeholder, 2**62, cas.url_for(placeholder) if cas else target_path))
+
         # (1) bytes into the content-addressed store
         digest: str | None = None
         size: int | None = None
         target: str | None = target_path
-        if body is not None or path is not None:
-            root = self.artifact_path(project, artifact_path, run_path, tree or None)
-            cas = self.store_for(root)
+        if cas is not None:
             if body is not None:
                 data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
                 blob = cas.put_bytes(data)
             elif path is not None and path.is_dir():
                 blob, manifest = cas.put_dir(path)
-                if kind == "artifact":
-                    kind = "dir"
-                format = format or "dir"
                 blob = store.Blob(blob.digest, manifest.size, blob.url)
             else:
                 assert path is not None
                 blob = cas.put_file(path)
-                filename = filename or path.name
             digest, size, target = blob.digest, blob.size, blob.url
-        if format is None and filename and "." in filename:
-            format = filename.rsplit(".", 1)[1].lower()
 
-        identity = (
-            dict(identity)
-            if identity is not None
-            else ({} if digest else {"spec": spec_json, "target_path": target})
-        )
-        uid = version_uid(project, key, iteration, tree, digest, kind, format, identity)
-        producer = producer or Producer(
-            kind="client", name=self.config.actor, owner=self.config.actor
-        )
-        payload = ArtifactLogged(
-            uid=uid,
-            kind=kind,
-            producer=producer,
-            iteration=iteration,
-            tree=tree,
-            hash=digest,
-            size=size,
-            target_path=target,
-            format=format,
-            filename=filename,
-            labels=labels,
-            tag=tag,
-            sources=tuple(refs),
-            extra_data=links,
-            spec=spec_json,
-            description=description,
-        )
         # (2) the event
-        written = self.emit(project, key, [payload])
+        written = self.append_events([make(digest, size, target)])
         return self._artifact_from_event(written.events[0])
 
     def _artifact_from_event(self, ev: CatalogEvent) -> Artifact:
@@ -821,7 +833,3 @@ class Catalog:
 
     def log_end(self) -> dict[int, int]:
         return self.log.end_offsets()
-
-
-def as_datetime(value: Any) -> datetime | None:
-    return parse_time(value)

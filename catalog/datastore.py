@@ -106,7 +106,7 @@ class DataItem:
         if self._artifact is not None:
             name = self._artifact.spec.filename
             if name and "." in name:
-                return "." + name.rsplit(".", 1)[1]
+                return "." + str(name).rsplit(".", 1)[1]
             fmt = self._artifact.spec.format
             return f".{fmt}" if fmt and fmt != "dir" else ""
         name = self._url.rstrip("/").rsplit("/", 1)[-1]
@@ -148,7 +148,7 @@ class DataItem:
             raise InvalidInput(f"{self.artifact_url} has no content")
         url = self._artifact.target_path if self._artifact is not None else self._url
         assert url is not None
-        return store.open_url(url, mode)
+        return store.open_url(url, "rb") if mode == "rb" else store.open_url(url, "r")
 
     def get(
         self, size: int | None = None, offset: int = 0, encoding: str | None = None
@@ -254,13 +254,14 @@ class DataItem:
         reader = getattr(pd, reader_name)
         with self.open("rb") as fh:
             data = fh.read()  # verified at EOF by the store's reader
-        return reader(io.BytesIO(data), **kwargs)  # type: ignore[no-any-return]
+        frame: pd.DataFrame = reader(io.BytesIO(data), **kwargs)
+        return frame
 
     def show(self, format: str | None = None) -> Any:
         """Display the content: HTML/image in Jupyter, text otherwise."""
         suffix = (format or self.suffix.lstrip(".")).lower()
         try:
-            from IPython.display import HTML, Image, display  # type: ignore[import-not-found]
+            from IPython.display import HTML, Image, display
         except ImportError:
             if suffix in _READERS:
                 print(self.as_df())

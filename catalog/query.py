@@ -47,7 +47,7 @@ def resolve(con: Con, uri: StoreURI) -> Row | None:
         if len(rows) > 1 and not any(r["uid"] == uri.uid for r in rows):
             return None  # ambiguous uid prefix
         exact = [r for r in rows if r["uid"] == uri.uid]
-        return (exact or rows or [None])[0]
+        return (exact or rows)[0] if (exact or rows) else None
     if uri.tree:
         rows = _rows(
             con,

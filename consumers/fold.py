@@ -30,6 +30,7 @@ clock or randomness, so every replica computes the same state.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -46,7 +47,6 @@ from catalog.events.model import (
     ProjectConfigured,
     RunFinished,
     RunStarted,
-    payload_to_json,
 )
 from catalog.log import Record
 from catalog.uri import KIND_CATEGORY, StoreURI
@@ -383,7 +383,7 @@ class Fold:
             "owner": ev.actor,
             "labels": dict(p.labels),
             "parameters": p.parameters,
-            "inputs": _canonical_json([payload_to_json(i) for i in p.inputs]),
+            "inputs": _canonical_json([dataclasses.asdict(i) for i in p.inputs]),
             "results": old["results"] if old else "{}",
             "outputs": old["outputs"] if old else {},
             "artifact_path": p.artifact_path,

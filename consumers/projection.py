@@ -391,7 +391,12 @@ class Projection:
             )
             live = [fold.tags[t] for t in changed if fold.tags[t] is not None]
             self._insert(schema.TAGS, live)  # type: ignore[arg-type]
-        self._recompute_latest(sorted(fold.latest_groups))
+        # ``latest`` rows copy their version's updated/updated_by, so recompute the
+        # group of every changed version (an ArtifactUpdated too), not only where
+        # latest may have moved: otherwise the result depends on batch boundaries.
+        groups = set(fold.latest_groups)
+        groups.update((v["project"], v["key"], v["iteration"]) for v in versions)
+        self._recompute_latest(sorted(groups))
 
         # Lineage: sources replaced on (re)log, links recomputed when they changed.
         sources = sorted(fold.source_rows)

@@ -158,7 +158,7 @@ class Artifact:
 
     @property
     def extra_data(self) -> dict[str, str]:
-        return self.spec.extra_data or {}  # type: ignore[no-any-return]
+        return dict(self.spec.extra_data or {})
 
     @property
     def deleted(self) -> bool:

@@ -215,6 +215,8 @@ class Codec:
                 f"{len(data) - buffer.tell()} trailing bytes after the v{writer.version} body"
             )
         try:
+            if not isinstance(record, dict):
+                raise TypeError(f"expected a record, got {type(record).__name__}")
             return from_avro(record)
         except Exception as exc:
             raise UndecodableEvent(f"bad record: {type(exc).__name__}: {exc}") from exc

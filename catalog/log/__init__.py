@@ -15,7 +15,8 @@ def open_log(url: str) -> EventLog:
             from catalog.log.kafka import KafkaLog
         except ImportError as exc:  # pragma: no cover - kafka-python is a dependency
             raise LogError(url, f"the Kafka backend is unavailable: {exc}") from exc
-        return KafkaLog(url)
+        kafka_log: EventLog = KafkaLog(url)
+        return kafka_log
     if "://" in url and not url.startswith("file://"):
         scheme = url.split("://", 1)[0]
         raise LogError(url, f"unknown log scheme {scheme!r}; use file:// or kafka://")
