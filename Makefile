@@ -42,6 +42,7 @@ format: $(STAMP) ## Format the code with ruff
 docs: $(STAMP) ## Regenerate the generated parts of docs/
 	$(BIN)/python -m consumers.schema
 	$(BIN)/python docs/gen_cli.py
+	$(BIN)/python docs/gen_events.py
 
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis demo-output
