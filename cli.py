@@ -24,7 +24,7 @@ import click
 
 from catalog import Catalog
 from catalog.errors import CatalogError, InvalidInput
-from catalog.validation import parse_label_args
+from catalog.validation import parse_label_args, parse_time
 
 pass_catalog = click.make_pass_decorator(Catalog)
 
@@ -573,6 +573,8 @@ def consume(catalog: Catalog, follow: bool, batch_size: int) -> None:
 @pass_catalog
 def replay(catalog: Catalog, until: str | None, to_position: int | None, into: Path | None) -> None:
     """Rebuild a projection from the log, then swap it in atomically."""
+    if until is not None:
+        parse_time(until)  # refuse a bad time before starting
     total = sum(catalog.log_end().values())
     if to_position is not None:
         total = min(total, to_position)

@@ -239,6 +239,8 @@ class Catalog:
         return Message(ev.partition_key, value, headers)
 
     def _append(self, messages: Sequence[Message]) -> list[Position]:
+        for cas in self._stores.values():  # bytes durable before the events naming them
+            cas.sync()
         positions: list[Position] = []
         for start in range(0, len(messages), 1000):
             positions += self.log.append(messages[start : start + 1000])
@@ -705,6 +707,12 @@ class Catalog:
         """
         if category is not None and category not in {category_for_kind(k) for k in KINDS}:
             raise InvalidInput(f"unknown category {category!r}")
+        if kind is not None and kind not in KINDS:
+            raise InvalidInput(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
+        if tag is not None and tag != "*":
+            validate_tag(tag)
+        if project is not None:
+            validate_project(project)
         q = query.ListQuery(
             project=None if all_projects else (project or self.project),
             name=name,

@@ -257,10 +257,21 @@ class CatalogEvent:
 # ------------------------------------------------------------ avro conversion
 
 
+_SCALARS = (str, int, float, bool, type(None), bytes)
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
+
+
 def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple | list):
+    """Dataclasses to dicts, tuples to lists, mappings to dicts (fast: hot path)."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    names = _FIELD_NAMES.get(kind)
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        return {n: _plain(getattr(value, n)) for n in names}
+    if kind is tuple or kind is list:
         return [_plain(v) for v in value]
     if isinstance(value, Mapping):
         return dict(value)
@@ -280,14 +291,19 @@ def to_avro(event: CatalogEvent) -> dict[str, Any]:
     }
 
 
+_PAYLOAD_FIELDS: dict[str, tuple[str, ...]] = {
+    name: tuple(f.name for f in dataclasses.fields(cls)) for name, cls in PAYLOAD_TYPES.items()
+}
+
+
 def payload_from_avro(type_name: str, data: Mapping[str, Any]) -> Payload:
     cls = PAYLOAD_TYPES[type_name]
     kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
+    for name in _PAYLOAD_FIELDS[type_name]:
+        if name not in data:
             continue
-        value = data[f.name]
-        nested = _NESTED.get((type_name, f.name))
+        value = data[name]
+        nested = _NESTED.get((type_name, name))
         if nested is not None:
             if isinstance(value, list):
                 value = tuple(nested(**v) for v in value)
@@ -295,7 +311,7 @@ def payload_from_avro(type_name: str, data: Mapping[str, Any]) -> Payload:
                 value = nested(**value)
         elif isinstance(value, list):
             value = tuple(value)
-        kwargs[f.name] = value
+        kwargs[name] = value
     result: Payload = cls(**kwargs)
     return result
 
