@@ -126,6 +126,7 @@ class Catalog:
         self._batch: list[Message] | None = None
         self._stores: dict[str, store.ObjectStore] = {}
         self._project_paths: dict[str, str | None] = {}
+        self._resolved_paths: dict[tuple[str | None, ...], str] = {}
         #: set by a run context: the run uid put on every event's envelope
         self.run_uid: str | None = None
 
@@ -288,11 +289,16 @@ class Catalog:
         run_uid: str | None = None,
     ) -> str:
         """Resolve the artifact path: call, run, project, client config, default."""
+        memo = (project, artifact_path, run_path, run_uid)
+        if memo in self._resolved_paths:
+            return self._resolved_paths[memo]
         candidates: list[str | None] = [artifact_path, run_path]
         if not artifact_path or artifact_path.startswith("+/"):
             candidates.append(self.project_artifact_path(project))
         candidates.append(self.config.artifact_path)
-        return resolve_artifact_path(candidates, project, run_uid)
+        resolved = resolve_artifact_path(candidates, project, run_uid)
+        self._resolved_paths[memo] = resolved
+        return resolved
 
     def configure_project(
         self,
@@ -318,6 +324,7 @@ class Catalog:
             ],
         )
         self._project_paths.pop(name, None)
+        self._resolved_paths.clear()
         return written
 
     # ----------------------------------------------------------------- log
@@ -416,9 +423,13 @@ class Catalog:
             )
             return self._event(project, key, payload)
 
-        # Refuse an oversize event before any byte is stored.
-        placeholder = "0" * 64
-        self._message(make(placeholder, 2**62, cas.url_for(placeholder) if cas else target_path))
+        # Refuse an oversize event before any byte is stored (encoding a stand-in
+        # costs a little, so only when the event might come near the limit).
+        rough = len(spec_json) + len(json.dumps([labels, links, description], default=str))
+        if rough > MAX_EVENT_BYTES // 4:
+            placeholder = "0" * 64
+            target_guess = cas.url_for(placeholder) if cas else target_path
+            self._message(make(placeholder, 2**62, target_guess))
 
         # (1) bytes into the content-addressed store
         digest: str | None = None

@@ -208,7 +208,7 @@ class Projection:
     def apply(self, records: Sequence[Record]) -> BatchResult:
         """Apply one batch of records in one transaction (see the module doc)."""
         dead: list[Row] = []
-        decoded: list[tuple[Record, CatalogEvent, int]] = []
+        decoded: list[tuple[Record, CatalogEvent, int, dict[str, Any]]] = []
         new_positions = dict(self.positions)
         skipped = 0
         for r in records:
@@ -220,25 +220,24 @@ class Projection:
                 dead.append(_dead(r, f"damaged record: {r.error}"))
                 continue
             try:
-                version = self.codec.writer_of(r.value).version
-                event = self.codec.decode(r.value)
+                event, raw, version = self.codec.decode_full(r.value)
             except EventError as exc:
                 dead.append(_dead(r, str(exc)))
                 continue
-            decoded.append((r, event, version))
+            decoded.append((r, event, version, raw))
         if new_positions == self.positions:
             return BatchResult(0, 0, 0, skipped)
 
         fresh, duplicates = self._drop_duplicates(decoded)
-        fold = self._load(ev for _, ev, _ in fresh)
+        fold = self._load(item[1] for item in fresh)
         applied: list[Row] = []
-        for r, ev, version in fresh:
+        for r, ev, version, raw in fresh:
             try:
                 fold.apply(ev, r)
             except Refused as exc:
                 dead.append(_dead(r, exc.reason, ev))
                 continue
-            applied.append(_event_row(r, ev, version))
+            applied.append(_event_row(r, ev, version, raw))
 
         self.con.execute("BEGIN")
         try:
@@ -262,11 +261,11 @@ class Projection:
         return name
 
     def _drop_duplicates(
-        self, decoded: list[tuple[Record, CatalogEvent, int]]
-    ) -> tuple[list[tuple[Record, CatalogEvent, int]], int]:
+        self, decoded: list[tuple[Record, CatalogEvent, int, dict[str, Any]]]
+    ) -> tuple[list[tuple[Record, CatalogEvent, int, dict[str, Any]]], int]:
         if not decoded:
             return [], 0
-        ids = pa.table({"event_id": [ev.event_id for _, ev, _ in decoded]})
+        ids = pa.table({"event_id": [item[1].event_id for item in decoded]})
         self._temp("_batch_ids", ids)
         seen = {
             r[0]
@@ -505,7 +504,7 @@ def _key_table(keys: set[tuple[str, str]]) -> pa.Table:
     )
 
 
-def _event_row(r: Record, ev: CatalogEvent, version: int) -> Row:
+def _event_row(r: Record, ev: CatalogEvent, version: int, raw: dict[str, Any]) -> Row:
     return {
         "partition": r.partition,
         "offset": r.offset,
@@ -517,7 +516,7 @@ def _event_row(r: Record, ev: CatalogEvent, version: int) -> Row:
         "key": ev.key,
         "run_uid": ev.run_uid,
         "schema_version": version,
-        "payload": json.dumps(payload_to_json(ev.payload), sort_keys=True, ensure_ascii=False),
+        "payload": json.dumps(raw, sort_keys=True, ensure_ascii=False),
     }
 
 

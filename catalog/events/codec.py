@@ -200,6 +200,10 @@ class Codec:
 
     def decode(self, data: bytes) -> CatalogEvent:
         """The event in ``data``, resolved from its writer schema to the current one."""
+        return self.decode_full(data)[0]
+
+    def decode_full(self, data: bytes) -> tuple[CatalogEvent, dict[str, Any], int]:
+        """The event, its payload as the plain dict Avro read, and the writer version."""
         writer = self.writer_of(data)
         reader = None if writer is self.current else self.current.parsed
         buffer = io.BytesIO(data)
@@ -217,7 +221,7 @@ class Codec:
         try:
             if not isinstance(record, dict):
                 raise TypeError(f"expected a record, got {type(record).__name__}")
-            return from_avro(record)
+            return from_avro(record), record["payload"][1], writer.version
         except Exception as exc:
             raise UndecodableEvent(f"bad record: {type(exc).__name__}: {exc}") from exc
 
