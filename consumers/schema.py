@@ -81,7 +81,7 @@ TAGS = _t(
     ("iteration", "INTEGER", "Iteration of the tagged version."),
     ("tag", "VARCHAR", "The tag."),
     ("uid", "VARCHAR", "The version the tag names."),
-    ("updated", "TIMESTAMPTZ", "When the tag last moved."),
+    ("updated", "TIMESTAMPTZ", "When the tag last moved (latest: when its version last changed)."),
     ("updated_by", "VARCHAR", "Who moved it last."),
 )
 
