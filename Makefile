@@ -13,7 +13,7 @@ help: ## Show the targets
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,examples]'
 	@touch $(STAMP)
 
 venv: $(STAMP) ## Create .venv and install the project with its dev extras

@@ -2,7 +2,8 @@
 
 Every log, tag or update is an Avro event on an append-only log; consumers
 project the events into DuckDB for SQL; payloads live in object storage under
-their content hash. Start with :class:`Catalog`.
+their content hash. Start with :class:`Catalog`, or with MLRun's functions
+(``set_environment``, ``run_local``, ``get_dataitem``) — the same names work.
 """
 
 from catalog.artifacts.base import Artifact
@@ -16,6 +17,16 @@ from catalog.errors import (
     InvalidInput,
     InvalidURI,
     NotFound,
+)
+from catalog.execution import MLClientCtx, RunObject, get_run, run_local
+from catalog.projects import (
+    Project,
+    get_catalog,
+    get_dataitem,
+    get_or_create_project,
+    mlconf,
+    new_project,
+    set_environment,
 )
 from catalog.uri import StoreURI
 
@@ -31,7 +42,18 @@ __all__ = [
     "DigestMismatch",
     "InvalidInput",
     "InvalidURI",
+    "MLClientCtx",
     "NotFound",
+    "Project",
+    "RunObject",
     "StoreURI",
     "__version__",
+    "get_catalog",
+    "get_dataitem",
+    "get_or_create_project",
+    "get_run",
+    "mlconf",
+    "new_project",
+    "run_local",
+    "set_environment",
 ]

@@ -17,15 +17,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from catalog import query, store
+from catalog import jsonutil, query, store
 from catalog.artifacts.base import Artifact
 from catalog.config import Config, resolve_artifact_path
 from catalog.errors import (
@@ -58,6 +59,9 @@ from catalog.validation import (
     validate_tag,
 )
 from consumers.projection import Projection
+
+if TYPE_CHECKING:  # pragma: no cover
+    from catalog.datastore import DataItem
 
 #: Largest encoded event accepted (Kafka's default message.max.bytes is 1 MB).
 MAX_EVENT_BYTES = 900 * 1024
@@ -352,6 +356,7 @@ class Catalog:
         run_path: str | None = None,
         filename: str | None = None,
         identity: Mapping[str, Any] | None = None,
+        attachments: Mapping[str, bytes] | None = None,
     ) -> Artifact:
         """Store the bytes, then append an ``ArtifactLogged`` event; the logged version.
 
@@ -375,7 +380,7 @@ class Catalog:
             raise LimitExceeded("description", len(description), MAX_DESCRIPTION)
         if sum(x is not None for x in (body, local_path)) > 1:
             raise InvalidInput("give either body or local_path, not both")
-        spec_json = json.dumps(dict(spec or {}), sort_keys=True, separators=(",", ":"), default=str)
+        spec_json = jsonutil.dumps(dict(spec or {}))
         path = Path(local_path) if local_path is not None else None
         if path is not None and not path.exists():
             raise InvalidInput(f"local_path {str(path)!r} does not exist")
@@ -435,7 +440,18 @@ class Catalog:
         digest: str | None = None
         size: int | None = None
         target: str | None = target_path
-        if cas is not None:
+        if attachments:
+            if cas is None:
+                cas = self.store_for(
+                    self.artifact_path(project, artifact_path, run_path, tree or None)
+                )
+            stored = {}
+            for name, content in sorted(attachments.items()):
+                validate_key(name)
+                att = cas.put_bytes(bytes(content))
+                stored[name] = {"hash": att.digest, "size": att.size, "target_path": att.url}
+            spec_json = jsonutil.dumps({**json.loads(spec_json), "attachments": stored})
+        if cas is not None and (body is not None or path is not None):
             if body is not None:
                 data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
                 blob = cas.put_bytes(data)
@@ -450,6 +466,55 @@ class Catalog:
         # (2) the event
         written = self.append_events([make(digest, size, target)])
         return self._artifact_from_event(written.events[0])
+
+    def log_item(
+        self,
+        item: Artifact,
+        *,
+        project: str | None = None,
+        tag: str | None = None,
+        labels: Mapping[str, Any] | None = None,
+        artifact_path: str | None = None,
+        extra_data: Mapping[str, Any] | None = None,
+        sources: Sequence[Any] | None = None,
+        description: str | None = None,
+        iteration: int = 0,
+        producer: Producer | None = None,
+        tree: str = "",
+        run_path: str | None = None,
+    ) -> Artifact:
+        """Log an artifact object (``PlotArtifact(...)``, ``DatasetArtifact(...)``, ...).
+
+        The object serialises its content (:meth:`Artifact.prepare`) into a
+        temporary directory; arguments given here override its own labels,
+        links and sources. Returns the logged version.
+        """
+        if not isinstance(item, Artifact):
+            raise InvalidInput(f"expected an artifact object, got {type(item).__name__}")
+        with tempfile.TemporaryDirectory(prefix="catalog-") as tmp:
+            prepared = item.prepare(Path(tmp))
+            return self.log_artifact(
+                item.key,
+                body=prepared.body,
+                local_path=prepared.local_path,
+                kind=item.kind,
+                project=project or item.project,
+                labels={**item.labels, **(labels or {})},
+                tag=tag,
+                format=prepared.format,
+                sources=[*prepared.sources, *(sources or [])],
+                artifact_path=artifact_path,
+                extra_data={**prepared.extra_data, **(extra_data or {})},
+                description=description or item.metadata.description,
+                iteration=iteration,
+                spec=prepared.spec,
+                target_path=prepared.target_path,
+                producer=producer,
+                tree=tree,
+                run_path=run_path,
+                filename=prepared.filename,
+                attachments=prepared.attachments,
+            )
 
     def _artifact_from_event(self, ev: CatalogEvent) -> Artifact:
         p = ev.payload
@@ -613,10 +678,7 @@ class Catalog:
         ``remove_*`` arguments drop keys.
         """
         art = self.get_artifact(uri, project=project)
-        spec_set = {
-            name: json.dumps(value, sort_keys=True, default=str)
-            for name, value in (spec or {}).items()
-        }
+        spec_set = {name: jsonutil.dumps(value) for name, value in (spec or {}).items()}
         payload = ArtifactUpdated(
             uid=art.uid or "",
             labels_set=validate_labels(labels),
@@ -783,7 +845,7 @@ class Catalog:
             self._projection = None
         return query.read_only_sql(self.config.db, statement)
 
-    def get_dataitem(self, url: str | Artifact) -> Any:
+    def get_dataitem(self, url: str | Artifact) -> DataItem:
         """A :class:`~catalog.datastore.DataItem` for a store URI, artifact, URL or path."""
         from catalog.datastore import DataItem
 

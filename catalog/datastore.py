@@ -79,6 +79,11 @@ class DataItem:
         return self._url
 
     @property
+    def catalog(self) -> Catalog | None:
+        """The client this item reads through."""
+        return self._catalog
+
+    @property
     def meta(self) -> Artifact | None:
         """The artifact version behind this item (None for plain URLs)."""
         return self._artifact

@@ -25,9 +25,20 @@ def test_public_surface_is_pinned() -> None:
         "DigestMismatch",
         "InvalidInput",
         "InvalidURI",
+        "MLClientCtx",
         "NotFound",
+        "Project",
+        "RunObject",
         "StoreURI",
         "__version__",
+        "get_catalog",
+        "get_dataitem",
+        "get_or_create_project",
+        "get_run",
+        "mlconf",
+        "new_project",
+        "run_local",
+        "set_environment",
     }
     for name in catalog.__all__:
         assert hasattr(catalog, name)

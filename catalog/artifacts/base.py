@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 from catalog.uri import StoreURI, category_for_kind
@@ -31,6 +33,9 @@ class _Section:
         if name.startswith("__"):
             raise AttributeError(name)
         return None  # MLRun documents omit empty fields; reading them gives None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.__dict__[name] = value
 
     def to_dict(self) -> dict[str, Any]:
         return {k: _plain(v) for k, v in self.__dict__.items() if v is not None}
@@ -65,6 +70,28 @@ def _plain(value: Any) -> Any:
     if isinstance(value, _Section):
         return value.to_dict()
     return value
+
+
+@dataclass
+class Prepared:
+    """What an artifact object hands to the client to be logged.
+
+    Exactly one of ``body`` and ``local_path`` (a file or a directory) carries
+    the content, or neither (metadata-only artifacts such as feature sets).
+    ``spec`` is the kind-specific metadata; ``sources`` and ``extra_data`` add
+    lineage and links.
+    """
+
+    body: bytes | None = None
+    local_path: str | None = None
+    format: str | None = None
+    filename: str | None = None
+    spec: dict[str, Any] = field(default_factory=dict)
+    sources: list[Any] = field(default_factory=list)
+    extra_data: dict[str, Any] = field(default_factory=dict)
+    target_path: str | None = None
+    #: extra blobs stored beside the content (name -> bytes), listed in the spec
+    attachments: dict[str, bytes] = field(default_factory=dict)
 
 
 _CORE_SPEC = (
@@ -185,6 +212,27 @@ class Artifact:
     def kind_spec(self) -> dict[str, Any]:
         """The kind-specific part of the spec (what the ``spec`` JSON column holds)."""
         return {k: v for k, v in self.spec.__dict__.items() if k not in _CORE_SPEC}
+
+    # ---------------------------------------------------------------- logging
+
+    def prepare(self, workdir: Path) -> Prepared:
+        """Turn this (unlogged) artifact into content and metadata to log.
+
+        ``workdir`` is a private temporary directory, removed after logging.
+        Subclasses serialise what they hold (a DataFrame, a figure, a model)
+        there; the base class logs ``body`` or ``local_path`` as given.
+        """
+        body = self.body
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        return Prepared(
+            body=body,
+            local_path=self.local_path,
+            format=self.spec.format,
+            spec=self.kind_spec,
+            extra_data=dict(self.spec.extra_data or {}),
+            target_path=self.spec.target_path,
+        )
 
     # ------------------------------------------------------------- documents
 

@@ -1,0 +1,356 @@
+"""Datasets and tables: DataFrames written in a format, with schema, preview and stats.
+
+A dataset version stores the frame written as csv, parquet (the default, as in
+MLRun), json or feather, and records in its spec:
+
+- ``length`` (rows) and ``header`` (column names);
+- ``schema``: the Frictionless Table Schema pandas builds
+  (``pandas.io.json.build_table_schema``);
+- ``preview``: the first 20 rows (``preview=N``), at most 100 columns;
+- ``stats``: per column ``count``, and ``mean``, ``std``, ``min``, ``25%``,
+  ``50%``, ``75%``, ``max`` plus a 20-bin histogram ``hist = [counts, edges]``
+  for numeric columns, or ``unique``, ``top``, ``freq`` for the others — the
+  figures of ``DataFrame.describe`` — computed when ``stats=True``, or when
+  ``stats`` is None and the frame has fewer than 10,000 rows and 100 columns,
+  never when ``stats=False``. They are computed column by column with numpy
+  (one partition for all quantiles, one pass for the histogram), never in a
+  Python loop over rows.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from catalog.artifacts.base import Artifact, Prepared
+from catalog.errors import InvalidInput
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+DEFAULT_FORMAT = "parquet"
+FORMATS = ("csv", "parquet", "json", "feather")
+DEFAULT_PREVIEW_ROWS = 20
+MAX_PREVIEW_COLUMNS = 100
+MAX_PREVIEW_ROWS = 1000
+STATS_ROW_LIMIT = 10_000
+STATS_COLUMN_LIMIT = 100
+HIST_BINS = 20
+
+_SUPPORTED_INFERRED = {
+    "string",
+    "empty",
+    "boolean",
+    "integer",
+    "floating",
+    "mixed-integer-float",
+    "decimal",
+    "datetime",
+    "datetime64",
+    "date",
+    "time",
+    "timedelta",
+    "timedelta64",
+    "categorical",
+    "bytes",
+    "period",
+    "interval",
+}
+
+
+def check_columns(df: pd.DataFrame) -> None:
+    """Refuse columns no format can store faithfully, naming them."""
+    import pandas as pd
+
+    for name in df.columns:
+        column = df[name]
+        if pd.api.types.is_complex_dtype(column.dtype):
+            raise InvalidInput(f"column {name!r} has unsupported type {column.dtype}")
+        if column.dtype == object:
+            inferred = pd.api.types.infer_dtype(column, skipna=True)
+            if inferred not in _SUPPORTED_INFERRED:
+                raise InvalidInput(
+                    f"column {name!r} holds values of unsupported type ({inferred}); "
+                    "convert them to strings, numbers or dates first"
+                )
+
+
+def _numeric(column: pd.Series) -> bool:
+    import pandas as pd
+
+    return bool(
+        pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
+    )
+
+
+def column_stats(column: pd.Series) -> dict[str, Any]:
+    """``describe()``-like figures of one column, plus a histogram for numbers."""
+    import pandas as pd
+
+    if _numeric(column):
+        values = column.to_numpy(dtype="float64", na_value=np.nan)
+        values = values[~np.isnan(values)]
+        count = int(values.size)
+        if count == 0:
+            return {"count": 0}
+        q = np.percentile(values, [0, 25, 50, 75, 100])
+        finite = values[np.isfinite(values)]
+        counts, edges = (
+            np.histogram(finite, bins=HIST_BINS) if finite.size else (np.zeros(0), np.zeros(0))
+        )
+        return {
+            "count": count,
+            "mean": float(values.mean()),
+            "std": float(values.std(ddof=1)) if count > 1 else math.nan,
+            "min": float(q[0]),
+            "25%": float(q[1]),
+            "50%": float(q[2]),
+            "75%": float(q[3]),
+            "max": float(q[4]),
+            "hist": [counts.astype(int).tolist(), edges.tolist()],
+        }
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        present = column.dropna()
+        if present.empty:
+            return {"count": 0}
+        return {
+            "count": int(present.size),
+            "mean": present.mean().isoformat(),
+            "min": present.min().isoformat(),
+            "max": present.max().isoformat(),
+        }
+    counts = column.value_counts(dropna=True)
+    stats: dict[str, Any] = {"count": int(column.count()), "unique": int(counts.size)}
+    if counts.size:
+        top = counts.index[0]
+        stats["top"] = top.item() if hasattr(top, "item") else top
+        stats["freq"] = int(counts.iloc[0])
+    return stats
+
+
+def compute_stats(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Statistics of every column (see the module doc)."""
+    return {str(name): column_stats(df[name]) for name in df.columns}
+
+
+def want_stats(df: pd.DataFrame, stats: bool | None) -> bool:
+    if stats is None:
+        return len(df) < STATS_ROW_LIMIT and len(df.columns) < STATS_COLUMN_LIMIT
+    return bool(stats)
+
+
+def preview_of(df: pd.DataFrame, rows: int) -> list[list[Any]]:
+    head = df.head(rows).iloc[:, :MAX_PREVIEW_COLUMNS]
+    return [[_cell(v) for v in row] for row in head.itertuples(index=False, name=None)]
+
+
+def _cell(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def table_schema(df: pd.DataFrame, index: bool) -> dict[str, Any]:
+    from pandas.io.json import build_table_schema
+
+    schema: dict[str, Any] = build_table_schema(df, index=index)
+    return schema
+
+
+def describe_frame(
+    df: pd.DataFrame,
+    *,
+    preview: int | None = None,
+    stats: bool | None = None,
+    index: bool = False,
+    ignore_preview_limits: bool = False,
+) -> dict[str, Any]:
+    """The dataset spec fields of a frame: length, header, schema, preview, stats."""
+    rows = DEFAULT_PREVIEW_ROWS if preview is None else int(preview)
+    if rows < 0:
+        raise InvalidInput(f"preview must be a non-negative number of rows, not {preview!r}")
+    if rows > MAX_PREVIEW_ROWS and not ignore_preview_limits:
+        raise InvalidInput(f"preview of {rows} rows is over the limit of {MAX_PREVIEW_ROWS} rows")
+    spec: dict[str, Any] = {
+        "length": len(df),
+        "header": [str(c) for c in df.columns],
+        "schema": table_schema(df, index),
+        "preview": preview_of(df, rows),
+    }
+    if want_stats(df, stats):
+        spec["stats"] = compute_stats(df)
+    return spec
+
+
+def write_frame(df: pd.DataFrame, path: Path, fmt: str, **writer_kwargs: Any) -> None:
+    """Write ``df`` in ``fmt``; writer keyword arguments (``index=False``) pass through."""
+    if fmt == "csv":
+        df.to_csv(path, **writer_kwargs)
+    elif fmt == "parquet":
+        df.to_parquet(path, **writer_kwargs)
+    elif fmt == "json":
+        writer_kwargs.pop("index", None)
+        writer_kwargs.setdefault("orient", "records")
+        df.to_json(path, **writer_kwargs)
+    elif fmt == "feather":
+        writer_kwargs.pop("index", None)
+        df.reset_index(drop=True).to_feather(path, **writer_kwargs)
+    else:
+        raise InvalidInput(f"unknown dataset format {fmt!r}; one of {', '.join(FORMATS)}")
+
+
+class DatasetArtifact(Artifact):
+    """A dataset: a DataFrame (or a file) with schema, preview and statistics."""
+
+    kind = "dataset"
+
+    def __init__(
+        self,
+        key: str | None = None,
+        df: pd.DataFrame | None = None,
+        preview: int | None = None,
+        format: str | None = None,
+        stats: bool | None = None,
+        target_path: str | None = None,
+        extra_data: dict[str, Any] | None = None,
+        column_metadata: dict[str, Any] | None = None,
+        ignore_preview_limits: bool = False,
+        label_column: str | list[str] | None = None,
+        local_path: str | None = None,
+        labels: dict[str, str] | None = None,
+        description: str | None = None,
+        **writer_kwargs: Any,
+    ) -> None:
+        super().__init__(
+            key,
+            local_path=local_path,
+            format=format,
+            labels=labels,
+            description=description,
+            target_path=target_path,
+            extra_data=extra_data,
+        )
+        self.df = df
+        self._preview = preview
+        self._stats = stats
+        self._ignore_preview_limits = ignore_preview_limits
+        self._writer_kwargs = writer_kwargs
+        self._column_metadata = column_metadata
+        self._label_column = label_column
+        if df is not None:
+            import pandas as pd
+
+            if not isinstance(df, pd.DataFrame):
+                raise InvalidInput(f"df must be a pandas DataFrame, not {type(df).__name__}")
+            check_columns(df)
+            for column in _as_list(label_column):
+                if column not in df.columns:
+                    raise InvalidInput(
+                        f"label_column {column!r} is not a column of the frame "
+                        f"(columns: {', '.join(map(str, df.columns))})"
+                    )
+
+    # MLRun-style accessors over the spec
+    @property
+    def stats(self) -> dict[str, Any] | None:
+        return self.spec.stats  # type: ignore[no-any-return]
+
+    @property
+    def schema(self) -> dict[str, Any] | None:
+        return self.spec.schema  # type: ignore[no-any-return]
+
+    @property
+    def preview(self) -> list[list[Any]] | None:
+        return self.spec.preview  # type: ignore[no-any-return]
+
+    @property
+    def header(self) -> list[str] | None:
+        return self.spec.header  # type: ignore[no-any-return]
+
+    @property
+    def length(self) -> int | None:
+        return self.spec.length  # type: ignore[no-any-return]
+
+    def prepare(self, workdir: Path) -> Prepared:
+        if self.df is None:
+            return super().prepare(workdir)
+        fmt = (self.spec.format or DEFAULT_FORMAT).lower()
+        if fmt not in FORMATS:
+            raise InvalidInput(f"unknown dataset format {fmt!r}; one of {', '.join(FORMATS)}")
+        kwargs = dict(self._writer_kwargs)
+        kwargs.setdefault("index", False)
+        index = bool(kwargs.get("index"))
+        path = workdir / f"{self.key}.{fmt}"
+        write_frame(self.df, path, fmt, **kwargs)
+        spec = describe_frame(
+            self.df,
+            preview=self._preview,
+            stats=self._stats,
+            index=index,
+            ignore_preview_limits=self._ignore_preview_limits,
+        )
+        if self._label_column is not None:
+            spec["label_column"] = self._label_column
+        if self._column_metadata:
+            spec["column_metadata"] = self._column_metadata
+        return Prepared(
+            local_path=str(path),
+            format=fmt,
+            filename=path.name,
+            spec=spec,
+            extra_data=dict(self.spec.extra_data or {}),
+        )
+
+
+class TableArtifact(Artifact):
+    """A small table shown as is: a DataFrame or a body, as csv (default) or html."""
+
+    kind = "table"
+
+    def __init__(
+        self,
+        key: str | None = None,
+        body: bytes | str | None = None,
+        df: pd.DataFrame | None = None,
+        viewer: str | None = None,
+        visible: bool = False,
+        header: list[str] | None = None,
+        format: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(key, body=body, format=format, **kwargs)
+        self.df = df
+        self._header = header
+
+    def prepare(self, workdir: Path) -> Prepared:
+        fmt = (self.spec.format or "csv").lower()
+        if self.df is None:
+            prepared = super().prepare(workdir)
+            prepared.format = fmt
+            prepared.filename = f"{self.key}.{fmt}"
+            if self._header:
+                prepared.spec["header"] = self._header
+            return prepared
+        if fmt == "html":
+            body = self.df.to_html(index=False).encode("utf-8")
+        elif fmt == "csv":
+            body = self.df.to_csv(index=False).encode("utf-8")
+        else:
+            raise InvalidInput(f"a table is csv or html, not {fmt!r}")
+        return Prepared(
+            body=body,
+            format=fmt,
+            filename=f"{self.key}.{fmt}",
+            spec={"header": [str(c) for c in self.df.columns], "length": len(self.df)},
+        )
+
+
+def _as_list(value: str | list[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
