@@ -375,6 +375,53 @@ def show(catalog: Catalog, uri: str, fmt: str, deleted: bool) -> None:
 
 @cli.command()
 @click.argument("uri")
+@click.option("--json", "fmt", flag_value="json", help="Write JSON.")
+@click.option("--yaml", "fmt", flag_value="yaml", default=True, help="Write YAML (default).")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write to a file.")
+@pass_catalog
+def export(catalog: Catalog, uri: str, fmt: str, output: Path | None) -> None:
+    """Export one version's document (to re-register it elsewhere with import)."""
+    art = catalog.get_artifact(_as_uri(uri))
+    text = art.to_json() + "\n" if fmt == "json" else art.to_yaml()
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, "utf-8")
+        click.echo(str(output))
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--body",
+    type=click.Path(path_type=Path),
+    help="The content, when the document's target path is not reachable here.",
+)
+@click.option("--project", "-p", help="Register in this project instead of the document's.")
+@JSON_OPTION
+@pass_catalog
+def import_cmd(
+    catalog: Catalog, file: Path, body: Path | None, project: str | None, as_json: bool
+) -> None:
+    """Re-register a version from a document written by export (YAML or JSON).
+
+    The version keeps its uid; its bytes must exist at the document's target
+    path (they are re-hashed) or be given with --body.
+    """
+    import yaml
+
+    try:
+        document = yaml.safe_load(file.read_text("utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidInput(f"cannot read {file}: {exc}") from exc
+    if not isinstance(document, dict):
+        raise InvalidInput(f"{file} does not hold an artifact document")
+    art = catalog.import_artifact(document, body_path=body, project=project)
+    click.echo(art.to_json() if as_json else art.uri)
+
+
+@cli.command()
+@click.argument("uri")
 @click.argument("dest", type=click.Path(path_type=Path))
 @pass_catalog
 def get(catalog: Catalog, uri: str, dest: Path) -> None:

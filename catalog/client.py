@@ -31,6 +31,8 @@ from catalog.artifacts.base import Artifact
 from catalog.config import Config, resolve_artifact_path
 from catalog.errors import (
     ArtifactNotFound,
+    BlobNotFound,
+    DigestMismatch,
     InvalidInput,
     InvalidURI,
     LimitExceeded,
@@ -57,6 +59,7 @@ from catalog.validation import (
     validate_labels,
     validate_project,
     validate_tag,
+    validate_uid,
 )
 from consumers.projection import Projection
 
@@ -515,6 +518,88 @@ class Catalog:
                 filename=prepared.filename,
                 attachments=prepared.attachments,
             )
+
+    def import_artifact(
+        self,
+        document: Mapping[str, Any],
+        *,
+        body_path: str | os.PathLike[str] | None = None,
+        project: str | None = None,
+        artifact_path: str | None = None,
+    ) -> Artifact:
+        """Re-register a version from its document (``to_dict`` / ``catalog export``).
+
+        The version keeps its uid. Its bytes must exist: either at the
+        document's ``spec.target_path`` (they are re-hashed and must match
+        ``spec.hash``), or given as ``body_path`` (stored under the artifact
+        path; their hash must match too).
+        """
+        try:
+            kind = str(document["kind"])
+            meta = dict(document["metadata"])
+            spec = dict(document.get("spec") or {})
+            key = validate_key(meta["key"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput(f"not an artifact document: missing {exc}") from exc
+        if kind not in KINDS:
+            raise InvalidInput(f"unknown kind {kind!r} in the document")
+        project = validate_project(project or meta.get("project") or self.project)
+        uid = validate_uid(meta.get("uid") or "")
+        digest = spec.pop("hash", None)
+        target = spec.pop("target_path", None)
+        size = spec.pop("size", None)
+        if digest is not None:
+            if body_path is not None:
+                actual, _ = store.hash_file(os.fspath(body_path))
+                if actual != digest:  # checked before anything is stored
+                    raise DigestMismatch(digest, actual, str(body_path))
+                cas = self.store_for(self.artifact_path(project, artifact_path))
+                blob = cas.put_file(body_path)
+                target, size = blob.url, blob.size
+            else:
+                if not target or "/objects/sha256/" not in str(target):
+                    raise InvalidInput(f"{key}: the document names no stored bytes; give the body")
+                cas = self.store_for(str(target).rsplit("/objects/sha256/", 1)[0])
+                if not cas.exists(digest):
+                    raise BlobNotFound(digest, str(target))
+                with cas.open(digest) as fh:  # re-hash: raises DigestMismatch
+                    while fh.read(store.CHUNK_SIZE):
+                        pass
+        producer_doc = spec.pop("producer", None) or {}
+        producer = Producer(
+            kind=str(producer_doc.get("kind", "client")),
+            name=str(producer_doc.get("name", self.config.actor)),
+            uri=producer_doc.get("uri"),
+            owner=producer_doc.get("owner"),
+        )
+        sources = [
+            SourceRef(
+                name=str(s.get("name", "")),
+                uri=str(s.get("uri", "")),
+                uid=s.get("uid"),
+                hash=s.get("hash"),
+            )
+            for s in spec.pop("sources", None) or []
+        ]
+        payload = ArtifactLogged(
+            uid=uid,
+            kind=kind,
+            producer=producer,
+            iteration=int(meta.get("iter") or 0),
+            tree=str(meta.get("tree") or ""),
+            hash=digest,
+            size=size,
+            target_path=target,
+            format=spec.pop("format", None),
+            filename=spec.pop("filename", None),
+            labels=validate_labels(meta.get("labels")),
+            sources=tuple(sources),
+            extra_data={str(k): str(v) for k, v in (spec.pop("extra_data", None) or {}).items()},
+            spec=jsonutil.dumps(spec),
+            description=meta.get("description"),
+        )
+        written = self.append_events([self._event(project, key, payload)])
+        return self._artifact_from_event(written.events[0])
 
     def _artifact_from_event(self, ev: CatalogEvent) -> Artifact:
         p = ev.payload

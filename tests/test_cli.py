@@ -809,9 +809,20 @@ def test_json_output_parses(seeded: App, args: list[str]) -> None:
 
 
 #: Commands that answer with data; each must offer --json.
-READ_COMMANDS = {"ls", "show", "lineage", "audit", "digest", "config"}
+READ_COMMANDS = {"ls", "show", "lineage", "audit", "digest", "config", "export"}
 #: Commands that change something or move bytes (some also offer --json; sql has --format).
-OTHER_COMMANDS = {"log", "tag", "untag", "update", "rm", "get", "sql", "consume", "replay"}
+OTHER_COMMANDS = {
+    "log",
+    "tag",
+    "untag",
+    "update",
+    "rm",
+    "get",
+    "sql",
+    "consume",
+    "replay",
+    "import",
+}
 
 
 def test_every_read_command_has_json() -> None:
