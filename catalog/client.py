@@ -505,7 +505,7 @@ class Catalog:
                 labels={**item.labels, **(labels or {})},
                 tag=tag,
                 format=prepared.format,
-                sources=[*prepared.sources, *(sources or [])],
+                sources=[*(sources or []), *prepared.sources],
                 artifact_path=artifact_path,
                 extra_data={**prepared.extra_data, **(extra_data or {})},
                 description=description or item.metadata.description,
@@ -656,7 +656,11 @@ class Catalog:
                 continue
             ref = self.pin(source, project)
             refs.append(SourceRef(name=name or ref.name, uri=ref.uri, uid=ref.uid, hash=ref.hash))
-        return refs
+        unique: list[SourceRef] = []
+        for ref in refs:  # one edge per parent: the first way it was named wins
+            if not any((ref.uid or ref.uri) == (u.uid or u.uri) for u in unique):
+                unique.append(ref)
+        return unique
 
     def pin(self, source: Any, project: str | None = None) -> SourceRef:
         """What ``source`` names right now: for catalog artifacts, the exact version."""

@@ -1,8 +1,14 @@
-"""The demo behind ``make demo``: a small job on the embedded default, then the CLI.
+"""The demo behind ``make demo``: the iris pipeline on the embedded default, then the CLI.
 
-Everything lives under ./demo-output (the catalog's data directory for this
-demo: the embedded log, the DuckDB projection and the artifact store), which
-is recreated on every run. Nothing to start: the log is a local file.
+Everything lives under ./demo-output — the catalog's data directory for this
+demo: the embedded log (events.db), the DuckDB projection (catalog.duckdb)
+and the content-addressed artifact store — recreated on every run. Nothing
+to start: the log is a local file.
+
+1. the seed's iris pipeline (examples/iris/pipeline.py): ingest a CSV as a
+   dataset, train a model, log a confusion-matrix plot, link it to the dataset;
+2. a file artifact, a second version of the dataset, a tag and an update;
+3. what the CLI shows: ls, show, sql, audit, lineage.
 """
 
 from __future__ import annotations
@@ -25,60 +31,46 @@ def catalog_cli(*args: str) -> None:
 
 def main() -> None:
     shutil.rmtree(HOME, ignore_errors=True)
-    (HOME / "work").mkdir(parents=True)
-    os.environ["CATALOG_HOME"] = str(HOME)
-    os.environ["CATALOG_PROJECT"] = "demo"
-
-    from catalog import Catalog
-
     work = HOME / "work"
-    with Catalog() as catalog:
-        # A file, as a job would log it.
-        notes = work / "notes.txt"
-        notes.write_text("raw data pulled from the sensor export\n")
-        raw = catalog.log_artifact("notes", local_path=notes, labels={"team": "ml"})
-        print(f"logged a file:         {raw.uri}")
+    work.mkdir(parents=True)
+    os.environ["CATALOG_HOME"] = str(HOME)
+    os.environ["CATALOG_PROJECT"] = "iris"
+    sys.path.insert(0, str(ROOT / "examples" / "iris"))
 
-        # A CSV dataset, made from the file (lineage), tagged v1.
-        csv = work / "iris.csv"
-        csv.write_text("sepal_length,sepal_width,species\n5.1,3.5,setosa\n7.0,3.2,versicolor\n")
-        v1 = catalog.log_artifact(
-            "iris",
-            local_path=csv,
-            kind="dataset",
-            labels={"team": "ml", "stage": "raw"},
-            tag="v1",
-            sources=[raw],
-        )
-        print(f"logged a dataset:      {v1.uri}  (tag v1)")
+    import pipeline
 
-        # A second version: latest moves, v1 still names the first one.
-        csv.write_text(csv.read_text() + "6.3,3.3,virginica\n")
-        v2 = catalog.log_artifact(
-            "iris",
-            local_path=csv,
-            kind="dataset",
-            labels={"team": "ml", "stage": "clean"},
-            sources=["store://datasets/iris:v1"],
-        )
-        print(f"logged a new version:  {v2.uri}  (latest)")
+    from catalog import get_catalog
 
-        # A tag and an update, both events.
-        catalog.tag_artifact(v2.uri, "prod")
-        catalog.update_artifact(
-            v2.uri, labels={"reviewed": "yes"}, description="iris with the virginica row added"
-        )
-        print("tagged it prod and added the label reviewed=yes")
+    print("== the iris pipeline (runs, a dataset, a model, a plot, a link)")
+    logged = pipeline.main(str(work))
 
-    catalog_cli("ls", "--all-versions")
-    catalog_cli("show", "store://datasets/iris:prod")
-    catalog_cli("sql", "SELECT key, tag, uid FROM tags ORDER BY key, tag")
-    catalog_cli("audit")
-    catalog_cli("lineage", "store://datasets/iris", "--depth", "3")
-    print(
-        f"\nEverything is under {HOME}: events.db (the log), catalog.duckdb (the "
-        "projection), artifacts/ (the content-addressed store)."
+    print("\n== more events: a file, a second dataset version, a tag, an update")
+    catalog = get_catalog()
+    notes = work / "notes.txt"
+    notes.write_text("iris: Fisher 1936, 150 flowers, 3 species\n")
+    print("logged a file:", catalog.log_artifact("notes", local_path=notes,
+                                                 labels={"team": "ml"}).uri)
+    df = catalog.get_dataitem(logged["dataset"]).as_df()
+    v2 = catalog.log_artifact(
+        "iris_dataset", body=df[df.species != "setosa"].to_csv(index=False), kind="dataset",
+        format="csv", filename="iris_dataset.csv", labels={"subset": "no-setosa"},
+        sources=[logged["dataset"]],
     )
+    print("second version (latest moves):", v2.uri)
+    catalog.tag_artifact(v2.uri, "prod")
+    catalog.update_artifact(v2.uri, labels={"reviewed": "yes"},
+                            description="iris without setosa")
+    print("tagged it prod, added the label reviewed=yes")
+    catalog.close()
+
+    print("\n== what the CLI shows")
+    catalog_cli("ls", "--all-versions")
+    catalog_cli("show", "store://datasets/iris_dataset:train")
+    catalog_cli("sql", "SELECT key, tag, left(uid, 12) AS uid FROM tags ORDER BY key, tag")
+    catalog_cli("audit")
+    catalog_cli("lineage", "store://models/iris-model", "--depth", "2")
+    print(f"\nEverything is under {HOME}: events.db (the log), catalog.duckdb (the "
+          "projection), work/ (the jobs' artifact paths with the content-addressed blobs).")
 
 
 if __name__ == "__main__":

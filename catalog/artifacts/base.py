@@ -249,9 +249,19 @@ class Artifact:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False, default=str)
 
     def to_yaml(self) -> str:
+        """The document as YAML; short lists of scalars (histograms, rows) on one line."""
         import yaml
 
-        return str(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
+        class Dumper(yaml.SafeDumper):
+            pass
+
+        def represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+            flow = all(not isinstance(v, dict | list) for v in data)
+            return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+        Dumper.add_representer(list, represent_list)
+        return str(yaml.dump(self.to_dict(), Dumper=Dumper, sort_keys=False,
+                             allow_unicode=True, width=100))
 
     def __repr__(self) -> str:
         where = self.uri if self.uid and self.project else f"(unlogged) {self.key}"
