@@ -31,6 +31,7 @@ clock or randomness, so every replica computes the same state.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -75,6 +76,8 @@ class Needs:
     all_version_keys: set[KeyId] = field(default_factory=set)
     runs: set[str] = field(default_factory=set)
     projects: set[str] = field(default_factory=set)
+    #: keys whose ``latest`` may move (logs, deletes): their live versions' log order
+    order_keys: set[KeyId] = field(default_factory=set)
 
 
 def needs_of(events: Iterable[CatalogEvent]) -> Needs:
@@ -82,6 +85,9 @@ def needs_of(events: Iterable[CatalogEvent]) -> Needs:
     for ev in events:
         p = ev.payload
         needs.projects.add(ev.project)
+        if isinstance(p, ArtifactLogged | ArtifactDeleted):
+            needs.order_keys.add((ev.project, ev.key))
+            needs.tag_keys.add((ev.project, ev.key))
         if isinstance(p, ArtifactLogged | ArtifactTagged | ArtifactUpdated):
             needs.uids.add(p.uid)
             if isinstance(p, ArtifactTagged) or (isinstance(p, ArtifactLogged) and p.tag):
@@ -113,6 +119,7 @@ class Fold:
         projects: Iterable[Row],
         tag_keys: set[KeyId],
         all_version_keys: set[KeyId],
+        live_order: Iterable[Row] = (),
     ) -> None:
         self.versions: dict[str, Row] = {r["uid"]: r for r in versions}
         self.key_versions: dict[KeyId, set[str]] = {k: set() for k in all_version_keys}
@@ -129,7 +136,19 @@ class Fold:
         # what changed
         self.changed_versions: set[str] = set()
         self.changed_tags: set[TagId] = set()
-        self.latest_groups: set[Group] = set()
+        # log order of the live versions of each group whose latest may move
+        self.order: dict[Group, dict[str, tuple[int, int]]] = {}
+        self._heaps: dict[Group, list[tuple[int, int, str]]] = {}
+        for r in live_order:
+            self._push(
+                (r["project"], r["key"], r["iteration"]),
+                r["uid"],
+                (r["log_partition"], r["log_offset"]),
+            )
+        # tag history: intervals opened in this batch, and closes of older open ones
+        self.history: list[Row] = []
+        self.open_intervals: dict[TagId, Row] = {}
+        self.closes: dict[TagId, Row] = {}
         self.source_rows: dict[str, list[Row]] = {}
         self.link_dirty: set[str] = set()
         self.changed_runs: set[str] = set()
@@ -147,13 +166,13 @@ class Fold:
         if isinstance(p, ArtifactLogged):
             self._logged(ev, p, record)
         elif isinstance(p, ArtifactTagged):
-            self._tagged(ev, p)
+            self._tagged(ev, p, record)
         elif isinstance(p, ArtifactUntagged):
-            self._untagged(ev, p)
+            self._untagged(ev, p, record)
         elif isinstance(p, ArtifactUpdated):
             self._updated(ev, p)
         elif isinstance(p, ArtifactDeleted):
-            self._deleted(ev, p)
+            self._deleted(ev, p, record)
         elif isinstance(p, RunStarted):
             self._run_started(ev, p)
         elif isinstance(p, RunFinished):
@@ -179,18 +198,85 @@ class Fold:
             raise Refused(f"{what} of deleted version {uid} of {ev.project}/{ev.key}")
         return row
 
-    def _set_tag(self, ev: CatalogEvent, row: Row, tag: str) -> None:
-        tid = (row["project"], row["key"], row["iteration"], tag)
-        self.tags[tid] = {
-            "project": row["project"],
-            "key": row["key"],
-            "iteration": row["iteration"],
-            "tag": tag,
-            "uid": row["uid"],
-            "updated": ev.occurred_at,
-            "updated_by": ev.actor,
+    def _move_tag(self, tid: TagId, uid: str | None, ev: CatalogEvent, record: Record) -> None:
+        """Point tag ``tid`` at ``uid`` (None removes it), keeping its history."""
+        current = self.tags.get(tid)
+        old = current["uid"] if current is not None else None
+        if old == uid:
+            return
+        when = {
+            "time": ev.occurred_at,
+            "actor": ev.actor,
+            "partition": record.partition,
+            "offset": record.offset,
         }
+        if old is not None:
+            interval = self.open_intervals.pop(tid, None)
+            if interval is not None:  # opened earlier in this batch
+                interval.update(
+                    valid_to=when["time"],
+                    removed_by=when["actor"],
+                    to_partition=when["partition"],
+                    to_offset=when["offset"],
+                )
+            elif tid not in self.closes:  # the open interval stored by an earlier batch
+                self.closes[tid] = {
+                    "project": tid[0],
+                    "key": tid[1],
+                    "iteration": tid[2],
+                    "tag": tid[3],
+                    "valid_to": when["time"],
+                    "removed_by": when["actor"],
+                    "to_partition": when["partition"],
+                    "to_offset": when["offset"],
+                }
+        if uid is None:
+            self.tags[tid] = None
+        else:
+            self.tags[tid] = {
+                "project": tid[0],
+                "key": tid[1],
+                "iteration": tid[2],
+                "tag": tid[3],
+                "uid": uid,
+                "updated": ev.occurred_at,
+                "updated_by": ev.actor,
+            }
+            interval = {
+                "project": tid[0],
+                "key": tid[1],
+                "iteration": tid[2],
+                "tag": tid[3],
+                "uid": uid,
+                "valid_from": when["time"],
+                "valid_to": None,
+                "set_by": when["actor"],
+                "removed_by": None,
+                "from_partition": when["partition"],
+                "from_offset": when["offset"],
+                "to_partition": None,
+                "to_offset": None,
+            }
+            self.history.append(interval)
+            self.open_intervals[tid] = interval
         self.changed_tags.add(tid)
+
+    def _set_tag(self, ev: CatalogEvent, record: Record, row: Row, tag: str) -> None:
+        self._move_tag((row["project"], row["key"], row["iteration"], tag), row["uid"], ev, record)
+
+    # latest: the newest live version of a group in log order, after every event
+
+    def _push(self, group: Group, uid: str, position: tuple[int, int]) -> None:
+        self.order.setdefault(group, {})[uid] = position
+        heapq.heappush(self._heaps.setdefault(group, []), (-position[0], -position[1], uid))
+
+    def _refresh_latest(self, group: Group, ev: CatalogEvent, record: Record) -> None:
+        live = self.order.get(group, {})
+        heap = self._heaps.get(group, [])
+        while heap and live.get(heap[0][2]) != (-heap[0][0], -heap[0][1]):
+            heapq.heappop(heap)  # a deleted version, or an older position of a re-log
+        newest = heap[0][2] if heap else None
+        self._move_tag((*group, "latest"), newest, ev, record)
 
     def _check_tag(self, tag: str) -> None:
         try:
@@ -252,28 +338,28 @@ class Fold:
         kid = (ev.project, ev.key)
         if kid in self.key_versions:
             self.key_versions[kid].add(p.uid)
-        self.latest_groups.add((ev.project, ev.key, p.iteration))
+        self._push((ev.project, ev.key, p.iteration), p.uid, (record.partition, record.offset))
+        self._refresh_latest((ev.project, ev.key, p.iteration), ev, record)
         self.source_rows[p.uid] = [
             self._lineage_row(row, "source", s.name, s.uri, s.uid, s.hash) for s in p.sources
         ]
         self.link_dirty.add(p.uid)
         if p.tag:
-            self._set_tag(ev, row, p.tag)
+            self._set_tag(ev, record, row, p.tag)
 
-    def _tagged(self, ev: CatalogEvent, p: ArtifactTagged) -> None:
+    def _tagged(self, ev: CatalogEvent, p: ArtifactTagged, record: Record) -> None:
         self._check_tag(p.tag)
         row = self._live(ev, p.uid, "tag")
-        self._set_tag(ev, row, p.tag)
+        self._set_tag(ev, record, row, p.tag)
 
-    def _untagged(self, ev: CatalogEvent, p: ArtifactUntagged) -> None:
+    def _untagged(self, ev: CatalogEvent, p: ArtifactUntagged, record: Record) -> None:
         if p.tag == "latest":
             raise Refused("the latest tag is maintained by the catalog and cannot be removed")
         tid = (ev.project, ev.key, p.iteration, p.tag)
         current = self.tags.get(tid)
         if current is None or (p.uid is not None and current["uid"] != p.uid):
             return  # nothing to remove: the tag is gone or has moved since
-        self.tags[tid] = None
-        self.changed_tags.add(tid)
+        self._move_tag(tid, None, ev, record)
 
     def _updated(self, ev: CatalogEvent, p: ArtifactUpdated) -> None:
         row = dict(self._live(ev, p.uid, "update"))
@@ -303,7 +389,7 @@ class Fold:
         if p.extra_data_set or p.extra_data_removed:
             self.link_dirty.add(p.uid)
 
-    def _deleted(self, ev: CatalogEvent, p: ArtifactDeleted) -> None:
+    def _deleted(self, ev: CatalogEvent, p: ArtifactDeleted, record: Record) -> None:
         kid = (ev.project, ev.key)
         uids = list(p.uids)
         if p.all_versions:
@@ -322,11 +408,12 @@ class Fold:
             row = dict(row, deleted=True, updated=ev.occurred_at, updated_by=ev.actor)
             self.versions[row["uid"]] = row
             self.changed_versions.add(row["uid"])
-            self.latest_groups.add((row["project"], row["key"], row["iteration"]))
-            for tid, tag in self.tags.items():
-                if tag is not None and tag["uid"] == row["uid"]:
-                    self.tags[tid] = None
-                    self.changed_tags.add(tid)
+            group = (row["project"], row["key"], row["iteration"])
+            self.order.get(group, {}).pop(row["uid"], None)
+            for tid, tag in sorted(self.tags.items()):
+                if tag is not None and tag["uid"] == row["uid"] and tid[3] != "latest":
+                    self._move_tag(tid, None, ev, record)
+            self._refresh_latest(group, ev, record)
 
     @staticmethod
     def _lineage_row(

@@ -282,7 +282,7 @@ class Projection:
             fresh.append(item)
         return fresh, len(decoded) - len(fresh)
 
-    def _select(self, sql: str, table: schema.Table, **temps: pa.Table) -> list[Row]:
+    def _select(self, sql: str, table: schema.Table | None, **temps: pa.Table) -> list[Row]:
         for name, tbl in temps.items():
             self.con.register(name, tbl)
         try:
@@ -290,7 +290,7 @@ class Projection:
         finally:
             for name in temps:
                 self.con.unregister(name)
-        return from_arrow(result, _map_columns(table))
+        return from_arrow(result, _map_columns(table) if table is not None else ())
 
     def _load(self, events: Iterable[CatalogEvent]) -> Fold:
         needs = needs_of(events)
@@ -310,8 +310,7 @@ class Projection:
         )
         tags = (
             self._select(
-                "SELECT t.* FROM tags t SEMI JOIN _tkeys k USING (project, key) "
-                "WHERE t.tag <> 'latest'",
+                "SELECT t.* FROM tags t SEMI JOIN _tkeys k USING (project, key)",
                 schema.TAGS,
                 _tkeys=tkeys,
             )
@@ -336,7 +335,19 @@ class Projection:
             if needs.projects
             else []
         )
-        return Fold(versions, tags, runs, projects, needs.tag_keys, needs.all_version_keys)
+        live_order = (
+            self._select(
+                "SELECT project, key, iteration, uid, log_partition, log_offset FROM artifacts a "
+                "SEMI JOIN _okeys k USING (project, key) WHERE NOT a.deleted",
+                None,
+                _okeys=_key_table(needs.order_keys),
+            )
+            if needs.order_keys
+            else []
+        )
+        return Fold(
+            versions, tags, runs, projects, needs.tag_keys, needs.all_version_keys, live_order
+        )
 
     def _insert(self, table: schema.Table, rows: Sequence[Row]) -> None:
         if not rows:
@@ -390,12 +401,7 @@ class Projection:
             )
             live = [fold.tags[t] for t in changed if fold.tags[t] is not None]
             self._insert(schema.TAGS, live)  # type: ignore[arg-type]
-        # ``latest`` rows copy their version's updated/updated_by, so recompute the
-        # group of every changed version (an ArtifactUpdated too), not only where
-        # latest may have moved: otherwise the result depends on batch boundaries.
-        groups = set(fold.latest_groups)
-        groups.update((v["project"], v["key"], v["iteration"]) for v in versions)
-        self._recompute_latest(sorted(groups))
+        self._flush_history(fold)
 
         # Lineage: sources replaced on (re)log, links recomputed when they changed.
         sources = sorted(fold.source_rows)
@@ -424,37 +430,38 @@ class Projection:
         finally:
             self.con.unregister("_luids")
 
-    def _recompute_latest(self, groups: list[tuple[str, str, int]]) -> None:
-        if not groups:
-            return
-        keys = pa.table(
-            {
-                "project": [g[0] for g in groups],
-                "key": [g[1] for g in groups],
-                "iteration": pa.array([g[2] for g in groups], type=pa.int32()),
-            }
-        )
-        self.con.register("_groups", keys)
-        try:
-            self.con.execute(
-                "DELETE FROM tags WHERE tag = 'latest' AND (project, key, iteration) IN "
-                "(SELECT (project, key, iteration) FROM _groups)"
+    def _flush_history(self, fold: Fold) -> None:
+        """Close the intervals this batch ended, insert the ones it opened."""
+        closes = [fold.closes[t] for t in sorted(fold.closes)]
+        if closes:
+            self.con.register(
+                "_closes",
+                pa.table(
+                    {
+                        "project": [c["project"] for c in closes],
+                        "key": [c["key"] for c in closes],
+                        "iteration": pa.array([c["iteration"] for c in closes], pa.int32()),
+                        "tag": [c["tag"] for c in closes],
+                        "valid_to": pa.array([c["valid_to"] for c in closes], TS),
+                        "removed_by": [c["removed_by"] for c in closes],
+                        "to_partition": pa.array([c["to_partition"] for c in closes], pa.int32()),
+                        "to_offset": pa.array([c["to_offset"] for c in closes], pa.int64()),
+                    }
+                ),
             )
-            self.con.execute(
-                """
-                INSERT INTO tags (project, key, iteration, tag, uid, updated, updated_by)
-                SELECT project, key, iteration, 'latest', uid, updated, updated_by FROM (
-                    SELECT a.*, row_number() OVER (
-                        PARTITION BY a.project, a.key, a.iteration
-                        ORDER BY a.log_partition DESC, a.log_offset DESC
-                    ) AS rn
-                    FROM artifacts a SEMI JOIN _groups g USING (project, key, iteration)
-                    WHERE NOT a.deleted
-                ) WHERE rn = 1
-                """
-            )
-        finally:
-            self.con.unregister("_groups")
+            try:
+                self.con.execute(
+                    """
+                    UPDATE tag_history h SET valid_to = c.valid_to, removed_by = c.removed_by,
+                        to_partition = c.to_partition, to_offset = c.to_offset
+                    FROM _closes c
+                    WHERE h.project = c.project AND h.key = c.key
+                      AND h.iteration = c.iteration AND h.tag = c.tag AND h.valid_to IS NULL
+                    """
+                )
+            finally:
+                self.con.unregister("_closes")
+        self._insert(schema.TAG_HISTORY, fold.history)
 
     # -------------------------------------------------------------- catch up
 

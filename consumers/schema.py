@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MAP = "MAP(VARCHAR, VARCHAR)"
 PRODUCER = "STRUCT(kind VARCHAR, name VARCHAR, uri VARCHAR, owner VARCHAR)"
@@ -81,8 +81,29 @@ TAGS = _t(
     ("iteration", "INTEGER", "Iteration of the tagged version."),
     ("tag", "VARCHAR", "The tag."),
     ("uid", "VARCHAR", "The version the tag names."),
-    ("updated", "TIMESTAMPTZ", "When the tag last moved (latest: when its version last changed)."),
+    ("updated", "TIMESTAMPTZ", "When the tag last moved (the time of the event that moved it)."),
     ("updated_by", "VARCHAR", "Who moved it last."),
+)
+
+TAG_HISTORY = _t(
+    "tag_history",
+    "Every tag's history as validity intervals, ``latest`` included: the tag named "
+    "``uid`` from ``valid_from`` (inclusive) until ``valid_to`` (exclusive; NULL while it "
+    "still does). Which version was ``prod`` at time T: ``valid_from <= T AND "
+    "(valid_to IS NULL OR valid_to > T)``.",
+    ("project", "VARCHAR", "Project name."),
+    ("key", "VARCHAR", "Artifact key."),
+    ("iteration", "INTEGER", "Iteration of the tagged version."),
+    ("tag", "VARCHAR", "The tag."),
+    ("uid", "VARCHAR", "The version the tag named during the interval."),
+    ("valid_from", "TIMESTAMPTZ", "Time of the event that put the tag on the version."),
+    ("valid_to", "TIMESTAMPTZ", "Time of the event that moved or removed it; NULL if current."),
+    ("set_by", "VARCHAR", "Actor who put the tag there (for latest: who logged or deleted)."),
+    ("removed_by", "VARCHAR", "Actor whose event ended the interval."),
+    ("from_partition", "INTEGER", "Log position of the event that opened the interval..."),
+    ("from_offset", "BIGINT", "...its offset."),
+    ("to_partition", "INTEGER", "Log position of the event that closed it (NULL if open)..."),
+    ("to_offset", "BIGINT", "...its offset."),
 )
 
 LINEAGE = _t(
@@ -175,7 +196,18 @@ META = _t(
     ("value", "VARCHAR", "Its value."),
 )
 
-TABLES = (ARTIFACTS, TAGS, LINEAGE, RUNS, PROJECTS, EVENTS, DEAD_LETTERS, POSITIONS, META)
+TABLES = (
+    ARTIFACTS,
+    TAGS,
+    TAG_HISTORY,
+    LINEAGE,
+    RUNS,
+    PROJECTS,
+    EVENTS,
+    DEAD_LETTERS,
+    POSITIONS,
+    META,
+)
 
 VIEWS = {
     "latest_artifacts": (
@@ -198,6 +230,7 @@ INDEXES = (
     "CREATE INDEX IF NOT EXISTS artifacts_uid ON artifacts(uid)",
     "CREATE INDEX IF NOT EXISTS artifacts_key ON artifacts(project, key)",
     "CREATE INDEX IF NOT EXISTS tags_key ON tags(project, key)",
+    "CREATE INDEX IF NOT EXISTS tag_history_key ON tag_history(project, key, tag)",
     "CREATE INDEX IF NOT EXISTS events_id ON events(event_id)",
 )
 
