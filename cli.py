@@ -31,6 +31,26 @@ pass_catalog = click.make_pass_decorator(Catalog)
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 
 
+def _set_as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        from catalog.client import parse_as_of
+
+        catalog = ctx.find_object(Catalog)
+        if catalog is not None:
+            catalog.as_of = parse_as_of(value)
+    return value
+
+
+AS_OF_OPTION = click.option(
+    "--as-of",
+    metavar="TIME|POSITION",
+    callback=_set_as_of,
+    expose_value=False,
+    help="Answer as the catalog stood then: a time (2026-03-03T10:00, 3d) or a log "
+    "position (N, or P:O,... per partition).",
+)
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, indent=2, default=_default, ensure_ascii=False)
 
@@ -313,6 +333,7 @@ LS_COLUMNS = ["key", "kind", "tags", "labels", "updated", "size", "uid"]
 @click.option("--until", metavar="TIME", help="Updated at or before.")
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
 @JSON_OPTION
+@AS_OF_OPTION
 @pass_catalog
 def ls(
     catalog: Catalog,
@@ -366,6 +387,7 @@ def ls(
 @click.option("--json", "fmt", flag_value="json", help="Print JSON.")
 @click.option("--yaml", "fmt", flag_value="yaml", default=True, help="Print YAML (default).")
 @click.option("--deleted", is_flag=True, help="Also show a deleted version (by uid).")
+@AS_OF_OPTION
 @pass_catalog
 def show(catalog: Catalog, uri: str, fmt: str, deleted: bool) -> None:
     """Show one version as an MLRun-like document (kind, metadata, spec, status)."""
@@ -448,6 +470,7 @@ def get(catalog: Catalog, uri: str, dest: Path) -> None:
     default="table",
     show_default=True,
 )
+@AS_OF_OPTION
 @pass_catalog
 def sql(catalog: Catalog, statement: str, fmt: str) -> None:
     """Run a read-only SQL query over the catalog's tables.
@@ -484,6 +507,7 @@ def sql(catalog: Catalog, statement: str, fmt: str) -> None:
 @click.option("--downstream", "direction", flag_value="downstream", help="What was made from it.")
 @click.option("--depth", type=click.IntRange(min=1, max=100), default=5, show_default=True)
 @JSON_OPTION
+@AS_OF_OPTION
 @pass_catalog
 def lineage(catalog: Catalog, uri: str, direction: str, depth: int, as_json: bool) -> None:
     """Show the lineage of a version, hop by hop."""
@@ -637,6 +661,7 @@ def replay(catalog: Catalog, until: str | None, to_position: int | None, into: P
 
 @cli.command()
 @JSON_OPTION
+@AS_OF_OPTION
 @pass_catalog
 def digest(catalog: Catalog, as_json: bool) -> None:
     """Print the canonical digest of the projection's content.
@@ -645,10 +670,10 @@ def digest(catalog: Catalog, as_json: bool) -> None:
     digest, however they were built.
     """
     digests = catalog.digest()
-    positions = catalog.log_end()
+    positions = catalog.positions()
     if as_json:
         # "positions" is one of the table digests; the log end goes under its own key.
-        click.echo(_json({**digests, "log_end": positions}))
+        click.echo(_json({**digests, "at": positions}))
     else:
         click.echo(f"{digests['digest']}  at {positions}")
 

@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -119,6 +120,7 @@ class Catalog:
         *,
         timeout: float = 30.0,
         config: Config | None = None,
+        as_of: Any = None,
     ) -> None:
         base = config or Config.load()
         self.config = base.with_(
@@ -136,6 +138,8 @@ class Catalog:
         self._resolved_paths: dict[tuple[str | None, ...], str] = {}
         #: set by a run context: the run uid put on every event's envelope
         self.run_uid: str | None = None
+        #: a past moment every read answers for (read-only): a time or end offsets
+        self.as_of: datetime | dict[int, int] | None = parse_as_of(as_of)
 
     # ------------------------------------------------------------- resources
 
@@ -197,9 +201,37 @@ class Catalog:
             self._projection = Projection(self.config.db, codec=self.codec, timeout=self.timeout)
         return self._projection
 
+    def snapshot_path(self) -> str:
+        """The projection file reads use: the live one, or the as-of snapshot."""
+        if self.as_of is None:
+            return self.config.db
+        from consumers.snapshot import snapshot
+
+        ends = self.log.end_offsets()
+        if isinstance(self.as_of, datetime):
+            with self._live_reading() as con:
+                ends = query.cut_at_time(con, self.as_of, ends)
+        else:
+            ends = {p: min(end, self.as_of.get(p, end)) for p, end in ends.items()}
+        directory = Path(self.config.db).parent / "snapshots"
+        return str(snapshot(self.log, directory, ends, codec=self.codec))
+
     @contextmanager
     def reading(self) -> Iterator[Any]:
-        """An up-to-date projection connection for the duration of the block."""
+        """A projection connection for the duration of the block.
+
+        Live: caught up to the end of the log first (read-your-writes). As of a
+        past moment: the snapshot of that moment, never caught up.
+        """
+        if self.as_of is None:
+            with self._live_reading() as con:
+                yield con
+            return
+        with Projection(self.snapshot_path(), codec=self.codec, timeout=self.timeout) as proj:
+            yield proj.con
+
+    @contextmanager
+    def _live_reading(self) -> Iterator[Any]:
         self.flush()
         projection = self._open_projection()
         try:
@@ -268,6 +300,8 @@ class Catalog:
 
         Every event is encoded, and refused if oversize, before anything is appended.
         """
+        if self.as_of is not None:
+            raise InvalidInput("this client reads the catalog as of a past moment; it cannot write")
         messages = [self._message(ev) for ev in events]
         if self._batch is not None:
             self._batch.extend(messages)
@@ -926,13 +960,15 @@ class Catalog:
             return query.dead_letters(con, limit)
 
     def sql(self, statement: str) -> pa.Table:
-        """Run a read-only SQL query over the projection's tables."""
-        with self.reading():
-            pass
+        """Run a read-only SQL query over the projection's tables (as of ``as_of``)."""
+        path = self.snapshot_path()
+        if self.as_of is None:
+            with self.reading():
+                pass
         if self._projection is not None:  # inside a session: release for read-only use
             self._projection.close()
             self._projection = None
-        return query.read_only_sql(self.config.db, statement)
+        return query.read_only_sql(path, statement)
 
     def get_dataitem(self, url: str | Artifact) -> DataItem:
         """A :class:`~catalog.datastore.DataItem` for a store URI, artifact, URL or path."""
@@ -959,11 +995,23 @@ class Catalog:
         self.flush()
         with self.session():
             projection = self._open_projection()
-            total += projection.catch_up(self.log, progress=progress, batch_size=size)
-            while follow and not (stop and stop()):
-                self.log.wait(projection.positions, poll)
+            if follow:  # retries with backoff while the log is unreachable
+                total += projection.follow(
+                    self.log,
+                    stop=stop or (lambda: False),
+                    poll=poll,
+                    batch_size=size,
+                    progress=progress,
+                )
+            else:
                 total += projection.catch_up(self.log, progress=progress, batch_size=size)
         return total
+
+    def positions(self) -> dict[int, int]:
+        """Where the projection reads stand: next offset per partition (live or as-of)."""
+        with self.reading() as con:
+            rows = con.execute('SELECT "partition", next_offset FROM positions').fetchall()
+        return {int(p): int(o) for p, o in sorted(rows)}
 
     def digest(self) -> dict[str, str]:
         """The canonical digest of the projection (equal on every replica at one position)."""
@@ -1003,3 +1051,29 @@ class Catalog:
 
     def log_end(self) -> dict[int, int]:
         return self.log.end_offsets()
+
+
+def parse_as_of(value: Any) -> datetime | dict[int, int] | None:
+    """An as-of moment: a time (datetime, ISO 8601 with dashes, ``3d``) or a log position.
+
+    Positions: an integer N (the first N records of the embedded log, i.e.
+    offsets below N) or ``P:O[,P:O...]`` (end offsets per partition, exclusive).
+    """
+    if value is None or isinstance(value, datetime):
+        return parse_time(value) if value is not None else None
+    if isinstance(value, Mapping):
+        return {int(p): int(o) for p, o in value.items()}
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise InvalidInput(f"as-of position must be >= 0, not {value}")
+        return {0: value}
+    text = str(value).strip()
+    if text.isdigit():
+        return {0: int(text)}
+    if ":" in text and all(part.strip().replace(":", "").isdigit() for part in text.split(",")):
+        ends: dict[int, int] = {}
+        for part in text.split(","):
+            partition, offset = part.split(":", 1)
+            ends[int(partition)] = int(offset)
+        return ends
+    return parse_time(text)

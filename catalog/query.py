@@ -304,3 +304,22 @@ def read_only_sql(path: str, query: str) -> pa.Table:
         raise InvalidQuery(query, message) from exc
     finally:
         con.close()
+
+
+# ------------------------------------------------------------------ as-of
+
+
+def cut_at_time(con: Con, when: datetime, ends: dict[int, int]) -> dict[int, int]:
+    """End offsets (exclusive) of the catalog as it stood at ``when``.
+
+    Per partition, the offset of the first applied event that occurred after
+    ``when``; partitions with none keep their end in ``ends``.
+    """
+    rows = con.sql(
+        'SELECT "partition", min("offset") FROM events WHERE occurred_at > ? GROUP BY 1',
+        params=[when],
+    ).fetchall()
+    cut = dict(ends)
+    for partition, offset in rows:
+        cut[int(partition)] = min(int(offset), cut.get(int(partition), int(offset)))
+    return cut

@@ -687,7 +687,7 @@ def build_history(app: App) -> None:
 def test_digest_is_equal_after_replay(app: App) -> None:
     build_history(app)
     before = app.json("digest", "--json")
-    assert before["log_end"] == {"0": 5}
+    assert before["at"] == {"0": 5}
     assert len(before["digest"]) == 64
     assert app.out("digest") == f"{before['digest']}  at {{0: 5}}"
 
