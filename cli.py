@@ -23,7 +23,7 @@ from typing import Any
 import click
 
 from catalog import Catalog
-from catalog.errors import CatalogError, InvalidInput
+from catalog.errors import CatalogError, IntegrityError, InvalidInput
 from catalog.validation import parse_label_args, parse_time
 
 pass_catalog = click.make_pass_decorator(Catalog)
@@ -535,6 +535,36 @@ def lineage(catalog: Catalog, uri: str, direction: str, depth: int, as_json: boo
     click.echo(table(rows, ["depth", "child", "relation", "parent", "asked for"], 80))
 
 
+AUDIT_COLUMNS = ["position", "occurred_at", "actor", "type", "project", "key", "what"]
+
+
+def _audit_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for r in rows:
+        r["payload"] = json.loads(r["payload"]) if isinstance(r["payload"], str) else r["payload"]
+        r["position"] = f"{r['partition']}:{r['offset']}"
+        r["what"] = _summary(r["type"], r["payload"])
+    return rows
+
+
+def _print_audit(rows: list[dict[str, Any]], fmt: str, header: bool = True) -> None:
+    if fmt == "json":
+        for r in rows:  # JSON Lines: one event per line, streamable with --follow
+            r.pop("position", None)
+            r.pop("what", None)
+            click.echo(json.dumps(r, default=_default, ensure_ascii=False, sort_keys=True))
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        if header:
+            writer.writerow(AUDIT_COLUMNS + ["event_id"])
+        for r in rows:
+            writer.writerow([_cell(r[c]) for c in AUDIT_COLUMNS] + [r["event_id"]])
+        click.echo(buffer.getvalue(), nl=False)
+    elif rows or header:
+        text = table(rows, AUDIT_COLUMNS, 70)
+        click.echo(text if header else "\n".join(text.splitlines()[1:]))
+
+
 @cli.command()
 @click.option("--project", "-p", help="Only this project.")
 @click.option("--key", "-k", help="Only this artifact key (or run uid).")
@@ -544,6 +574,21 @@ def lineage(catalog: Catalog, uri: str, direction: str, depth: int, as_json: boo
 @click.option("--until", metavar="TIME", help="At or before.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many events.")
 @click.option("--dead-letters", is_flag=True, help="List records that were not applied.")
+@click.option(
+    "--event",
+    "event_id",
+    metavar="EVENT_ID",
+    help="Show one event in full: envelope, payload, schema version, position.",
+)
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events until ^C.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="json is JSON Lines, one event per line.",
+)
 @JSON_OPTION
 @pass_catalog
 def audit(
@@ -556,26 +601,108 @@ def audit(
     until: str | None,
     limit: int | None,
     dead_letters: bool,
+    event_id: str | None,
+    follow: bool,
+    fmt: str,
     as_json: bool,
 ) -> None:
-    """Who did what, when: the event history in log order."""
+    """Who did what, when: the event history in log order.
+
+    \b
+    Examples:
+      catalog audit --key model --type ArtifactTagged     # who moved the tags of model
+      catalog audit --type ArtifactDeleted --since 7d     # what was deleted this week
+      catalog audit --actor alice --since 7d --format csv
+      catalog audit --event 2f1c…                         # one event in full
+    """
+    if as_json:
+        fmt = "json"
+    if event_id is not None:
+        click.echo(_json(catalog.audit_event(event_id)))
+        return
     if dead_letters:
         rows = catalog.dead_letters(limit)
-        if as_json:
+        if fmt == "json":
             click.echo(_json(rows))
         else:
             click.echo(table(rows, ["partition", "offset", "type", "reason"], 100))
         return
-    rows = catalog.audit(project, key, actor, etype, since, until, limit)
-    if as_json:
-        click.echo(_json([dict(r, payload=json.loads(r["payload"])) for r in rows]))
+    filters = {
+        "project": project,
+        "key": key,
+        "actor": actor,
+        "type": etype,
+        "since": since,
+        "until": until,
+    }
+    page, after = catalog.audit_page(None, limit=limit, **filters)
+    rows = _audit_rows(page)
+    if as_json and not follow:  # --json keeps its historical shape: one JSON array
+        for r in rows:
+            r.pop("position", None)
+            r.pop("what", None)
+        click.echo(_json(rows))
         return
-    for r in rows:
-        r["position"] = f"{r['partition']}:{r['offset']}"
-        r["what"] = _summary(r["type"], json.loads(r["payload"]))
-    click.echo(
-        table(rows, ["position", "occurred_at", "actor", "type", "project", "key", "what"], 70)
-    )
+    _print_audit(rows, fmt)
+    if not follow:
+        return
+    stopping = {"flag": False}
+
+    def stop(signum: int, frame: Any) -> None:
+        stopping["flag"] = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping["flag"]:
+        catalog.log.wait(after, 0.5)
+        new, after = catalog.audit_page(after, **filters)
+        _print_audit(_audit_rows(new), fmt, header=False)
+
+
+@cli.command()
+@click.option(
+    "--from",
+    "since",
+    required=True,
+    metavar="TIME",
+    help="Start (exclusive): ISO 8601 or a duration ago such as 7d.",
+)
+@click.option("--to", "until", metavar="TIME", help="End (inclusive); default now.")
+@click.option("--project", "-p", help="Only this project.")
+@JSON_OPTION
+@pass_catalog
+def diff(
+    catalog: Catalog, since: str, until: str | None, project: str | None, as_json: bool
+) -> None:
+    """What changed between two moments: versions added and deleted, tags moved,
+    labels changed — each with actor and time."""
+    changes = catalog.diff(since, until, project)
+    if as_json:
+        click.echo(_json(changes))
+        return
+    click.echo(f"changes after {changes['from'].isoformat()} up to {changes['to'].isoformat()}")
+    sections = [
+        ("versions added", changes["added"], ["time", "actor", "project", "key", "kind", "uid"]),
+        (
+            "versions deleted",
+            changes["deleted"],
+            ["time", "actor", "project", "key", "uids", "all_versions", "reason"],
+        ),
+        (
+            "tags moved",
+            changes["tags"],
+            ["time", "actor", "project", "key", "tag", "from_uid", "to_uid"],
+        ),
+        (
+            "labels changed",
+            changes["labels"],
+            ["time", "actor", "project", "key", "uid", "labels_set", "labels_removed"],
+        ),
+    ]
+    for title, rows, columns in sections:
+        click.echo(f"\n{title}: {len(rows)}")
+        if rows:
+            click.echo(table(rows, columns, 40))
 
 
 def _summary(etype: str, payload: dict[str, Any]) -> str:
@@ -676,6 +803,120 @@ def digest(catalog: Catalog, as_json: bool) -> None:
         click.echo(_json({**digests, "at": positions}))
     else:
         click.echo(f"{digests['digest']}  at {positions}")
+
+
+class _Progress:
+    """Progress bars on stderr for long maintenance work, one per phase."""
+
+    LABELS = {"blobs": "re-hashing", "replay": "replaying", "scan": "scanning"}
+
+    def __init__(self) -> None:
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, phase: str, advance: int, total: int) -> None:
+        if phase not in self.bars:
+            self.close()
+            bar = click.progressbar(
+                length=max(total, 1), label=self.LABELS.get(phase, phase), file=sys.stderr
+            )
+            self.bars[phase] = bar.__enter__()
+        self.bars[phase].update(advance)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            if not bar.finished:
+                bar.render_finish()
+                bar.finished = True
+
+
+@cli.command()
+@click.option("--blobs", is_flag=True, help="Only re-hash the blobs live versions reference.")
+@click.option("--projection", is_flag=True, help="Only compare the projection with a replay.")
+@JSON_OPTION
+@pass_catalog
+def verify(catalog: Catalog, blobs: bool, projection: bool, as_json: bool) -> None:
+    """Check the stored bytes and the projection against the log (both by default).
+
+    Re-hashes every blob a live version references (content, directory files,
+    attachments) and replays the log into a temporary projection to compare
+    each table's digest with the live one. Exits with 4 if anything differs.
+    """
+    from catalog.maintenance import verify as verify_catalog
+
+    progress = _Progress()
+    try:
+        report = verify_catalog(
+            catalog,
+            blobs=blobs or not projection,
+            projection=projection or not blobs,
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    if as_json:
+        click.echo(_json(report.to_dict()))
+    else:
+        if blobs or not projection:
+            click.echo(
+                f"blobs: {report.blobs} re-hashed ({_size(report.bytes)}) for "
+                f"{report.versions} live version(s); {report.external} external reference(s)"
+            )
+        if projection or not blobs:
+            same = sum(report.tables.values())
+            click.echo(
+                f"projection: {same} of {len(report.tables)} tables equal a replay of the log "
+                f"to {report.positions}"
+            )
+        for problem in report.problems:
+            click.echo(f"{problem.check}: {problem.kind}: {problem.detail}")
+            for uri in problem.referenced_by:
+                click.echo(f"    referenced by {uri}")
+        click.echo("ok" if report.ok else f"{len(report.problems)} problem(s)")
+    if not report.ok:
+        click.get_current_context().exit(IntegrityError.exit_code)
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only report what would be freed.")
+@click.option(
+    "--grace",
+    default="24h",
+    show_default=True,
+    metavar="DURATION",
+    help="Spare blobs written, and versions deleted, more recently than this (90s, 1h, 7d).",
+)
+@JSON_OPTION
+@pass_catalog
+def gc(catalog: Catalog, dry_run: bool, grace: str, as_json: bool) -> None:
+    """Delete blobs that no live or recently deleted version references.
+
+    Scans every store the catalog names, after catching the projection up
+    with the log; blobs younger than the grace period are never deleted, so
+    a write in flight is safe if it takes less than that (docs/reliability.md).
+    """
+    from catalog.maintenance import gc as collect
+
+    progress = _Progress()
+    try:
+        report = collect(catalog, grace=grace, dry_run=dry_run, progress=progress)
+    finally:
+        progress.close()
+    if as_json:
+        click.echo(_json(report.to_dict()))
+        return
+    for r in report.roots:
+        click.echo(
+            f"{r.root}: {r.blobs} blob(s), {r.referenced} referenced, {r.young} too young, "
+            f"{r.freed} {'to free' if dry_run else 'freed'} ({_size(r.freed_bytes)}), "
+            f"{r.temp_freed} temporary file(s) ({_size(r.temp_bytes)})"
+            + (f"; {r.error}" if r.error else "")
+        )
+    if report.stopped_early:
+        click.echo("stopped after half the grace period: run gc again")
+    verb = "would free" if dry_run else "freed"
+    click.echo(
+        f"{verb} {report.freed} blob(s), {_size(report.freed_bytes)} ({report.freed_bytes} bytes)"
+    )
 
 
 @cli.command()

@@ -37,6 +37,7 @@ from catalog.errors import (
     InvalidInput,
     InvalidURI,
     LimitExceeded,
+    NotFound,
 )
 from catalog.events.codec import Codec, default_codec
 from catalog.events.model import (
@@ -949,11 +950,59 @@ class Catalog:
         since: Any = None,
         until: Any = None,
         limit: int | None = None,
+        after: Mapping[int, int] | None = None,
     ) -> list[dict[str, Any]]:
         """Who did what, when: the events that match, in log order."""
-        q = query.AuditQuery(project, key, actor, type, parse_time(since), parse_time(until), limit)
+        q = query.AuditQuery(
+            project, key, actor, type, parse_time(since), parse_time(until), limit, after
+        )
         with self.reading() as con:
             return query.audit(con, q)
+
+    def audit_page(
+        self, after: Mapping[int, int] | None = None, **filters: Any
+    ) -> tuple[list[dict[str, Any]], dict[int, int]]:
+        """Events after ``after`` and the positions they run up to, read consistently.
+
+        For tailing: pass the returned positions back as ``after`` next time;
+        no event is skipped or repeated.
+        """
+        q = query.AuditQuery(
+            filters.get("project"),
+            filters.get("key"),
+            filters.get("actor"),
+            filters.get("type"),
+            parse_time(filters.get("since")),
+            parse_time(filters.get("until")),
+            filters.get("limit"),
+            after,
+        )
+        with self.reading() as con:
+            rows = query.audit(con, q)
+            positions = con.execute('SELECT "partition", next_offset FROM positions').fetchall()
+        return rows, {int(p): int(o) for p, o in positions}
+
+    def audit_event(self, event_id: str) -> dict[str, Any]:
+        """One applied event: position, schema version, envelope and decoded payload."""
+        with self.reading() as con:
+            row = query.event(con, event_id)
+        if row is None:
+            raise NotFound(f"no applied event {event_id!r}")
+        row["payload"] = json.loads(row["payload"])
+        return row
+
+    def diff(self, since: Any, until: Any = None, project: str | None = None) -> dict[str, Any]:
+        """What changed between two moments: versions added and deleted, tags moved,
+        labels changed — each with actor and time."""
+        start = parse_time(since)
+        end = parse_time(until) if until is not None else parse_time("now")
+        if start is None or end is None:
+            raise InvalidInput("diff needs a start time")
+        if end < start:
+            raise InvalidInput(f"diff: --to {end.isoformat()} is before --from {start.isoformat()}")
+        with self.reading() as con:
+            changes = query.diff(con, start, end, project)
+        return {"from": start, "to": end, **changes}
 
     def dead_letters(self, limit: int | None = None) -> list[dict[str, Any]]:
         with self.reading() as con:

@@ -8,7 +8,7 @@ result is fetched through Arrow. Functions take an open DuckDB connection;
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -211,6 +211,8 @@ class AuditQuery:
     since: datetime | None = None
     until: datetime | None = None
     limit: int | None = None
+    #: only events at or after these positions (partition -> offset), for ``--follow``
+    after: Mapping[int, int] | None = None
 
 
 def audit(con: Con, q: AuditQuery) -> list[Row]:
@@ -232,6 +234,15 @@ def audit(con: Con, q: AuditQuery) -> list[Row]:
     if q.until is not None:
         where.append("occurred_at <= ?")
         params.append(q.until)
+    if q.after:
+        known = []
+        for partition, offset in sorted(q.after.items()):
+            known.append('("partition" = ? AND "offset" >= ?)')
+            params.extend([int(partition), int(offset)])
+        placeholders = ", ".join("?" for _ in q.after)
+        known.append(f'"partition" NOT IN ({placeholders})')
+        params.extend(int(p) for p in sorted(q.after))
+        where.append("(" + " OR ".join(known) + ")")
     sql = (
         'SELECT "partition", "offset", occurred_at, actor, type, project, key, run_uid, '
         "event_id, payload FROM events"
@@ -323,3 +334,75 @@ def cut_at_time(con: Con, when: datetime, ends: dict[int, int]) -> dict[int, int
     for partition, offset in rows:
         cut[int(partition)] = min(int(offset), cut.get(int(partition), int(offset)))
     return cut
+
+
+# --------------------------------------------------------------- history
+
+
+def event(con: Con, event_id: str) -> Row | None:
+    """One applied event with its position and schema version (``audit --event``)."""
+    rows = _rows(con, "SELECT * FROM events WHERE event_id = ?", [event_id])
+    return rows[0] if rows else None
+
+
+def diff(
+    con: Con, since: datetime, until: datetime, project: str | None = None
+) -> dict[str, list[Row]]:
+    """What changed in (since, until]: versions added and deleted, tags moved, labels changed."""
+    scope = "" if project is None else " AND project = ?"
+    extra: list[Any] = [] if project is None else [project]
+    added = _rows(
+        con,
+        "SELECT project, key, uid, kind, created AS time, created_by AS actor FROM artifacts "
+        f"WHERE created > ? AND created <= ?{scope} ORDER BY created, project, key, uid",
+        [since, until, *extra],
+    )
+    deleted = _rows(
+        con,
+        "SELECT project, key, occurred_at AS time, actor, "
+        "CAST(payload->'$.uids' AS VARCHAR[]) AS uids, "
+        "CAST(payload->>'$.all_versions' AS BOOLEAN) AS all_versions, "
+        "payload->>'$.reason' AS reason FROM events "
+        f"WHERE type = 'ArtifactDeleted' AND occurred_at > ? AND occurred_at <= ?{scope} "
+        'ORDER BY "partition", "offset"',
+        [since, until, *extra],
+    )
+    tags = _rows(
+        con,
+        f"""
+        SELECT h.project, h.key, h.tag, p.uid AS from_uid, h.uid AS to_uid,
+               h.valid_from AS time, h.set_by AS actor
+        FROM tag_history h
+        LEFT JOIN tag_history p ON p.project = h.project AND p.key = h.key
+             AND p.iteration = h.iteration AND p.tag = h.tag
+             AND p.to_partition = h.from_partition AND p.to_offset = h.from_offset
+        WHERE h.tag <> 'latest' AND h.valid_from > ? AND h.valid_from <= ?
+              {scope.replace("project", "h.project")}
+        UNION ALL
+        SELECT h.project, h.key, h.tag, h.uid AS from_uid, NULL AS to_uid,
+               h.valid_to AS time, h.removed_by AS actor
+        FROM tag_history h
+        WHERE h.tag <> 'latest' AND h.valid_to > ? AND h.valid_to <= ?
+              {scope.replace("project", "h.project")}
+          AND NOT EXISTS (
+              SELECT 1 FROM tag_history n WHERE n.project = h.project AND n.key = h.key
+                AND n.iteration = h.iteration AND n.tag = h.tag
+                AND n.from_partition = h.to_partition AND n.from_offset = h.to_offset)
+        ORDER BY time, project, key, tag
+        """,
+        [since, until, *extra, since, until, *extra],
+    )
+    labels = _rows(
+        con,
+        "SELECT project, key, payload->>'$.uid' AS uid, occurred_at AS time, actor, "
+        "CAST(payload->'$.labels_set' AS MAP(VARCHAR, VARCHAR)) AS labels_set, "
+        "CAST(payload->'$.labels_removed' AS VARCHAR[]) AS labels_removed FROM events "
+        f"WHERE type = 'ArtifactUpdated' AND occurred_at > ? AND occurred_at <= ?{scope} "
+        "AND (json_array_length((payload->'$.labels_removed')) > 0 "
+        "     OR (payload->'$.labels_set') <> '{}'::JSON) "
+        'ORDER BY "partition", "offset"',
+        [since, until, *extra],
+    )
+    for row in labels:
+        row["labels_set"] = dict(row["labels_set"] or {})
+    return {"added": added, "deleted": deleted, "tags": tags, "labels": labels}

@@ -135,3 +135,81 @@ def test_cli_as_of(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "at {0: 1}" in digest_then
     bad = runner.invoke(cli, ["ls", "--as-of", "whenever"])
     assert bad.exit_code == 2 and "invalid time" in bad.stderr
+
+
+def test_diff_lists_what_changed_with_actor_and_time(catalog: Catalog) -> None:
+    v1 = catalog.log_artifact("k", body=b"1", tag="prod", labels={"a": "1"})
+    start = moment()
+    v2 = catalog.log_artifact("k", body=b"2")
+    catalog.tag_artifact(v2.uri, "prod")
+    catalog.update_artifact(v2.uri, labels={"b": "2"}, remove_labels=["a"])
+    catalog.untag_artifact("k", "prod")
+    catalog.delete_artifact(v1.uri, reason="obsolete")
+    changes = catalog.diff(start)
+    assert [a["uid"] for a in changes["added"]] == [v2.uid]
+    assert [(d["uids"], d["reason"]) for d in changes["deleted"]] == [([v1.uid], "obsolete")]
+    assert [(t["tag"], t["from_uid"], t["to_uid"]) for t in changes["tags"]] == [
+        ("prod", v1.uid, v2.uid),
+        ("prod", v2.uid, None),
+    ]
+    (label,) = changes["labels"]
+    assert label["labels_set"] == {"b": "2"} and label["labels_removed"] == ["a"]
+    assert {r["actor"] for rows in changes.values() if isinstance(rows, list) for r in rows} == {
+        "tester"
+    }
+    assert catalog.diff(start, start)["added"] == []
+    with pytest.raises(InvalidInput):
+        catalog.diff("now", start)
+
+
+def test_audit_event_detail_and_formats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    monkeypatch.setenv("CATALOG_HOME", str(tmp_path))
+    runner = CliRunner()
+    src = tmp_path / "f.txt"
+    src.write_text("x")
+    runner.invoke(cli, ["log", str(src), "--key", "f", "--tag", "v1"])
+    lines = runner.invoke(cli, ["audit", "--format", "json"]).output.splitlines()
+    event = json.loads(lines[0])
+    assert event["type"] == "ArtifactLogged" and event["payload"]["tag"] == "v1"
+    detail = json.loads(runner.invoke(cli, ["audit", "--event", event["event_id"]]).output)
+    assert detail["schema_version"] == 2 and (detail["partition"], detail["offset"]) == (0, 0)
+    csv_out = runner.invoke(cli, ["audit", "--format", "csv"]).output.splitlines()
+    assert csv_out[0].startswith("position,") and csv_out[1].startswith("0:0,")
+    missing = runner.invoke(cli, ["audit", "--event", "nope"])
+    assert missing.exit_code == 3
+    out = runner.invoke(cli, ["diff", "--from", "1h", "--json"])
+    assert out.exit_code == 0 and json.loads(out.output)["added"][0]["key"] == "f"
+
+
+def test_audit_follow_prints_new_events(catalog: Catalog) -> None:
+    import subprocess
+    import sys
+
+    env = {
+        "CATALOG_LOG": catalog.config.log,
+        "CATALOG_DB": str(Path(catalog.config.db).with_name("follow.duckdb")),
+        "CATALOG_PROJECT": "proj",
+        "PATH": "/usr/bin:/bin",
+    }
+    catalog.log_artifact("before", body=b"1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "audit", "--follow", "--format", "csv"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("position,")
+        assert ",before," in proc.stdout.readline()
+        catalog.log_artifact("after", body=b"2")
+        assert ",after," in proc.stdout.readline()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert proc.returncode == 0
