@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-fast lint format docs soak clean
+.PHONY: help venv demo test test-fast lint format docs soak bench up down clean chromium ui
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -21,10 +21,22 @@ venv: $(STAMP) ## Create .venv and install the project with its dev extras
 demo: $(STAMP) ## Log a few artifacts on the embedded default, then show ls/show/sql/audit/lineage
 	$(BIN)/python examples/demo.py
 
-test: $(STAMP) ## Run the whole test suite
+test: $(STAMP) chromium ## Run the whole test suite
 	$(BIN)/pytest
 
-test-fast: $(STAMP) ## Run the suite without the slow tests
+# The browser tests drive Debian's chromium (never a browser build downloaded by
+# Playwright); install it when missing and possible (root with apt-get).
+chromium: ## Install Debian's chromium for the browser tests, if missing
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "could not install chromium: the browser tests will be skipped"; \
+	  else echo "no /usr/bin/chromium (apt-get install chromium): the browser tests will be skipped"; fi; }
+
+ui: $(STAMP) ## Serve the web UI on the demo catalog (run `make demo` first)
+	CATALOG_HOME=demo-output CATALOG_PROJECT=iris $(BIN)/catalog ui
+
+test-fast: $(STAMP) chromium ## Run the suite without the slow tests
 	$(BIN)/pytest -m "not slow"
 
 soak: $(STAMP) ## The long crash and fuzz loops, with full counts
@@ -43,6 +55,15 @@ docs: $(STAMP) ## Regenerate the generated parts of docs/
 	$(BIN)/python -m consumers.schema
 	$(BIN)/python docs/gen_cli.py
 	$(BIN)/python docs/gen_events.py
+
+bench: $(STAMP) ## Embedded log vs Kafka on loopback: SDK log, read and projection rates
+	$(BIN)/python bench/kafka_vs_embedded.py
+
+up: ## Start Kafka (KRaft), MinIO and the projector with docker compose
+	docker compose up -d
+
+down: ## Stop the docker compose services (named volumes are kept)
+	docker compose down
 
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis demo-output

@@ -228,6 +228,41 @@ def log_cmd(
     click.echo(art.to_json() if as_json else art.uri)
 
 
+@cli.command("export-lineage")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["openlineage"]),
+    default="openlineage",
+    show_default=True,
+    help="The output format.",
+)
+@click.option("--project", "-p", help="Only this project.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+@pass_catalog
+def export_lineage(catalog: Catalog, fmt: str, project: str | None, output: Path | None) -> None:
+    """Write runs and lineage as OpenLineage RunEvents (JSON Lines).
+
+    START/COMPLETE/FAIL per run with its inputs (exact versions read) and
+    outputs; dataset facets carry our version uids and sha256 content hashes,
+    so Marquez or DataHub can ingest the catalog's lineage.
+    """
+    from catalog.openlineage import export_lines
+
+    lines = list(export_lines(catalog, project))
+    if output is None:
+        for line in lines:
+            click.echo(line)
+    else:
+        output.write_text("".join(line + "\n" for line in lines), "utf-8")
+        click.echo(f"wrote {len(lines)} events to {output}")
+
+
 @cli.command()
 @click.argument("uri")
 @click.argument("tag")
@@ -456,7 +491,8 @@ def get(catalog: Catalog, uri: str, dest: Path) -> None:
     if dest.is_dir() and item.meta is not None and item.meta.spec.format != "dir":
         # Only the last component of the recorded name: never write outside DEST.
         name = Path(str(item.meta.spec.filename or "").replace("\\", "/")).name
-        target = dest / (name if name not in ("", ".", "..") else item.key)
+        usable = name not in ("", ".", "..") and name.isprintable() and len(name.encode()) <= 200
+        target = dest / (name if usable else item.key)
     written = item.download(target)
     click.echo(written)
 
@@ -935,6 +971,45 @@ def config(catalog: Catalog, as_json: bool) -> None:
                 [{"setting": k, "value": v} for k, v in settings.items()], ["setting", "value"], 200
             )
         )
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--db",
+    "ui_db",
+    metavar="PATH",
+    help="The UI's own projection file (default: ui.duckdb beside the CLI's).",
+)
+@click.option(
+    "--token",
+    envvar="CATALOG_UI_TOKEN",
+    metavar="TOKEN",
+    help="Write token; required to listen on a non-loopback address.",
+)
+@pass_catalog
+def ui(catalog: Catalog, host: str, port: int, ui_db: str | None, token: str | None) -> None:
+    """Serve the web UI: browse, search, inspect, download and manage artifacts.
+
+    The server follows the log (new events appear without a restart) through
+    a projection file of its own. It listens on loopback unless told otherwise.
+    Needs the web extra: pip install 'catalog[web]'.
+    """
+    try:
+        from catalog.web import server
+    except ImportError as exc:
+        raise click.ClickException(
+            f"the web UI needs the 'web' extra ({exc.name} is missing): pip install 'catalog[web]'"
+        ) from None
+    db = ui_db or server.default_db(catalog.config)
+    server.serve(
+        Catalog(config=catalog.config, db=db),
+        host=host,
+        port=port,
+        token=token,
+        echo=lambda line: click.echo(line, err=True),
+    )
 
 
 def main(argv: Iterable[str] | None = None) -> None:

@@ -72,6 +72,8 @@ if TYPE_CHECKING:  # pragma: no cover
 MAX_EVENT_BYTES = 900 * 1024
 #: Largest description.
 MAX_DESCRIPTION = 64 * 1024
+#: Largest ``body=`` given inline (as MLRun); bigger content goes through ``local_path``.
+MAX_INLINE_BODY = 16 * 1024 * 1024
 
 LabelFilter = Mapping[str, str | None] | Sequence[str] | str | None
 
@@ -418,6 +420,9 @@ class Catalog:
             raise LimitExceeded("description", len(description), MAX_DESCRIPTION)
         if sum(x is not None for x in (body, local_path)) > 1:
             raise InvalidInput("give either body or local_path, not both")
+        inline = len(body.encode()) if isinstance(body, str) else len(body or b"")
+        if inline > MAX_INLINE_BODY:  # refused before any byte is stored
+            raise LimitExceeded("inline body", inline, MAX_INLINE_BODY, "pass local_path= instead")
         spec_json = jsonutil.dumps(dict(spec or {}))
         path = Path(local_path) if local_path is not None else None
         if path is not None and not path.exists():
@@ -1044,7 +1049,7 @@ class Catalog:
         self.flush()
         with self.session():
             projection = self._open_projection()
-            if follow:  # retries with backoff while the log is unreachable
+            if follow:  # catches up first, then follows; retries while the log is unreachable
                 total += projection.follow(
                     self.log,
                     stop=stop or (lambda: False),

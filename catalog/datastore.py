@@ -108,13 +108,19 @@ class DataItem:
     @property
     def suffix(self) -> str:
         """The file suffix (``.csv``) from the artifact's file name, format or the URL."""
+        url = self._url
         if self._artifact is not None:
             name = self._artifact.spec.filename
-            if name and "." in name:
-                return "." + str(name).rsplit(".", 1)[1]
+            extension = str(name).rsplit(".", 1)[1] if name and "." in name else ""
+            if extension.isalnum() and len(extension) <= 16:  # never a path: cache names
+                return "." + extension
             fmt = self._artifact.spec.format
-            return f".{fmt}" if fmt and fmt != "dir" else ""
-        name = self._url.rstrip("/").rsplit("/", 1)[-1]
+            if fmt:
+                return f".{fmt}" if fmt != "dir" else ""
+            if self._is_blob() or not self._artifact.target_path:
+                return ""
+            url = self._artifact.target_path  # bytes recorded where they are (upload=False)
+        name = url.rstrip("/").rsplit("/", 1)[-1]
         return "." + name.rsplit(".", 1)[1] if "." in name else ""
 
     def __repr__(self) -> str:
@@ -196,7 +202,11 @@ class DataItem:
                     self._store().download(digest, target)
             self._local = str(target)
             return self._local
-        target = Path(tempfile.mkdtemp(prefix="catalog-")) / (self.key or "data")
+        name = self.key or "data"
+        suffix = self.suffix
+        if suffix and not name.endswith(suffix):
+            name += suffix
+        target = Path(tempfile.mkdtemp(prefix="catalog-")) / name
         url = self._artifact.target_path if self._artifact is not None else self._url
         if not url:
             raise InvalidInput(f"{self.artifact_url} has no content")
@@ -222,11 +232,15 @@ class DataItem:
         return str(dest)
 
     def listdir(self) -> list[str]:
-        """Relative paths of a directory artifact's files (or of a directory URL)."""
+        """Relative paths of a directory artifact's files (or the names under a directory URL)."""
         if self._is_dir():
             assert self._artifact is not None and self._artifact.hash
             return [e.path for e in self._store().read_manifest(self._artifact.hash).entries]
-        return store.list_url(self._url)
+        url = self._artifact.target_path if self._artifact is not None else self._url
+        if not url:
+            raise InvalidInput(f"{self.artifact_url} has no content")
+        # list_url gives the entries directly under url, as full URLs: keep their names
+        return [entry.rstrip("/").rsplit("/", 1)[-1] for entry in store.list_url(url)]
 
     def stat(self) -> Stat:
         if self._artifact is not None:
@@ -252,7 +266,8 @@ class DataItem:
             )
         if fmt == "tsv":
             kwargs.setdefault("sep", "\t")
-        if columns is not None:
+        select_after = columns is not None and reader_name == "read_json"  # no such argument
+        if columns is not None and not select_after:
             kwargs.setdefault("usecols" if reader_name == "read_csv" else "columns", columns)
         if fmt == "json" and "lines" not in kwargs:
             kwargs["orient"] = kwargs.get("orient", "records")
@@ -260,6 +275,9 @@ class DataItem:
         with self.open("rb") as fh:
             data = fh.read()  # verified at EOF by the store's reader
         frame: pd.DataFrame = reader(io.BytesIO(data), **kwargs)
+        if select_after:
+            assert columns is not None
+            frame = frame[list(columns)]
         return frame
 
     def show(self, format: str | None = None) -> Any:

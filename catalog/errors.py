@@ -120,13 +120,17 @@ class InvalidTime(_ValueReason):
 
 
 class LimitExceeded(InvalidInput):
-    """A size limit was exceeded (documented in docs/limits)."""
+    """A size limit was exceeded (documented in docs/limits.md); ``hint`` says what to do."""
 
-    def __init__(self, what: str, size: int, limit: int) -> None:
+    def __init__(self, what: str, size: int, limit: int, hint: str = "") -> None:
         self.what = what
         self.size = size
         self.limit = limit
-        super().__init__(f"{what} is {size:,} bytes, over the limit of {limit:,} bytes")
+        self.hint = hint
+        super().__init__(
+            f"{what} is {size:,} bytes, over the limit of {limit:,} bytes"
+            + (f"; {hint}" if hint else "")
+        )
 
 
 # ------------------------------------------------------------------ not found

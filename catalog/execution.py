@@ -147,10 +147,7 @@ class MLClientCtx:
         )
 
     def _sources(self) -> list[SourceRef]:
-        return [
-            SourceRef(name=i.name, uri=i.url, uid=i.uid, hash=i.hash)
-            for i in self._input_refs
-        ]
+        return [SourceRef(name=i.name, uri=i.url, uid=i.uid, hash=i.hash) for i in self._input_refs]
 
     def _log(
         self,

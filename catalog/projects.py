@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from catalog.client import Catalog
-from catalog.config import expand_template
 from catalog.errors import InvalidInput
 from catalog.validation import validate_project
 
@@ -84,6 +83,9 @@ def get_catalog() -> Catalog:
         os.environ.get("CATALOG_DB", ""),
         os.environ.get("CATALOG_ARTIFACT_PATH", ""),
         os.environ.get("CATALOG_PROJECT", ""),
+        os.environ.get("CATALOG_ACTOR", ""),
+        os.environ.get("CATALOG_CONFIG", ""),
+        os.environ.get("XDG_CONFIG_HOME", ""),
     )
     if _client is None or key != _client_key:
         if _client is not None:
@@ -99,7 +101,8 @@ def get_catalog() -> Catalog:
 
 
 def _absolute(path: str) -> str:
-    if "://" in path and not path.startswith("file://"):
+    """Relative local paths made absolute; URLs and ``+/...`` (extend the default) kept."""
+    if ("://" in path and not path.startswith("file://")) or path.startswith("+/"):
         return path
     return str(Path(path.removeprefix("file://")).expanduser().absolute())
 
@@ -115,11 +118,15 @@ def set_environment(
 ) -> tuple[str, str]:
     """Set the default project and its artifact path; returns ``(project, artifact_path)``.
 
-    The artifact path is made absolute and ``{{project}}`` is expanded;
-    ``{{run.uid}}`` is kept, to be expanded by each run. The project's path is
-    recorded on the log (a ``ProjectConfigured`` event), so every client and
-    every later session uses it. ``api_path``, ``access_key`` and ``env_file``
-    are accepted for compatibility and ignored.
+    A relative path is made absolute; templates are kept as given and expanded
+    where the path is used, so ``{{project}}`` names each project. The path
+    becomes the client's default (``mlconf.artifact_path``) and the project's
+    (recorded on the log: a ``ProjectConfigured`` event, so every client and
+    every later session uses it); a path starting with ``+/`` only sets the
+    project's, extending the client's default. The returned path has
+    ``{{project}}`` expanded and keeps ``{{run.uid}}``, which each run expands.
+    ``api_path``, ``access_key`` and ``env_file`` are accepted for
+    compatibility and ignored.
     """
     if project:
         name = validate_project(project)
@@ -129,14 +136,12 @@ def set_environment(
     cat = get_catalog()
     name = cat.project
     if artifact_path:
-        resolved = _absolute(expand_template(artifact_path, name, "{{run.uid}}"))
-        mlconf.artifact_path = resolved
-        cat = get_catalog()
-        cat.configure_project(name, artifact_path=resolved)
-    else:
-        configured = cat.project_artifact_path(name) or cat.config.artifact_path
-        resolved = _absolute(expand_template(configured, name, "{{run.uid}}"))
-    return name, resolved
+        path = _absolute(artifact_path)
+        if not path.startswith("+/"):
+            mlconf.artifact_path = path
+            cat = get_catalog()
+        cat.configure_project(name, artifact_path=path)
+    return name, cat.artifact_path(name, run_uid="{{run.uid}}")
 
 
 class Project:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -336,6 +336,377 @@ def cut_at_time(con: Con, when: datetime, ends: dict[int, int]) -> dict[int, int
     return cut
 
 
+# ------------------------------------------------------------ browsing (web UI)
+#
+# Paginated, bounded reads for interactive use: each returns at most a page, and
+# counts stop at a cap, so a page costs about the same on a catalog of a hundred
+# versions and of a million.
+
+#: Columns of a listing row: every ``artifacts`` column but the (possibly large) spec.
+LIST_COLUMNS = (
+    "project, key, iteration, uid, kind, category, tree, hash, size, target_path, format, "
+    "filename, labels, producer, extra_data, description, created, updated, created_by, "
+    "updated_by, deleted"
+)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing: its rows and how many match in all.
+
+    ``total`` is exact unless ``capped``, in which case more than ``total`` match.
+    """
+
+    rows: list[Row]
+    total: int
+    capped: bool = False
+
+
+def _search_filters(q: ListQuery, categories: Sequence[str]) -> tuple[str, list[Any], list[str]]:
+    """``list_artifacts``' filters: the FROM clause, its parameters, the WHERE terms."""
+    params: list[Any] = []
+    where: list[str] = []
+    if q.tag is None:
+        source = "artifacts a JOIN tags t ON t.uid = a.uid AND t.tag = 'latest'"
+        if q.project is not None:  # shrinks the join's build side
+            source += " AND t.project = ?"
+            params.append(q.project)
+    elif q.tag == "*":
+        source = "artifacts a"
+    else:
+        source = "artifacts a JOIN tags t ON t.uid = a.uid AND t.tag = ?"
+        params.append(q.tag)
+    if not q.include_deleted:
+        where.append("NOT a.deleted")
+    for column, value in (
+        ("project", q.project),
+        ("kind", q.kind),
+        ("category", q.category),
+        ("tree", q.producer),
+    ):
+        if value is not None:
+            where.append(f"a.{column} = ?")
+            params.append(value)
+    if categories:
+        where.append(f"a.category IN ({', '.join('?' for _ in categories)})")
+        params.extend(categories)
+    if q.name:
+        where.append("contains(lower(a.key), lower(?))")
+        params.append(q.name)
+    for key, value in q.labels:
+        if value is None:
+            where.append("map_contains(a.labels, ?)")
+            params.append(key)
+        else:
+            where.append("a.labels[?] = ?")
+            params.extend([key, value])
+    if q.order not in _ORDER:
+        raise InvalidQuery(q.order, f"order by one of {', '.join(_ORDER)}")
+    return source, params, where
+
+
+#: Time windows a newest-first listing of latest versions looks at first.
+_WINDOWS = (timedelta(hours=1), timedelta(days=1), timedelta(days=7), timedelta(days=30))
+
+
+def search_artifacts(
+    con: Con,
+    q: ListQuery,
+    *,
+    categories: Sequence[str] = (),
+    count_cap: int = 10_000,
+) -> Page:
+    """A page of :func:`list_artifacts` (same filters), and the number of matches.
+
+    ``categories`` keeps versions of any of those categories. Rows carry
+    :data:`LIST_COLUMNS` and ``tags``. The page is chosen on the few columns
+    that filter and sort, then only its rows are read in full (by uid).
+
+    Finding latest versions joins every version with the ``latest`` tags, which
+    costs the same however few rows are wanted. A newest-first listing of
+    latest versions (the default view) therefore looks at a widening window of
+    recently updated versions first — an hour, a day, a week, a month, then
+    everything — and stops at the first that fills the page (nothing outside
+    a window is newer, so the page is exact); the count stops at
+    ``count_cap`` the same way. Other listings count in the same pass, or up
+    to ``count_cap`` when listing every version.
+    """
+    source, params, where = _search_filters(q, categories)
+    if q.until is not None:
+        where.append("a.updated <= ?")
+        params.append(q.until)
+    joined = q.tag != "*"
+    limit = int(q.limit) if q.limit is not None else None
+    offset = max(int(q.offset), 0)
+
+    def body(since: datetime | None) -> tuple[str, list[Any]]:
+        terms = [*where, "a.updated >= ?"] if since is not None else where
+        clause = f" WHERE {' AND '.join(terms)}" if terms else ""
+        return f"FROM {source}{clause}", params + ([since] if since is not None else [])
+
+    def count(since: datetime | None) -> int:
+        sql, args = body(since)
+        result = con.execute(
+            f"SELECT count(*) FROM (SELECT 1 {sql} LIMIT ?)", [*args, count_cap + 1]
+        ).fetchall()
+        return int(result[0][0]) if result else 0
+
+    def page(since: datetime | None, with_total: bool) -> list[tuple[Any, ...]]:
+        sql, args = body(since)
+        direction = "DESC" if q.descending else "ASC"
+        text = (
+            f"SELECT a.uid{', count(*) OVER ()' if with_total else ''} {sql} "
+            f"ORDER BY {_ORDER[q.order]} {direction}, a.key, a.uid"
+        )
+        if limit is not None:
+            text += " LIMIT ? OFFSET ?"
+            args += [limit, offset]
+        return con.execute(text, args).fetchall()
+
+    windows: list[datetime | None] = [q.since]
+    if limit is not None and q.tag is None and q.order == "updated" and q.descending:
+        top = _newest(con, q.project)
+        if top is not None and q.until is not None:
+            top = min(top, q.until)
+        if top is not None:
+            recent: list[datetime | None] = [
+                top - w for w in _WINDOWS if q.since is None or top - w > q.since
+            ]
+            windows = recent + windows
+
+    if len(windows) == 1:  # one pass: the page, and the count with it when joined
+        found = page(q.since, joined and limit is not None)
+        if limit is None:
+            total, capped = len(found), False
+        elif joined and found:
+            total, capped = int(found[0][1]), False
+        elif found and len(found) < limit or (not found and offset == 0):
+            total, capped = offset + len(found), False
+        else:
+            total = count(q.since)
+            total, capped = min(total, count_cap), total > count_cap
+    else:
+        assert limit is not None
+        for i, since in enumerate(windows):
+            found = page(since, False)
+            if len(found) == limit or i == len(windows) - 1:
+                break
+        last = i == len(windows) - 1
+        if last and (0 < len(found) < limit or (not found and offset == 0)):
+            total, capped = offset + len(found), False  # the last page: no count needed
+        else:
+            for since in windows[i:]:
+                total = count(since)
+                if total > count_cap:
+                    break
+            total, capped = min(total, count_cap), total > count_cap
+    uids = [r[0] for r in found]
+    by_uid = {r["uid"]: r for r in _with_tags(con, uids)}
+    return Page([by_uid[u] for u in uids if u in by_uid], total, capped)
+
+
+def _newest(con: Con, project: str | None) -> datetime | None:
+    """When the newest version (of ``project``) was last updated."""
+    sql = "SELECT max(updated) FROM artifacts"
+    rows = con.execute(sql + " WHERE project = ?", [project]) if project else con.execute(sql)
+    result = rows.fetchall()
+    return result[0][0] if result and result[0][0] is not None else None
+
+
+def _with_tags(con: Con, uids: Sequence[str]) -> list[Row]:
+    """:data:`LIST_COLUMNS` and ``tags`` of the versions ``uids`` (one query)."""
+    if not uids:
+        return []
+    columns = ", ".join(f"a.{c.strip()}" for c in LIST_COLUMNS.split(","))
+    return _rows(
+        con,
+        f"SELECT {columns}, COALESCE(t.tags, []) AS tags FROM artifacts a LEFT JOIN "
+        f"(SELECT uid, list(tag ORDER BY tag) AS tags FROM tags WHERE uid IN {_marks(uids)} "
+        f"GROUP BY uid) t USING (uid) WHERE a.uid IN {_marks(uids)}",
+        [*uids, *uids],
+    )
+
+
+def _marks(values: Sequence[Any]) -> str:
+    """``(?, ?, ?)``: explicit parameters, so DuckDB can use an index on the column."""
+    return "(" + ", ".join("?" for _ in values) + ")" if values else "(NULL)"
+
+
+def versions_of(
+    con: Con, project: str, key: str, *, iteration: int | None = None, limit: int = 200
+) -> Page:
+    """Versions of a key, newest first (deleted ones too), each with its ``tags``."""
+    where = "a.project = ? AND a.key = ?"
+    params: list[Any] = [project, key]
+    if iteration is not None:
+        where += " AND a.iteration = ?"
+        params.append(iteration)
+    rows = _rows(
+        con,
+        "SELECT a.uid, a.iteration, a.kind, a.tree, a.hash, a.size, a.created, a.updated, "
+        "a.updated_by, a.deleted, COALESCE(t.tags, []) AS tags, count(*) OVER () AS total "
+        "FROM artifacts a LEFT JOIN (SELECT uid, list(tag ORDER BY tag) AS tags FROM tags "
+        "WHERE project = ? AND key = ? GROUP BY uid) t USING (uid) "
+        f"WHERE {where} ORDER BY a.log_partition DESC, a.log_offset DESC, a.uid LIMIT ?",
+        [project, key, *params, limit],
+    )
+    total = int(rows[0].pop("total")) if rows else 0
+    for r in rows[1:]:
+        r.pop("total")
+    return Page(rows, total)
+
+
+_EDGE_COLUMNS = (
+    "project, key, uid, relation, name, parent_uri, parent_project, parent_key, "
+    "parent_uid, parent_hash"
+)
+
+
+def lineage_graph(
+    con: Con,
+    uid: str,
+    *,
+    depth: int = 3,
+    relations: Sequence[str] = ("source",),
+    fanout: int = 25,
+) -> Row:
+    """The lineage neighbourhood of a version, hop by hop, bounded for display.
+
+    Returns ``edges`` (as :func:`lineage` rows, plus ``direction`` and
+    ``depth``), ``nodes`` (uid → project, key, iteration, kind, category,
+    deleted, for every catalog version named) and ``truncated`` (True when a
+    node had more than ``fanout`` edges one way). Each hop is one query over
+    the edges of the nodes reached so far, both directions at once, so
+    popular parents do not blow up the walk.
+    """
+    if depth < 0:
+        raise InvalidQuery(depth, "depth must be a non-negative integer")
+    kinds = list(relations)
+    edges: list[Row] = []
+    truncated = False
+    up, down = [uid], [uid]
+    seen = {"upstream": {uid}, "downstream": {uid}}
+    for hop in range(1, depth + 1):
+        parts, params = [], []
+        for direction, near, frontier in (
+            ("upstream", "uid", up),
+            ("downstream", "parent_uid", down),
+        ):
+            if frontier:
+                parts.append(
+                    f"SELECT {_EDGE_COLUMNS}, '{direction}' AS direction, row_number() OVER "
+                    f"(PARTITION BY {near} ORDER BY key, name, parent_uri, uid) AS n "
+                    f"FROM lineage WHERE {near} IN {_marks(frontier)} "
+                    f"AND relation IN {_marks(kinds)}"
+                )
+                params += [*frontier, *kinds]
+        if not parts:
+            break
+        rows = _rows(
+            con,
+            "SELECT * FROM (" + " UNION ALL ".join(parts) + ") WHERE n <= ? "
+            "ORDER BY direction DESC, key, uid, name, parent_uri",
+            [*params, fanout + 1],
+        )
+        up, down = [], []
+        for r in rows:
+            if r.pop("n") > fanout:
+                truncated = True
+                continue
+            direction = r["direction"]
+            edges.append({**r, "depth": hop})
+            node = r["parent_uid"] if direction == "upstream" else r["uid"]
+            if node is not None and node not in seen[direction]:
+                seen[direction].add(node)
+                (up if direction == "upstream" else down).append(node)
+    uids = sorted({uid} | {e[k] for e in edges for k in ("uid", "parent_uid") if e[k]})
+    nodes = {
+        r["uid"]: r
+        for r in _rows(
+            con,
+            "SELECT uid, project, key, iteration, kind, category, deleted FROM artifacts "
+            f"WHERE uid IN {_marks(uids)}",
+            uids,
+        )
+    }
+    return {"edges": edges, "nodes": nodes, "truncated": truncated}
+
+
+def links_to(con: Con, uid: str, *, limit: int = 50) -> list[Row]:
+    """Versions that link to version ``uid`` in their ``extra_data``."""
+    return _rows(
+        con,
+        f"SELECT {_EDGE_COLUMNS} FROM lineage WHERE parent_uid = ? AND relation = 'extra_data' "
+        "ORDER BY key, name, uid LIMIT ?",
+        [uid, limit],
+    )
+
+
+def recent_events(
+    con: Con, project: str, key: str, *, limit: int = 100, uid: str | None = None
+) -> list[Row]:
+    """The newest events about one key (or one version of it), newest first."""
+    sql = (
+        'SELECT "partition", "offset", occurred_at, actor, type, project, key, run_uid, '
+        "event_id, payload FROM events WHERE project = ? AND key = ?"
+    )
+    params: list[Any] = [project, key]
+    if uid is not None:
+        sql += " AND (json_extract_string(payload, '$.uid') = ? OR type = 'ArtifactDeleted')"
+        params.append(uid)
+    sql += ' ORDER BY "partition" DESC, "offset" DESC LIMIT ?'
+    params.append(int(limit))
+    return _rows(con, sql, params)
+
+
+def project_summaries(con: Con) -> list[Row]:
+    """Every project with live keys per category, versions, runs and last activity."""
+    projects = _rows(con, "SELECT * FROM projects ORDER BY name")
+    counts: dict[str, dict[str, int]] = {}
+    for name, category, n in con.execute(
+        "SELECT a.project, a.category, count(*) FROM artifacts a "
+        "JOIN tags t ON t.uid = a.uid AND t.tag = 'latest' GROUP BY ALL"
+    ).fetchall():
+        counts.setdefault(name, {})[category] = int(n)
+    versions = dict(
+        con.execute(
+            "SELECT project, count(*) FROM artifacts WHERE NOT deleted GROUP BY ALL"
+        ).fetchall()
+    )
+    runs = dict(con.execute("SELECT project, count(*) FROM runs GROUP BY ALL").fetchall())
+    activity = dict(
+        con.execute("SELECT project, max(occurred_at) FROM events GROUP BY ALL").fetchall()
+    )
+    for p in projects:
+        name = p["name"]
+        p["counts"] = counts.get(name, {})
+        p["versions"] = int(versions.get(name, 0))
+        p["runs"] = int(runs.get(name, 0))
+        p["last_activity"] = activity.get(name) or p["updated"] or p["created"]
+    return projects
+
+
+def project_names(con: Con) -> list[str]:
+    return [r[0] for r in con.execute("SELECT name FROM projects ORDER BY name").fetchall()]
+
+
+def runs_of(con: Con, project: str, *, limit: int = 50, offset: int = 0) -> Page:
+    """Runs of a project, newest first."""
+    rows = _rows(
+        con,
+        "SELECT project, uid, name, handler, state, error, owner, labels, started, finished "
+        "FROM runs WHERE project = ? ORDER BY started DESC NULLS LAST, uid LIMIT ? OFFSET ?",
+        [project, int(limit), int(offset)],
+    )
+    result = con.execute("SELECT count(*) FROM runs WHERE project = ?", [project]).fetchall()
+    return Page(rows, int(result[0][0]) if result else len(rows))
+
+
+def positions(con: Con) -> dict[int, int]:
+    """The projection's next offset per log partition (changes whenever it applies events)."""
+    return {int(p): int(o) for p, o in con.execute("SELECT * FROM positions").fetchall()}
+
+
 # --------------------------------------------------------------- history
 
 
@@ -406,3 +777,31 @@ def diff(
     for row in labels:
         row["labels_set"] = dict(row["labels_set"] or {})
     return {"added": added, "deleted": deleted, "tags": tags, "labels": labels}
+
+
+# -------------------------------------------------------------- maintenance
+
+
+def blob_references(con: Con) -> list[Row]:
+    """Every version that names content: its uri parts, hash, target path, spec, deletion.
+
+    Deleted versions are included (``deleted``, ``updated`` = when): ``catalog gc``
+    keeps the blobs of recently deleted ones; ``catalog verify`` skips them.
+    """
+    return _rows(
+        con,
+        "SELECT project, key, iteration, uid, category, kind, format, hash, size, target_path, "
+        "spec, deleted, updated FROM artifacts "
+        "WHERE target_path IS NOT NULL OR hash IS NOT NULL OR spec LIKE '%attachments%' "
+        "ORDER BY project, key, iteration, uid",
+    )
+
+
+def known_projects(con: Con) -> list[str]:
+    """Every project the catalog knows: configured ones and those holding artifacts."""
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT name FROM projects UNION SELECT DISTINCT project FROM artifacts ORDER BY 1"
+        ).fetchall()
+    ]

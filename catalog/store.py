@@ -16,9 +16,15 @@ Guarantees:
   (``put_bytes`` and ``put_file`` hash first and upload nothing; ``put_stream``
   cannot know the digest until the end, so it drops its temporary copy).
 * **Atomic.** Bytes go to ``objects/tmp/<uuid>`` while being hashed, then are moved
-  onto the digest path (a rename locally, a server-side copy on object stores).
-  A partial blob is never visible under a digest path; on failure the temporary
-  object is removed (best effort) and :class:`~catalog.errors.StorageError` raised.
+  onto the digest path (a rename locally). On object stores whose uploads are
+  atomic (S3, GCS: :data:`ATOMIC_PUT_PROTOCOLS`) a blob whose digest is known up
+  front (``put_bytes``, ``put_file``) is uploaded straight to its digest key
+  instead: the object only appears once the upload completes, and the digest is
+  checked before completing it, so the temporary copy and the server-side copy
+  a "move" costs there are saved; ``put_stream`` learns the digest only at the
+  end, so it still goes through ``objects/tmp``. A partial blob is never visible
+  under a digest path; on failure the temporary object is removed or the upload
+  aborted (best effort) and :class:`~catalog.errors.StorageError` raised.
 * **Constant memory.** Streams are copied in chunks of :data:`CHUNK_SIZE`.
 * **Verified reads.** Every read re-hashes the bytes; a blob that does not hash to
   its name raises :class:`~catalog.errors.DigestMismatch` when its end is reached,
@@ -79,6 +85,15 @@ __all__ = [
 
 CHUNK_SIZE = 4 * 1024 * 1024
 """Bytes read, hashed and written at a time."""
+
+ATOMIC_PUT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs"})
+"""Object stores where an upload is atomic: the object appears only once complete.
+
+A blob whose digest is known up front is written straight to its key there
+(no ``objects/tmp`` copy, no server-side copy). s3fs uploads in parts of its
+block size (``default_block_size``, 50 MiB by default; a storage option), so
+memory stays bounded by one part whatever the file size.
+"""
 
 MANIFEST_VERSION = 1
 
@@ -268,7 +283,7 @@ class ObjectStore:
         """The local fast path of ``put_bytes``: plain os calls, same guarantees."""
         target = self._blob_path(digest)
         url = self.url_for(digest)
-        if os.path.exists(target):
+        if _freshen(target):
             return Blob(digest, len(data), url)
         tmp = f"{self.path}/objects/tmp/{uuid.uuid4().hex}"
         try:
@@ -315,7 +330,7 @@ class ObjectStore:
         """Store a local file: hash it, then upload it only if its blob is missing."""
         local = os.fspath(path)
         digest, size = hash_file(local)
-        if self.exists(digest):
+        if _freshen(self._blob_path(digest)) if self.protocol == "file" else self.exists(digest):
             return Blob(digest, size, self.url_for(digest))
         try:
             source = open(local, "rb")  # noqa: SIM115 - closed below
@@ -329,37 +344,32 @@ class ObjectStore:
         return self._write(fileobj)
 
     def _write(self, source: IO[bytes], expected: str | None = None, origin: str = "") -> Blob:
-        """Copy ``source`` to a temporary object, hashing, then move it onto its digest.
+        """Copy ``source`` to its blob, hashing; a partial blob is never visible.
 
         ``expected`` is the digest the caller computed beforehand; a source that
         changed since (``origin`` names it) raises DigestMismatch and stores nothing.
+        On object stores whose uploads are atomic (:data:`ATOMIC_PUT_PROTOCOLS`)
+        a known digest is written straight to its key; otherwise the bytes go to
+        ``objects/tmp`` and are moved into place once hashed.
         """
+        if expected is not None and self.protocol in ATOMIC_PUT_PROTOCOLS:
+            return self._write_direct(source, expected, origin)
         tmp = f"{self.path}/objects/tmp/{uuid.uuid4().hex}"
         url = join_url(self.root, "objects", "tmp", tmp.rsplit("/", 1)[1])
-        hasher = hashlib.sha256()
-        size = 0
+        object_store = self.protocol in ATOMIC_PUT_PROTOCOLS
         try:
-            self.fs.makedirs(f"{self.path}/objects/tmp", exist_ok=True)
-            out = self.fs.open(tmp, "wb")
-            try:
-                while chunk := source.read(CHUNK_SIZE):
-                    hasher.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-            except BaseException:
-                with suppress(Exception):
-                    out.close()
-                raise
-            out.close()
-            digest = hasher.hexdigest()
+            if not object_store:  # object stores have no directories to make
+                self.fs.makedirs(f"{self.path}/objects/tmp", exist_ok=True)
+            digest, size = self._copy(source, tmp)
             if expected is not None and digest != expected:
                 raise DigestMismatch(expected, digest, origin or url)
             url = self.url_for(digest)
             target = self._blob_path(digest)
-            if self.fs.exists(target):
+            if _freshen(target) if self.protocol == "file" else self._exists(target):
                 self.fs.rm(tmp)
             else:
-                self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+                if not object_store:
+                    self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
                 self.fs.mv(tmp, target)
                 if self.protocol == "file":
                     self._unsynced.append(target)
@@ -372,22 +382,76 @@ class ObjectStore:
             raise StorageError(url, _reason(exc)) from exc
         return Blob(digest, size, url)
 
+    def _write_direct(self, source: IO[bytes], expected: str, origin: str) -> Blob:
+        """Upload straight to the digest key: the object appears only when complete.
+
+        An S3 PUT (or CompleteMultipartUpload) is atomic, so no temporary object
+        and no server-side copy are needed; the digest is checked before the
+        upload is completed, and a mismatch or a failure aborts it.
+        """
+        url = self.url_for(expected)
+        try:
+            digest, size = self._copy(source, self._blob_path(expected), check=expected)
+        except BaseException as exc:
+            if isinstance(exc, CatalogError) or not isinstance(exc, Exception):
+                raise
+            raise StorageError(url, _reason(exc)) from exc
+        if digest != expected:
+            raise DigestMismatch(expected, digest, origin or url)
+        return Blob(digest, size, url)
+
+    def _copy(self, source: IO[bytes], path: str, check: str | None = None) -> tuple[str, int]:
+        """Stream ``source`` to ``path`` in chunks; (sha256, size).
+
+        With ``check``, a digest other than ``check`` discards the upload instead
+        of completing it. Any failure discards it too (an aborted multipart
+        upload on S3), so nothing partial is left at ``path`` on object stores.
+        """
+        hasher = hashlib.sha256()
+        size = 0
+        out = self.fs.open(path, "wb")
+        try:
+            while chunk := source.read(CHUNK_SIZE):
+                hasher.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+            digest = hasher.hexdigest()
+            if check is not None and digest != check:
+                _abandon(out, self.protocol in ATOMIC_PUT_PROTOCOLS)
+                return digest, size
+        except BaseException:
+            _abandon(out, self.protocol in ATOMIC_PUT_PROTOCOLS)
+            raise
+        out.close()
+        return digest, size
+
+    def _exists(self, path: str) -> bool:
+        if self.protocol != "file":  # listings cached by the filesystem may be stale
+            self.fs.invalidate_cache(path)
+        return bool(self.fs.exists(path))
+
     # -- reading
 
     def exists(self, digest: str) -> bool:
         with _failures(self.url_for(digest)):
-            return bool(self.fs.exists(self._blob_path(digest)))
+            return self._exists(self._blob_path(digest))
 
     def size(self, digest: str) -> int:
         """Size in bytes of a stored blob; BlobNotFound if it is not there."""
+        path = self._blob_path(digest)
         with _failures(self.url_for(digest), digest):
-            return int(self.fs.size(self._blob_path(digest)))
+            if self.protocol != "file":
+                self.fs.invalidate_cache(path)
+            return int(self.fs.size(path))
 
     def open(self, digest: str) -> BinaryIO:
         """A reader that re-hashes; DigestMismatch at end of file if the bytes are wrong."""
         url = self.url_for(digest)
+        path = self._blob_path(digest)
         with _failures(url, digest):
-            inner = self.fs.open(self._blob_path(digest), "rb")
+            if self.protocol != "file":
+                self.fs.invalidate_cache(path)
+            inner = self.fs.open(path, "rb")
         return io.BufferedReader(_VerifyingReader(inner, digest, url), CHUNK_SIZE)
 
     def get_bytes(self, digest: str) -> bytes:
@@ -415,8 +479,11 @@ class ObjectStore:
 
     def delete(self, digest: str) -> None:
         """Remove a blob; BlobNotFound if it is not there."""
+        path = self._blob_path(digest)
         with _failures(self.url_for(digest), digest):
-            self.fs.rm(self._blob_path(digest))
+            if self.protocol != "file" and not self._exists(path):
+                raise FileNotFoundError(path)  # S3 deletes of missing keys succeed
+            self.fs.rm(path)
 
     def iter_blobs(self) -> Iterator[Blob]:
         """Every stored blob, in digest order (temporary objects are skipped)."""
@@ -474,6 +541,32 @@ class ObjectStore:
         for entry, target in targets:
             self.download(entry.digest, target)
         return dest
+
+
+def _freshen(path: str) -> bool:
+    """True if the local blob ``path`` exists, its mtime set to now (a dedup hit).
+
+    ``catalog gc`` spares blobs younger than its grace period; a write that finds
+    its blob already stored refreshes it, so the grace period counts from the
+    latest write of those bytes, not the first (as git freshens its objects).
+    """
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    except OSError:  # e.g. a read-only store: it exists, just cannot be touched
+        return os.path.exists(path)
+    return True
+
+
+def _abandon(handle: IO[bytes], object_store: bool) -> None:
+    """Stop writing ``handle`` without completing the upload (best effort)."""
+    with suppress(Exception):
+        if object_store and callable(getattr(handle, "discard", None)):
+            handle.discard()  # type: ignore[attr-defined]  # s3fs: abort the upload
+            handle.closed = True  # type: ignore[misc]  # nothing left to flush on close
+        else:
+            handle.close()
 
 
 class _VerifyingReader(io.RawIOBase):

@@ -19,6 +19,7 @@ from the stored positions, so nothing is lost or applied twice.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -30,7 +31,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from catalog.errors import EventError, LogError, ProjectionBusy
+from catalog.errors import EventError, LogError, LogUnavailable, ProjectionBusy
 from catalog.events.codec import Codec, default_codec
 from catalog.events.model import CatalogEvent, payload_to_json
 from catalog.log import EventLog, Offsets, Position, Record, is_behind
@@ -55,6 +56,8 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 DEFAULT_BATCH = 5000
+
+_logger = logging.getLogger("catalog.consumers")
 
 
 def arrow_schema(table: schema.Table) -> pa.Schema:
@@ -478,9 +481,9 @@ class Projection:
         target = dict(until) if until is not None else log.end_offsets()
         total = 0
         while is_behind(self.positions, target):
-            wanted = {p: o for p, o in self.positions.items()}
-            records = log.read(wanted, max_records=batch_size)
-            records = [r for r in records if r.offset < target.get(r.partition, 0)]
+            # Only the partitions still short of the target are read, and nothing
+            # past it: a busy partition never crowds out a lagging one.
+            records = log.read_range(self.positions, target, max_records=batch_size)
             if not records:
                 break
             self.apply(records)
@@ -499,6 +502,54 @@ class Projection:
             if time.monotonic() > deadline:
                 raise LogError(log.url, f"position {position} not reached in {timeout} s")
             log.wait(self.positions, min(0.5, max(0.0, deadline - time.monotonic())))
+
+    def follow(
+        self,
+        log: EventLog,
+        *,
+        stop: Callable[[], bool],
+        poll: float = 0.5,
+        batch_size: int = DEFAULT_BATCH,
+        progress: Callable[[int], None] | None = None,
+        max_backoff: float = 10.0,
+    ) -> int:
+        """Keep the projection current until ``stop()`` is true; records applied.
+
+        Waits on the log for new records (no busy polling), applies them batch
+        by batch. While the log is unreachable (:class:`LogUnavailable`: broker
+        down, network cut) it logs a warning and retries with exponential
+        backoff up to ``max_backoff`` seconds, then resumes from the stored
+        positions: nothing is lost or applied twice. Any other error propagates.
+        """
+        total = 0
+        delay = 0.0
+        started = False  # the first catch-up happens even if stop() is already true
+        while not (started and stop()):
+            try:
+                if started:
+                    log.wait(self.positions, poll)
+                total += self.catch_up(log, batch_size=batch_size, progress=progress)
+                started = True
+                if delay:
+                    _logger.warning("event log %s is back; following again", log.url)
+                    delay = 0.0
+            except LogUnavailable as exc:
+                if stop():
+                    break
+                delay = min(max_backoff, delay * 2 if delay else 0.2)
+                _logger.warning("event log unavailable (%s); retrying in %.1fs", exc, delay)
+                _sleep_unless(stop, delay)
+        return total
+
+
+def _sleep_unless(stop: Callable[[], bool], seconds: float) -> None:
+    """Sleep ``seconds``, waking early (every 0.1 s) once ``stop()`` is true."""
+    deadline = time.monotonic() + seconds
+    while not stop():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        time.sleep(min(0.1, remaining))
 
 
 def _key_table(keys: set[tuple[str, str]]) -> pa.Table:

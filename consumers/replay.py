@@ -54,8 +54,7 @@ def replay_into(
     total = 0
     done = False
     while not done:
-        records = log.read(projection.positions, max_records=batch_size)
-        records = [r for r in records if r.offset < ends.get(r.partition, 0)]
+        records = log.read_range(projection.positions, ends, max_records=batch_size)
         if not records:
             break
         records, done = _cut_at_time(records, until, projection.codec)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import servers
 
 from catalog import Catalog
 
@@ -43,3 +46,46 @@ def catalog(tmp_path: Path) -> Catalog:
     )
     yield cat
     cat.close()
+
+
+# ------------------------------------------------- real servers (tests/servers.py)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[servers.Broker]:
+    """A Tansu Kafka-protocol broker on a free loopback port, for the whole session."""
+    broker = servers.start_tansu()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[servers.S3Server]:
+    """moto's S3 API server on a free loopback port, for the whole session."""
+    server = servers.start_moto()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server: servers.S3Server, monkeypatch: pytest.MonkeyPatch) -> servers.S3Server:
+    """Point every S3 client (botocore, s3fs) of this test at the moto server."""
+    for name, value in s3_server.env_vars().items():
+        monkeypatch.setenv(name, value)
+    return s3_server
+
+
+@pytest.fixture
+def bucket(s3_env: servers.S3Server) -> str:
+    """A fresh, empty bucket on the moto server."""
+    import s3fs
+
+    name = f"t-{uuid.uuid4().hex[:16]}"
+    s3fs.S3FileSystem(endpoint_url=s3_env.endpoint).mkdir(name)
+    return name
+
+
+@pytest.fixture
+def topic_url(kafka_broker: servers.Broker) -> str:
+    """A ``kafka://`` URL naming a topic no other test uses (created on first use)."""
+    return kafka_broker.log_url(f"t-{uuid.uuid4().hex[:12]}", timeout=10)

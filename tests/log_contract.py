@@ -68,6 +68,22 @@ def read_until(
     return collected
 
 
+def read_range_all(
+    log: EventLog, start: Offsets, ends: Mapping[int, int], max_records: int
+) -> list[Record]:
+    """Page through ``read_range`` until it returns nothing, checking each page."""
+    positions = dict(start)
+    collected: list[Record] = []
+    while page := log.read_range(positions, ends, max_records=max_records):
+        assert len(page) <= max_records
+        for r in page:
+            assert r.partition in ends, f"{r.position}: partition not asked for"
+            assert positions.get(r.partition, 0) <= r.offset < ends[r.partition], r.position
+            positions[r.partition] = r.offset + 1
+        collected += page
+    return collected
+
+
 def by_position(records: Sequence[Record]) -> dict[Position, Record]:
     result = {r.position: r for r in records}
     assert len(result) == len(records), "a position was read twice"
@@ -210,6 +226,25 @@ class LogContract:
         [next_pos] = log.append([Message(key, b"next")])
         assert next_pos == Position(partition, ends[partition])
         assert log.end_offsets()[partition] == ends[partition] + 1
+
+    def test_read_range_stops_at_the_ends(self, log: EventLog, prefix: str) -> None:
+        before = log.end_offsets()
+        positions = log.append([Message(f"{prefix}/k{i % 7}", f"{i}".encode()) for i in range(40)])
+        ends = after(positions)
+        start = {p: before.get(p, 0) for p in ends}
+        cut = {p: start[p] + (end - start[p] + 1) // 2 for p, end in ends.items()}
+        log.append([Message(f"{prefix}/k{i}", b"after the cut") for i in range(7)])
+        for size in (1, 6, 1000):
+            got = read_range_all(log, start, cut, size)
+            assert by_position(got).keys() == by_position(read_until(log, start, cut)).keys()
+            assert b"after the cut" not in {r.value for r in got}
+        # Partitions at their end, or not named, are not read.
+        assert log.read_range(ends, ends) == []
+        assert log.read_range(start, {}) == []
+        first = positions[0].partition
+        only = read_range_all(log, start, {first: ends[first]}, 1000)
+        assert {r.partition for r in only} == {first}
+        assert len(only) == ends[first] - start[first]
 
     # -------------------------------------------------------------------- wait
 

@@ -822,6 +822,10 @@ OTHER_COMMANDS = {
     "consume",
     "replay",
     "import",
+    "export-lineage",  # JSON Lines already
+    "ui",
+    "verify",
+    "gc",
 }
 
 

@@ -260,8 +260,9 @@ class Artifact:
             return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
 
         Dumper.add_representer(list, represent_list)
-        return str(yaml.dump(self.to_dict(), Dumper=Dumper, sort_keys=False,
-                             allow_unicode=True, width=100))
+        return str(
+            yaml.dump(self.to_dict(), Dumper=Dumper, sort_keys=False, allow_unicode=True, width=100)
+        )
 
     def __repr__(self) -> str:
         where = self.uri if self.uid and self.project else f"(unlogged) {self.key}"

@@ -14,7 +14,9 @@ MLRun), json or feather, and records in its spec:
   ``stats`` is None and the frame has fewer than 10,000 rows and 100 columns,
   never when ``stats=False``. They are computed column by column with numpy
   (one partition for all quantiles, one pass for the histogram), never in a
-  Python loop over rows.
+  Python loop over rows. The histogram (of the finite values) is left out
+  when numpy cannot cut their range into 20 finite bins (values a few ulps
+  apart); NaN and infinite figures are stored as null.
 """
 
 from __future__ import annotations
@@ -96,22 +98,32 @@ def column_stats(column: pd.Series) -> dict[str, Any]:
         count = int(values.size)
         if count == 0:
             return {"count": 0}
-        q = np.percentile(values, [0, 25, 50, 75, 100])
-        finite = values[np.isfinite(values)]
-        counts, edges = (
-            np.histogram(finite, bins=HIST_BINS) if finite.size else (np.zeros(0), np.zeros(0))
-        )
-        return {
-            "count": count,
-            "mean": float(values.mean()),
-            "std": float(values.std(ddof=1)) if count > 1 else math.nan,
-            "min": float(q[0]),
-            "25%": float(q[1]),
-            "50%": float(q[2]),
-            "75%": float(q[3]),
-            "max": float(q[4]),
-            "hist": [counts.astype(int).tolist(), edges.tolist()],
-        }
+        # Infinities and huge magnitudes give NaN/inf figures (stored as null), not warnings.
+        with np.errstate(invalid="ignore", over="ignore"):
+            q = np.percentile(values, [25, 50, 75])
+            figures: dict[str, Any] = {
+                "count": count,
+                "mean": float(values.mean()),
+                "std": float(values.std(ddof=1)) if count > 1 else math.nan,
+                "min": float(values.min()),  # as describe(): exact even with infinities
+                "25%": float(q[0]),
+                "50%": float(q[1]),
+                "75%": float(q[2]),
+                "max": float(values.max()),
+            }
+            finite = values[np.isfinite(values)]
+            try:
+                counts, edges = (
+                    np.histogram(finite, bins=HIST_BINS)
+                    if finite.size
+                    else (np.zeros(0), np.zeros(0))
+                )
+            except ValueError:
+                # numpy cannot cut the range into 20 finite bins (values a few ulps
+                # apart, or a range wider than the largest float): no histogram.
+                return figures
+        figures["hist"] = [counts.astype(int).tolist(), edges.tolist()]
+        return figures
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
         present = column.dropna()
         if present.empty:
@@ -123,6 +135,7 @@ def column_stats(column: pd.Series) -> dict[str, Any]:
             "max": present.max().isoformat(),
         }
     counts = column.value_counts(dropna=True)
+    counts = counts[counts > 0]  # a categorical lists its unused categories with count 0
     stats: dict[str, Any] = {"count": int(column.count()), "unique": int(counts.size)}
     if counts.size:
         top = counts.index[0]
@@ -194,12 +207,15 @@ def write_frame(df: pd.DataFrame, path: Path, fmt: str, **writer_kwargs: Any) ->
     elif fmt == "parquet":
         df.to_parquet(path, **writer_kwargs)
     elif fmt == "json":
-        writer_kwargs.pop("index", None)
+        index = bool(writer_kwargs.pop("index", False))
         writer_kwargs.setdefault("orient", "records")
-        df.to_json(path, **writer_kwargs)
+        # ISO 8601 dates: pandas' default (epoch numbers) is deprecated and warns
+        writer_kwargs.setdefault("date_format", "iso")
+        # records carry no index: with index=True it becomes a column, as csv writes it
+        (df.reset_index() if index else df).to_json(path, **writer_kwargs)
     elif fmt == "feather":
-        writer_kwargs.pop("index", None)
-        df.reset_index(drop=True).to_feather(path, **writer_kwargs)
+        index = bool(writer_kwargs.pop("index", False))
+        df.reset_index(drop=not index).to_feather(path, **writer_kwargs)  # same for feather
     else:
         raise InvalidInput(f"unknown dataset format {fmt!r}; one of {', '.join(FORMATS)}")
 

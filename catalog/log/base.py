@@ -14,6 +14,10 @@ Contract (tests/log_contract.py runs it against every backend):
 - :meth:`EventLog.read` returns records from the given offsets, in offset order
   within each partition, at most ``max_records`` of them; reading never changes
   the log.
+- :meth:`EventLog.read_range` is :meth:`~EventLog.read` bounded by end offsets:
+  only records before ``ends``, only from the partitions named there. A reader
+  catching up to a snapshot of the ends uses it, so a partition that already
+  reached its end (and keeps growing) never crowds out one that is behind.
 - :meth:`EventLog.wait` blocks until a record exists beyond the given offsets
   or the timeout passes (used to follow the tail without busy polling).
 - Positions are stable: a record keeps its partition and offset forever.
@@ -87,6 +91,21 @@ class EventLog(abc.ABC):
     @abc.abstractmethod
     def read(self, offsets: Offsets, max_records: int = 1000) -> list[Record]:
         """Records at or after ``offsets`` (missing partitions read from 0)."""
+
+    def read_range(
+        self, offsets: Offsets, ends: Mapping[int, int], max_records: int = 1000
+    ) -> list[Record]:
+        """Records at or after ``offsets`` and before ``ends``, from the partitions in ``ends``.
+
+        Empty only when no partition of ``ends`` has a record left in range. This
+        default filters :meth:`read`, which is exact for a single-partition log;
+        a multi-partition backend overrides it to fetch only the partitions
+        still short of their end.
+        """
+        wanted = {p: offsets.get(p, 0) for p, end in ends.items() if offsets.get(p, 0) < end}
+        if not wanted:
+            return []
+        return [r for r in self.read(offsets, max_records) if r.offset < ends.get(r.partition, 0)]
 
     @abc.abstractmethod
     def end_offsets(self) -> dict[int, int]:

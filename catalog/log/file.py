@@ -144,7 +144,11 @@ class FileLog(EventLog):
             except sqlite3.DatabaseError as exc:
                 raise LogCorruption(Position(0, start), f"{self.path}: {exc}") from exc
         records = []
+        last = start - 1
         for offset, key, value, headers, crc, ms in rows:
+            if not isinstance(offset, int) or offset <= last:  # a damaged b-tree
+                raise LogCorruption(Position(0, last + 1), f"{self.path}: records out of order")
+            last = offset
             error = None
             if not isinstance(value, bytes) or not isinstance(key, str):
                 error = "record has the wrong column types"
@@ -162,9 +166,12 @@ class FileLog(EventLog):
 
     def end_offsets(self) -> dict[int, int]:
         with self._lock:
-            (end,) = self._db.execute(
-                'SELECT COALESCE(MAX("offset") + 1, 0) FROM records'
-            ).fetchone()
+            try:
+                (end,) = self._db.execute(
+                    'SELECT COALESCE(MAX("offset") + 1, 0) FROM records'
+                ).fetchone()
+            except sqlite3.DatabaseError as exc:
+                raise LogCorruption("the end of partition 0", f"{self.path}: {exc}") from exc
         return {0: end}
 
     def wait(self, offsets: Offsets, timeout: float) -> bool:

@@ -1,0 +1,131 @@
+"""docker-compose.yml, the Dockerfile and the README agree.
+
+The Docker engine is not available where this suite runs (no daemon, no
+registry for images), so ``docker compose up`` itself is not exercised here.
+What is checked: the compose file parses, names the services the README and
+docs/operations.md describe (Kafka in KRaft mode, MinIO with its bucket created
+by an init container, the projector built from this repository running
+``catalog consume --follow``), with health checks and named volumes; the ports,
+bucket and credentials the README tells users to export are the ones the compose
+file publishes; and the settings the projector gets are valid catalog settings.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from catalog.log.kafka import parse_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def readme_env() -> dict[str, str]:
+    """The variables the README's "Running with Kafka and S3" section exports."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Running with Kafka and S3", 1)[1]
+    block = section.split("```sh", 1)[1].split("```", 1)[0]
+    env = {}
+    for line in block.splitlines():
+        words = shlex.split(line, comments=True)
+        if words[:1] == ["export"]:
+            for word in words[1:]:
+                name, _, value = word.partition("=")
+                env[name] = value
+    assert "docker compose up -d" in block
+    return env
+
+
+def published(service: dict[str, Any]) -> set[int]:
+    return {int(str(p).split(":")[0]) for p in service.get("ports", [])}
+
+
+def test_services_and_images(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert set(services) == {"kafka", "minio", "minio-init", "projector"}
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    assert services["minio"]["image"].startswith("minio/minio")
+    assert services["minio-init"]["image"].startswith("minio/mc")
+    assert services["projector"]["build"] == "."
+    for name in ("kafka", "minio", "projector"):
+        assert "test" in services[name]["healthcheck"], name
+    volumes = set(compose["volumes"])
+    for name in ("kafka", "minio", "projector"):
+        for mount in services[name]["volumes"]:
+            assert mount.split(":")[0] in volumes, f"{name}: {mount} is not a named volume"
+
+
+def test_kafka_runs_in_kraft_mode(compose: dict[str, Any]) -> None:
+    env = compose["services"]["kafka"]["environment"]
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].startswith(f"{env['KAFKA_NODE_ID']}@")
+    assert "ZOOKEEPER" not in " ".join(env)
+    listeners = dict(x.split("://") for x in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    assert listeners["EXTERNAL"] == "localhost:9092" and listeners["INTERNAL"] == "kafka:29092"
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"  # the catalog creates its topic
+
+
+def test_minio_bucket_is_created_at_start(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    init = services["minio-init"]
+    assert init["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert "mc mb --ignore-existing local/catalog" in " ".join(init["entrypoint"])
+    user = services["minio"]["environment"]["MINIO_ROOT_USER"]
+    password = services["minio"]["environment"]["MINIO_ROOT_PASSWORD"]
+    assert init["environment"]["MC_HOST_local"] == f"http://{user}:{password}@minio:9000"
+
+
+def test_projector_follows_the_log(compose: dict[str, Any]) -> None:
+    projector = compose["services"]["projector"]
+    assert projector["command"] == ["catalog", "consume", "--follow"]
+    assert projector["stop_signal"] == "SIGTERM"
+    assert projector["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert projector["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
+    env = projector["environment"]
+    settings = parse_url(env["CATALOG_LOG"])
+    assert settings.bootstrap == ("kafka:29092",)
+    assert env["AWS_ENDPOINT_URL"] == "http://minio:9000"
+    assert env["CATALOG_ARTIFACT_PATH"].startswith("s3://catalog/")
+    assert env["CATALOG_DB"].startswith("/data/")
+
+
+def test_readme_matches_the_compose_file(
+    compose: dict[str, Any], readme_env: dict[str, str]
+) -> None:
+    services = compose["services"]
+    projector = services["projector"]["environment"]
+    # The host-side log URL: the broker's published port, the projector's topic.
+    host_log = parse_url(readme_env["CATALOG_LOG"])
+    [host_broker] = host_log.bootstrap
+    assert host_broker == "localhost:9092" and 9092 in published(services["kafka"])
+    assert host_log.topic == parse_url(projector["CATALOG_LOG"]).topic
+    # The same bucket, credentials and region; the endpoint is MinIO's published port.
+    assert readme_env["CATALOG_ARTIFACT_PATH"] == projector["CATALOG_ARTIFACT_PATH"]
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+        assert readme_env[name] == projector[name], name
+    endpoint = re.fullmatch(r"http://localhost:(\d+)", readme_env["AWS_ENDPOINT_URL"])
+    assert endpoint is not None and int(endpoint[1]) in published(services["minio"])
+
+
+def test_dockerfile_installs_the_s3_extra_and_runs_the_cli() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.1[1-9]", text, re.M)
+    assert "pip install" in text and '".[s3]"' in text
+    for path in ("catalog", "consumers", "schemas", "cli.py", "pyproject.toml"):
+        assert path in text, path
+    assert 'CMD ["catalog", "consume", "--follow"]' in text
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".venv" in ignored and ".git" in ignored
