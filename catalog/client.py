@@ -731,6 +731,12 @@ class Catalog:
             if isinstance(value, Artifact):
                 links[name] = value.uri
                 continue
+            meta = getattr(value, "meta", None)  # a DataItem of an artifact
+            if isinstance(meta, Artifact):
+                links[name] = meta.uri
+                continue
+            if hasattr(value, "artifact_url") and hasattr(value, "url"):  # a plain DataItem
+                value = value.url
             text = os.fspath(value) if isinstance(value, os.PathLike) else value
             if not isinstance(text, str):
                 raise InvalidInput(

@@ -3,10 +3,10 @@
 Every setting is resolved the same way, first match wins:
 
 1. the explicit argument (``Catalog(log=...)``, a CLI flag);
-2. the environment (``CATALOG_LOG``, ``CATALOG_DB``, ``CATALOG_ARTIFACT_PATH``,
-   ``CATALOG_PROJECT``, ``CATALOG_ACTOR``);
-3. the config file: ``$CATALOG_CONFIG``, else ``<config dir>/catalog/config.toml``
+2. the config file: ``$CATALOG_CONFIG``, else ``<config dir>/catalog/config.toml``
    with keys ``log``, ``db``, ``artifact_path``, ``project``, ``actor``;
+3. the environment (``CATALOG_LOG``, ``CATALOG_DB``, ``CATALOG_ARTIFACT_PATH``,
+   ``CATALOG_PROJECT``, ``CATALOG_ACTOR``);
 4. the default, under the user's data directory (``$CATALOG_HOME``, else
    ``$XDG_DATA_HOME/catalog``, else ``~/.local/share/catalog``):
    ``file://<data>/events.db``, ``<data>/catalog.duckdb``,
@@ -113,7 +113,8 @@ class Config:
         from_file = _read_config_file()
         values = {}
         for name, env in ENV.items():
-            value = overrides.get(name) or os.environ.get(env) or from_file.get(name)
+            # DESIGN.md: environment variables, overridable by the config file and by flags
+            value = overrides.get(name) or from_file.get(name) or os.environ.get(env)
             values[name] = value or defaults[name]
         return cls(**values)
 
@@ -151,7 +152,8 @@ def resolve_artifact_path(
             continue
         if candidate.startswith("+/"):
             base = resolve_artifact_path(candidates[i + 1 :], project, run_uid)
-            return base.rstrip("/") + "/" + candidate[2:].lstrip("/")
+            extension = expand_template(candidate[2:], project, run_uid).lstrip("/")
+            return base.rstrip("/") + "/" + extension
         return _absolute(expand_template(candidate, project, run_uid))
     raise InvalidInput("no artifact path configured")
 

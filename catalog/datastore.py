@@ -189,6 +189,8 @@ class DataItem:
             assert self._artifact is not None and self._artifact.hash
             digest = self._artifact.hash
             target = cache_dir() / digest[:2] / f"{digest}{self.suffix}"
+            if target.is_file() and store.hash_file(str(target))[0] != digest:
+                target.unlink()  # a cached copy that changed is never handed out
             if not target.exists():
                 if self._is_dir():
                     tmp = Path(tempfile.mkdtemp(dir=cache_dir() if cache_dir().exists() else None))

@@ -387,7 +387,11 @@ def test_artifact_path_order_call_run_project_client_env_default(
     monkeypatch.setenv("CATALOG_CONFIG", str(config))
     assert get_catalog().artifact_path("p") == str(tmp_path / "file" / "p")  # config file
 
+    # DESIGN.md: environment variables, overridable by the config file
     monkeypatch.setenv("CATALOG_ARTIFACT_PATH", str(tmp_path / "env" / "{{project}}"))
+    assert get_catalog().artifact_path("p") == str(tmp_path / "file" / "p")
+    config.write_text("")
+    monkeypatch.setenv("CATALOG_CONFIG", str(config) + ".none")  # no file: the env applies
     assert get_catalog().artifact_path("p") == str(tmp_path / "env" / "p")
 
     mlconf.artifact_path = str(tmp_path / "client" / "{{project}}")
@@ -424,7 +428,6 @@ def test_templates_relative_paths_and_extensions(workdir: Path) -> None:
     assert art.target_path.startswith(str(workdir / "base" / "direct") + "/")
 
 
-@pytest.mark.xfail(reason="config.resolve_artifact_path leaves templates of a +/ path unexpanded")
 def test_run_uid_template_in_an_extending_run_path(workdir: Path) -> None:
     new_project("p", artifact_path=str(workdir / "base"))
     seen: dict[str, str] = {}
