@@ -77,7 +77,7 @@ def _dataset(row: dict[str, Any], asked: str | None = None) -> dict[str, Any]:
         facets["schema"] = _facet(
             f"{FACETS}/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
             fields=[
-                {"name": str(f.get("name")), "type": _TYPES.get(f.get("type"), "string")}
+                {"name": str(f.get("name")), "type": _TYPES.get(str(f.get("type")), "string")}
                 for f in fields
                 if isinstance(f, dict)
             ],

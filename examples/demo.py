@@ -48,18 +48,22 @@ def main() -> None:
     catalog = get_catalog()
     notes = work / "notes.txt"
     notes.write_text("iris: Fisher 1936, 150 flowers, 3 species\n")
-    print("logged a file:", catalog.log_artifact("notes", local_path=notes,
-                                                 labels={"team": "ml"}).uri)
+    print(
+        "logged a file:", catalog.log_artifact("notes", local_path=notes, labels={"team": "ml"}).uri
+    )
     df = catalog.get_dataitem(logged["dataset"]).as_df()
     v2 = catalog.log_artifact(
-        "iris_dataset", body=df[df.species != "setosa"].to_csv(index=False), kind="dataset",
-        format="csv", filename="iris_dataset.csv", labels={"subset": "no-setosa"},
+        "iris_dataset",
+        body=df[df.species != "setosa"].to_csv(index=False),
+        kind="dataset",
+        format="csv",
+        filename="iris_dataset.csv",
+        labels={"subset": "no-setosa"},
         sources=[logged["dataset"]],
     )
     print("second version (latest moves):", v2.uri)
     catalog.tag_artifact(v2.uri, "prod")
-    catalog.update_artifact(v2.uri, labels={"reviewed": "yes"},
-                            description="iris without setosa")
+    catalog.update_artifact(v2.uri, labels={"reviewed": "yes"}, description="iris without setosa")
     print("tagged it prod, added the label reviewed=yes")
     catalog.close()
 
@@ -69,8 +73,10 @@ def main() -> None:
     catalog_cli("sql", "SELECT key, tag, left(uid, 12) AS uid FROM tags ORDER BY key, tag")
     catalog_cli("audit")
     catalog_cli("lineage", "store://models/iris-model", "--depth", "2")
-    print(f"\nEverything is under {HOME}: events.db (the log), catalog.duckdb (the "
-          "projection), work/ (the jobs' artifact paths with the content-addressed blobs).")
+    print(
+        f"\nEverything is under {HOME}: events.db (the log), catalog.duckdb (the "
+        "projection), work/ (the jobs' artifact paths with the content-addressed blobs)."
+    )
 
 
 if __name__ == "__main__":

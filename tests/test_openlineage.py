@@ -40,10 +40,7 @@ def test_runs_and_logs_export_as_valid_run_events(catalog: Catalog, tmp_path: Pa
         run_local(handler=broken, project="proj", catalog=catalog)
     catalog.log_artifact("report", body=b"r", sources=[raw])
 
-    events = [
-        json.loads(line)
-        for line in __import__("catalog.openlineage", fromlist=["x"]).export_lines(catalog)
-    ]
+    events = [json.loads(line) for line in export_lines(catalog)]
     check = validator()
     for event in events:
         check.validate(event)

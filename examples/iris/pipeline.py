@@ -27,7 +27,7 @@ def get_data(context: MLClientCtx, source_url: DataItem, format: str = "csv") ->
     """The seed's ingestion handler, verbatim."""
     iris_dataset = source_url.as_df()
     target_path = path.join(context.artifact_path, "data")
-    context.logger.info("Saving Iris data set to {} ...".format(target_path))
+    context.logger.info("Saving Iris data set to {} ...".format(target_path))  # noqa: UP032 - the seed, verbatim
     context.log_dataset(
         "iris_dataset", df=iris_dataset, format=format, index=False, artifact_path=target_path
     )
@@ -53,8 +53,13 @@ def _predict(model: object, features: np.ndarray) -> np.ndarray:
     return model.predict(features)  # type: ignore[attr-defined, no-any-return]
 
 
-def train(context: MLClientCtx, dataset: DataItem, label_column: str = "species",
-          test_size: float = 0.3, seed: int = 7) -> dict[str, float]:
+def train(
+    context: MLClientCtx,
+    dataset: DataItem,
+    label_column: str = "species",
+    test_size: float = 0.3,
+    seed: int = 7,
+) -> dict[str, float]:
     """Train a classifier, log it as a model and its confusion matrix as a plot."""
     import matplotlib
 
@@ -71,9 +76,9 @@ def train(context: MLClientCtx, dataset: DataItem, label_column: str = "species"
     accuracy = float((predicted == labels[test]).mean())
 
     classes = sorted(set(labels))
-    matrix = pd.crosstab(pd.Series(labels[test], name="actual"),
-                         pd.Series(predicted, name="predicted")).reindex(
-        index=classes, columns=classes, fill_value=0)
+    matrix = pd.crosstab(
+        pd.Series(labels[test], name="actual"), pd.Series(predicted, name="predicted")
+    ).reindex(index=classes, columns=classes, fill_value=0)
     figure, axes = plt.subplots(figsize=(4, 4))
     axes.imshow(matrix.to_numpy(), cmap="Blues")
     axes.set_xticks(range(len(classes)), classes, rotation=45)
@@ -117,8 +122,10 @@ def main(workdir: str | None = None) -> dict[str, str]:
         artifact_path=path.join(workdir, "jobs"),
     )
     dataset = get_data_run.artifact("iris_dataset")
-    print(f"dataset {dataset.meta.uri}: {dataset.meta.spec.length} rows, "
-          f"sepal_length mean {dataset.meta.stats['sepal_length']['mean']:.2f}")
+    print(
+        f"dataset {dataset.meta.uri}: {dataset.meta.spec.length} rows, "
+        f"sepal_length mean {dataset.meta.stats['sepal_length']['mean']:.2f}"
+    )
 
     get_catalog().tag_artifact(dataset.meta, "train")
     train_run = run_local(
@@ -128,8 +135,10 @@ def main(workdir: str | None = None) -> dict[str, str]:
         params={"label_column": "species"},
         project=project_name,
     )
-    print(f"train run {train_run.uid}: {train_run.state()}, "
-          f"accuracy {train_run.output('accuracy'):.3f}")
+    print(
+        f"train run {train_run.uid}: {train_run.state()}, "
+        f"accuracy {train_run.output('accuracy'):.3f}"
+    )
 
     plot = train_run.artifact("confusion-matrix").meta
     update_dataset_meta(dataset, extra_data={"confusion_matrix": plot})
