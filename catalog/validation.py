@@ -264,6 +264,8 @@ def validate_label_key(key: object) -> str:
         owner            name only
         mlrun.org/owner  prefix "mlrun.org", name "owner"
     """
+    if isinstance(key, str) and key in _VALID_LABEL_KEYS:
+        return key  # the projection validates the same few keys millions of times
     if not isinstance(key, str):
         raise InvalidLabel(key, f"label key must be a string, not {_type_name(key)}")
     if not key:
@@ -286,7 +288,12 @@ def validate_label_key(key: object) -> str:
     problem = _key_problem(name, MAX_LABEL_NAME_LENGTH)
     if problem:
         raise InvalidLabel(key, f"label name {problem}")
+    if len(_VALID_LABEL_KEYS) < 100_000:
+        _VALID_LABEL_KEYS.add(key)
     return key
+
+
+_VALID_LABEL_KEYS: set[str] = set()
 
 
 def validate_label_value(key: str, value: object) -> str:
@@ -308,6 +315,8 @@ def validate_label_value(key: str, value: object) -> str:
             f"value is {len(value):,} characters long; "
             f"at most {MAX_LABEL_VALUE_LENGTH} are allowed",
         )
+    if value.isprintable():  # fast path: no control character at all
+        return value
     for position, ch in enumerate(value):
         if unicodedata.category(ch) == "Cc":
             raise InvalidLabel(

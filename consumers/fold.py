@@ -86,8 +86,11 @@ def needs_of(events: Iterable[CatalogEvent]) -> Needs:
         p = ev.payload
         needs.projects.add(ev.project)
         if isinstance(p, ArtifactLogged | ArtifactDeleted):
-            needs.order_keys.add((ev.project, ev.key))
+            # the current latest is needed for its history; the log order of the
+            # other versions only when a delete may make latest fall back
             needs.tag_keys.add((ev.project, ev.key))
+        if isinstance(p, ArtifactDeleted):
+            needs.order_keys.add((ev.project, ev.key))
         if isinstance(p, ArtifactLogged | ArtifactTagged | ArtifactUpdated):
             needs.uids.add(p.uid)
             if isinstance(p, ArtifactTagged) or (isinstance(p, ArtifactLogged) and p.tag):
@@ -323,7 +326,7 @@ class Fold:
                 "owner": p.producer.owner,
             },
             "extra_data": dict(p.extra_data),
-            "spec": _canonical_json(spec),
+            "spec": p.spec,  # validated above; stored as written (the digest normalises JSON)
             "description": p.description,
             "created": old["created"] if old else ev.occurred_at,
             "updated": ev.occurred_at,

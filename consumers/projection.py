@@ -574,7 +574,7 @@ def _event_row(r: Record, ev: CatalogEvent, version: int, raw: dict[str, Any]) -
         "key": ev.key,
         "run_uid": ev.run_uid,
         "schema_version": version,
-        "payload": json.dumps(raw, sort_keys=True, ensure_ascii=False),
+        "payload": json.dumps(raw, ensure_ascii=False),
     }
 
 

@@ -256,3 +256,54 @@ def test_version_1_events_project() -> None:
         assert versions == [(1,)]
         lineage = proj.con.execute("SELECT parent_key, parent_uid FROM lineage").fetchall()
         assert lineage == [("raw", "a" * 32)]
+
+
+def _both(codec: Codec, data: bytes) -> tuple[object, object]:
+    import io
+
+    import fastavro
+
+    from catalog.events.codec import without_logical_types
+    from catalog.events.fastdecode import compile_decoder
+
+    fast = compile_decoder(without_logical_types(codec.current.schema))(data, 10)[0]
+    buffer = io.BytesIO(data)
+    buffer.seek(10)
+    slow = fastavro.schemaless_reader(buffer, codec.current.plain, None, return_record_name=True)
+    return fast, slow
+
+
+@pytest.mark.parametrize("payload", ALL_PAYLOADS, ids=lambda p: type(p).__name__)
+def test_generated_decoder_equals_fastavro(payload: object) -> None:
+    codec = Codec()
+    fast, slow = _both(codec, codec.encode(_event(payload, run_uid="r")))
+    assert fast == slow
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    labels=_maps,
+    text=st.text(max_size=300),
+    size=st.none() | st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    flag=st.booleans(),
+)
+def test_generated_decoder_equals_fastavro_property(
+    labels: dict[str, str], text: str, size: int | None, flag: bool
+) -> None:
+    codec = Codec()
+    payloads = [
+        ArtifactLogged(
+            uid=text,
+            kind="artifact",
+            producer=Producer("client", text),
+            labels=labels,
+            size=size,
+            description=text,
+            extra_data=labels,
+        ),
+        ArtifactDeleted(uids=(text,) * 3, all_versions=flag),
+        ArtifactUpdated(uid=text, labels_set=labels, labels_removed=tuple(labels)),
+    ]
+    for payload in payloads:
+        fast, slow = _both(codec, codec.encode(_event(payload, run_uid=text or None)))
+        assert fast == slow

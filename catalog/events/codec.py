@@ -34,6 +34,7 @@ import fastavro
 from fastavro.schema import to_parsing_canonical_form
 
 from catalog.errors import UndecodableEvent, UnknownSchema
+from catalog.events.fastdecode import compile_decoder
 from catalog.events.model import CatalogEvent, from_avro, to_avro
 
 MAGIC = b"\xc3\x01"
@@ -125,6 +126,19 @@ def expand(name: str, named: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def without_logical_types(node: Any) -> Any:
+    """The same schema with every ``logicalType`` removed (identical binary encoding).
+
+    Decoding with it yields raw strings and microseconds instead of ``UUID``
+    and ``datetime`` objects, which the codec converts more cheaply itself.
+    """
+    if isinstance(node, dict):
+        return {k: without_logical_types(v) for k, v in node.items() if k != "logicalType"}
+    if isinstance(node, list):
+        return [without_logical_types(v) for v in node]
+    return node
+
+
 @dataclass(frozen=True)
 class SchemaVersion:
     """One published envelope schema."""
@@ -133,6 +147,7 @@ class SchemaVersion:
     fingerprint: bytes
     schema: dict[str, Any]  # as written in the file
     parsed: Any  # fastavro's parsed form
+    plain: Any  # parsed, without logical types: what decoding uses
 
     @property
     def hex(self) -> str:
@@ -153,6 +168,7 @@ def load_published(directory: Path) -> list[SchemaVersion]:
                 fingerprint=fingerprint(schema),
                 schema=schema,
                 parsed=fastavro.parse_schema(schema),
+                plain=fastavro.parse_schema(without_logical_types(schema)),
             )
         )
     return sorted(versions, key=lambda v: v.version)
@@ -167,6 +183,7 @@ class Codec:
         if not self.versions:
             raise FileNotFoundError(f"no published envelope schema in {self.directory}")
         self.current = self.versions[-1]
+        self._fast = compile_decoder(without_logical_types(self.current.schema))
         self._by_fingerprint = {v.fingerprint: v for v in self.versions}
         self._prefix = MAGIC + self.current.fingerprint
 
@@ -205,18 +222,21 @@ class Codec:
     def decode_full(self, data: bytes) -> tuple[CatalogEvent, dict[str, Any], int]:
         """The event, its payload as the plain dict Avro read, and the writer version."""
         writer = self.writer_of(data)
-        reader = None if writer is self.current else self.current.parsed
-        buffer = io.BytesIO(data)
-        buffer.seek(HEADER_SIZE)
         try:
-            record = fastavro.schemaless_reader(
-                buffer, writer.parsed, reader, return_record_name=True
-            )
-        except Exception as exc:  # fastavro raises many types on garbage
+            if writer is self.current:  # the generated decoder: same result, faster
+                record, end = self._fast(data, HEADER_SIZE)
+            else:  # an older writer: fastavro resolves it to the current schema
+                buffer = io.BytesIO(data)
+                buffer.seek(HEADER_SIZE)
+                record = fastavro.schemaless_reader(
+                    buffer, writer.plain, self.current.plain, return_record_name=True
+                )
+                end = buffer.tell()
+        except Exception as exc:  # garbage raises many kinds of errors
             raise UndecodableEvent(f"v{writer.version} body: {type(exc).__name__}: {exc}") from exc
-        if buffer.tell() != len(data):
+        if end != len(data):
             raise UndecodableEvent(
-                f"{len(data) - buffer.tell()} trailing bytes after the v{writer.version} body"
+                f"{len(data) - end} trailing bytes after the v{writer.version} body"
             )
         try:
             if not isinstance(record, dict):

@@ -17,7 +17,7 @@ import dataclasses
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 
@@ -291,47 +291,61 @@ def to_avro(event: CatalogEvent) -> dict[str, Any]:
     }
 
 
-_PAYLOAD_FIELDS: dict[str, tuple[str, ...]] = {
-    name: tuple(f.name for f in dataclasses.fields(cls)) for name, cls in PAYLOAD_TYPES.items()
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _build(cls: type[Any], data: Mapping[str, Any]) -> Any:
+    """An instance of a frozen dataclass from complete field data, without ``__init__``.
+
+    The codec hands over records that have every field (Avro resolution fills
+    defaults), so the generated ``__init__`` with its per-field
+    ``object.__setattr__`` is skipped: this is the projection's hot path.
+    """
+    obj = object.__new__(cls)
+    obj.__dict__.update(data)
+    return obj
+
+
+#: per payload type: fields holding arrays (made tuples) and nested records
+_ARRAYS: dict[str, tuple[str, ...]] = {
+    name: tuple(f.name for f in dataclasses.fields(cls) if str(f.type).startswith("tuple"))
+    for name, cls in PAYLOAD_TYPES.items()
 }
 
 
 def payload_from_avro(type_name: str, data: Mapping[str, Any]) -> Payload:
     cls = PAYLOAD_TYPES[type_name]
-    kwargs: dict[str, Any] = {}
-    for name in _PAYLOAD_FIELDS[type_name]:
-        if name not in data:
-            continue
-        value = data[name]
+    fields = dict(data)
+    for name in _ARRAYS[type_name]:
         nested = _NESTED.get((type_name, name))
-        if nested is not None:
-            if isinstance(value, list):
-                value = tuple(nested(**v) for v in value)
-            else:
-                value = nested(**value)
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[name] = value
-    result: Payload = cls(**kwargs)
+        value = fields[name]
+        fields[name] = tuple(_build(nested, v) for v in value) if nested else tuple(value)
+    producer = fields.get("producer")
+    if type_name == "ArtifactLogged" and isinstance(producer, Mapping):
+        fields["producer"] = _build(Producer, producer)
+    result: Payload = _build(cls, fields)
     return result
 
 
 def from_avro(record: Mapping[str, Any]) -> CatalogEvent:
     """Rebuild an event from what fastavro read (with ``return_record_name=True``)."""
     name, body = record["payload"]
-    type_name = name.rsplit(".", 1)[-1]
     occurred = record["occurred_at"]
-    if isinstance(occurred, int):  # a writer schema without the logical type
-        occurred = datetime.fromtimestamp(occurred / 1e6, UTC)
-    return CatalogEvent(
-        event_id=str(record["event_id"]),
-        occurred_at=occurred,
-        actor=record["actor"],
-        project=record["project"],
-        key=record["key"],
-        payload=payload_from_avro(type_name, body),
-        run_uid=record.get("run_uid"),
+    if isinstance(occurred, int):  # read without the logical type: microseconds
+        occurred = _EPOCH + timedelta(microseconds=occurred)
+    event: CatalogEvent = _build(
+        CatalogEvent,
+        {
+            "project": record["project"],
+            "key": record["key"],
+            "payload": payload_from_avro(name.rsplit(".", 1)[-1], body),
+            "actor": record["actor"],
+            "event_id": str(record["event_id"]),
+            "occurred_at": occurred,
+            "run_uid": record.get("run_uid"),
+        },
     )
+    return event
 
 
 def payload_to_json(payload: Payload) -> dict[str, Any]:
