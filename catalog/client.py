@@ -63,10 +63,10 @@ from catalog.validation import (
     validate_tag,
     validate_uid,
 )
-from consumers.projection import Projection
 
 if TYPE_CHECKING:  # pragma: no cover
     from catalog.datastore import DataItem
+    from consumers.projection import Projection
 
 #: Largest encoded event accepted (Kafka's default message.max.bytes is 1 MB).
 MAX_EVENT_BYTES = 900 * 1024
@@ -200,6 +200,9 @@ class Catalog:
                 self._projection = None
 
     def _open_projection(self) -> Projection:
+        # consumers/ imports catalog.*: import it here, not at module load (no cycle)
+        from consumers.projection import Projection
+
         if self._projection is None:
             self._projection = Projection(self.config.db, codec=self.codec, timeout=self.timeout)
         return self._projection
@@ -230,6 +233,8 @@ class Catalog:
             with self._live_reading() as con:
                 yield con
             return
+        from consumers.projection import Projection
+
         with Projection(self.snapshot_path(), codec=self.codec, timeout=self.timeout) as proj:
             yield proj.con
 
