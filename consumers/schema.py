@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MAP = "MAP(VARCHAR, VARCHAR)"
 PRODUCER = "STRUCT(kind VARCHAR, name VARCHAR, uri VARCHAR, owner VARCHAR)"
@@ -231,6 +231,8 @@ INDEXES = (
     "CREATE INDEX IF NOT EXISTS artifacts_key ON artifacts(project, key)",
     "CREATE INDEX IF NOT EXISTS tags_key ON tags(project, key)",
     "CREATE INDEX IF NOT EXISTS tag_history_key ON tag_history(project, key, tag)",
+    "CREATE INDEX IF NOT EXISTS lineage_child ON lineage(uid)",
+    "CREATE INDEX IF NOT EXISTS lineage_parent ON lineage(parent_uid)",
     "CREATE INDEX IF NOT EXISTS events_id ON events(event_id)",
 )
 
