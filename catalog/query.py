@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -405,10 +405,6 @@ def _search_filters(q: ListQuery, categories: Sequence[str]) -> tuple[str, list[
     return source, params, where
 
 
-#: Time windows a newest-first listing of latest versions looks at first.
-_WINDOWS = (timedelta(hours=1), timedelta(days=1), timedelta(days=7), timedelta(days=30))
-
-
 def search_artifacts(
     con: Con,
     q: ListQuery,
@@ -421,96 +417,45 @@ def search_artifacts(
     ``categories`` keeps versions of any of those categories. Rows carry
     :data:`LIST_COLUMNS` and ``tags``. The page is chosen on the few columns
     that filter and sort, then only its rows are read in full (by uid).
-
-    Finding latest versions joins every version with the ``latest`` tags, which
-    costs the same however few rows are wanted. A newest-first listing of
-    latest versions (the default view) therefore looks at a widening window of
-    recently updated versions first — an hour, a day, a week, a month, then
-    everything — and stops at the first that fills the page (nothing outside
-    a window is newer, so the page is exact); the count stops at
-    ``count_cap`` the same way. Other listings count in the same pass, or up
-    to ``count_cap`` when listing every version.
+    Listings of tagged versions (latest by default) count exactly in the same
+    pass; listings of every version count up to ``count_cap`` in a second one.
     """
     source, params, where = _search_filters(q, categories)
+    if q.since is not None:
+        where.append("a.updated >= ?")
+        params.append(q.since)
     if q.until is not None:
         where.append("a.updated <= ?")
         params.append(q.until)
+    body = f"FROM {source}" + (f" WHERE {' AND '.join(where)}" if where else "")
     joined = q.tag != "*"
     limit = int(q.limit) if q.limit is not None else None
     offset = max(int(q.offset), 0)
-
-    def body(since: datetime | None) -> tuple[str, list[Any]]:
-        terms = [*where, "a.updated >= ?"] if since is not None else where
-        clause = f" WHERE {' AND '.join(terms)}" if terms else ""
-        return f"FROM {source}{clause}", params + ([since] if since is not None else [])
-
-    def count(since: datetime | None) -> int:
-        sql, args = body(since)
-        result = con.execute(
-            f"SELECT count(*) FROM (SELECT 1 {sql} LIMIT ?)", [*args, count_cap + 1]
-        ).fetchall()
-        return int(result[0][0]) if result else 0
-
-    def page(since: datetime | None, with_total: bool) -> list[tuple[Any, ...]]:
-        sql, args = body(since)
-        direction = "DESC" if q.descending else "ASC"
-        text = (
-            f"SELECT a.uid{', count(*) OVER ()' if with_total else ''} {sql} "
-            f"ORDER BY {_ORDER[q.order]} {direction}, a.key, a.uid"
-        )
-        if limit is not None:
-            text += " LIMIT ? OFFSET ?"
-            args += [limit, offset]
-        return con.execute(text, args).fetchall()
-
-    windows: list[datetime | None] = [q.since]
-    if limit is not None and q.tag is None and q.order == "updated" and q.descending:
-        top = _newest(con, q.project)
-        if top is not None and q.until is not None:
-            top = min(top, q.until)
-        if top is not None:
-            recent: list[datetime | None] = [
-                top - w for w in _WINDOWS if q.since is None or top - w > q.since
-            ]
-            windows = recent + windows
-
-    if len(windows) == 1:  # one pass: the page, and the count with it when joined
-        found = page(q.since, joined and limit is not None)
-        if limit is None:
-            total, capped = len(found), False
-        elif joined and found:
-            total, capped = int(found[0][1]), False
-        elif found and len(found) < limit or (not found and offset == 0):
-            total, capped = offset + len(found), False
-        else:
-            total = count(q.since)
-            total, capped = min(total, count_cap), total > count_cap
+    direction = "DESC" if q.descending else "ASC"
+    sql = (
+        f"SELECT a.uid{', count(*) OVER ()' if joined else ''} {body} "
+        f"ORDER BY {_ORDER[q.order]} {direction}, a.key, a.uid"
+    )
+    page_params = list(params)
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        page_params += [limit, offset]
+    found = con.execute(sql, page_params).fetchall()
+    if limit is None:
+        total, capped = len(found), False
+    elif joined and found:
+        total, capped = int(found[0][1]), False
+    elif 0 < len(found) < limit or (not found and offset == 0):
+        total, capped = offset + len(found), False  # the last page
     else:
-        assert limit is not None
-        for i, since in enumerate(windows):
-            found = page(since, False)
-            if len(found) == limit or i == len(windows) - 1:
-                break
-        last = i == len(windows) - 1
-        if last and (0 < len(found) < limit or (not found and offset == 0)):
-            total, capped = offset + len(found), False  # the last page: no count needed
-        else:
-            for since in windows[i:]:
-                total = count(since)
-                if total > count_cap:
-                    break
-            total, capped = min(total, count_cap), total > count_cap
+        result = con.execute(
+            f"SELECT count(*) FROM (SELECT 1 {body} LIMIT ?)", [*params, count_cap + 1]
+        ).fetchall()
+        total = int(result[0][0]) if result else 0
+        total, capped = min(total, count_cap), total > count_cap
     uids = [r[0] for r in found]
     by_uid = {r["uid"]: r for r in _with_tags(con, uids)}
     return Page([by_uid[u] for u in uids if u in by_uid], total, capped)
-
-
-def _newest(con: Con, project: str | None) -> datetime | None:
-    """When the newest version (of ``project``) was last updated."""
-    sql = "SELECT max(updated) FROM artifacts"
-    rows = con.execute(sql + " WHERE project = ?", [project]) if project else con.execute(sql)
-    result = rows.fetchall()
-    return result[0][0] if result and result[0][0] is not None else None
 
 
 def _with_tags(con: Con, uids: Sequence[str]) -> list[Row]:

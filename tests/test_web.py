@@ -30,8 +30,8 @@ from starlette.testclient import TestClient
 from catalog import Catalog, run_local
 from catalog.artifacts import FeatureSetArtifact, FeatureVectorArtifact, PlotArtifact
 from catalog.errors import InvalidInput
-from catalog.web import create_app
 from catalog.web import api as web_api
+from catalog.web import create_app
 from catalog.web.openapi import document
 from catalog.web.server import check_bind, default_db
 
@@ -165,11 +165,13 @@ def build_demo(root: Path) -> Demo:
         )
     )
     writer.log_item(
-        FeatureVectorArtifact(
-            "churn-features", features=["customers.age", "customers.segment"]
-        )
+        FeatureVectorArtifact("churn-features", features=["customers.age", "customers.segment"])
     )
     writer.log_artifact("external", target_path="s3://somewhere/else.csv", format="csv")
+    writer.configure_project("vision", description="Image models", owner="bob")
+    writer.log_artifact(
+        "street-scenes", body=b"a,b\n1,2\n", kind="dataset", format="csv", project="vision"
+    )
     return demo
 
 
@@ -288,7 +290,7 @@ def test_list_columns(client: TestClient, demo: Demo) -> None:
     item = client.get("/api/projects/demo/artifacts?tab=datasets").json()["items"][0]
     assert item["uri"] == demo.uris["sales-v2"]
     assert item["size"] == len(demo.bodies["sales-v2"])
-    producer_link = f'/projects/demo/runs/{demo.runs["train"]}'
+    producer_link = f"/projects/demo/runs/{demo.runs['train']}"
     models = client.get("/projects/demo/artifacts?tab=models").text
     assert producer_link in models  # the producer links to its run
 
@@ -389,20 +391,22 @@ def test_dataset_page(client: TestClient, demo: Demo) -> None:
     assert f'<code id="pinned-uri">{uri}</code>' in text
     assert f'data-copy="{uri}"' in text
     assert "/artifacts/objects/sha256/" in text  # target path
-    assert f'/projects/demo/runs/{demo.runs["ingest"]}' in text  # producer
+    assert f"/projects/demo/runs/{demo.runs['ingest']}" in text  # producer
     # preview, schema, stats with inline SVG histograms
     assert 'id="preview"' in text and "<th>segment</th>" in text and "<td>gold</td>" in text
     assert 'id="schema"' in text and "<td>spend</td>" in text
     stats = text[text.index('id="stats"') :]
-    assert "<svg class=\"hist\"" in stats and "<rect" in stats
+    assert '<svg class="hist"' in stats and "<rect" in stats
     assert "3 / gold" in stats  # unique / top of a text column
     # versions with tags; the shown one is marked
-    versions = text[text.index('id="versions"') : text.index("</table>", text.index('id="versions"'))]
+    versions = text[
+        text.index('id="versions"') : text.index("</table>", text.index('id="versions"'))
+    ]
     assert versions.count("<tr class=") == 2
     assert '<span class="chip tag">train</span>' in versions
     # lineage: upstream nothing catalogued, downstream the model (the train run read it) and v2
     lineage = text[text.index('id="lineage"') :]
-    assert "<svg class=\"lineage\"" in lineage and "churn-model" in lineage and "confusion" in lineage
+    assert '<svg class="lineage"' in lineage and "churn-model" in lineage and "confusion" in lineage
     # history
     history = text[text.index('id="history"') :]
     assert "ArtifactLogged" in history and "ArtifactTagged" in history and "tag train" in history
@@ -414,7 +418,7 @@ def test_model_and_plot_pages(client: TestClient, demo: Demo) -> None:
     assert 'id="parameters"' in model and "max_iter" in model
     assert "LogisticRegression" in model
     lineage = model[model.index('id="upstream"') :]
-    assert f'uid={uid_of(demo.uris["sales-v1"])}' in lineage  # the exact version read
+    assert f"uid={uid_of(demo.uris['sales-v1'])}" in lineage  # the exact version read
     plot = client.get("/projects/demo/artifacts/confusion").text
     match = re.search(r'<img class="plot" src="([^"]+)"', plot)
     assert match
@@ -453,7 +457,7 @@ def test_download_is_verified_and_exact(client: TestClient, demo: Demo) -> None:
     api = client.get("/api/projects/demo/artifacts/sales/content")
     assert api.content == demo.bodies["sales-v2"]
     # text/HTML is never served inline from our origin
-    notes = client.get(f"/projects/demo/artifacts/notes/content?inline=1")
+    notes = client.get("/projects/demo/artifacts/notes/content?inline=1")
     assert notes.headers["content-disposition"].startswith("attachment")
 
 
@@ -542,7 +546,7 @@ def test_run_page_and_artifacts_tab(client: TestClient, demo: Demo) -> None:
     assert 'id="results"' in text and "accuracy" in text
     inputs = text[text.index('id="inputs"') :]
     assert "store://datasets/demo/sales:train" in inputs  # as asked
-    assert f'uid={uid_of(demo.uris["sales-v1"])}' in inputs  # the exact version read
+    assert f"uid={uid_of(demo.uris['sales-v1'])}" in inputs  # the exact version read
     tab = client.get(f"/projects/demo/runs/{uid}?tab=artifacts").text
     assert sorted(keys_in(tab)) == ["churn-model", "confusion"]
     api = client.get(f"/api/projects/demo/runs/{uid}").json()
@@ -563,11 +567,12 @@ def test_user_text_is_escaped(client: TestClient) -> None:
         assert EVIL not in text
         assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in text
     assert "<b>not bold</b>" not in page and "&lt;b&gt;not bold&lt;/b&gt;" in page
-    searched = client.get('/projects/demo/artifacts?labels=%22%3E%3Cscript%3E').text
+    searched = client.get("/projects/demo/artifacts?labels=%22%3E%3Cscript%3E").text
     assert '"><script>' not in searched
-    assert client.get("/api/projects/demo/artifacts/notes").json()["metadata"]["labels"][
-        "note"
-    ] == EVIL
+    assert (
+        client.get("/api/projects/demo/artifacts/notes").json()["metadata"]["labels"]["note"]
+        == EVIL
+    )
 
 
 def test_security_headers(client: TestClient) -> None:
@@ -641,9 +646,7 @@ def test_delete_a_version_with_confirmation(fresh: tuple[Demo, TestClient]) -> N
     confirm = c.get(f"/projects/demo/artifacts/sales/delete?uid={v2}")
     assert confirm.status_code == 200 and "Delete this version?" in confirm.text
     token = csrf_of(confirm.text)
-    refused = c.post(
-        "/projects/demo/artifacts/sales/delete", data={"uid": v2, "csrf_token": token}
-    )
+    refused = c.post("/projects/demo/artifacts/sales/delete", data={"uid": v2, "csrf_token": token})
     assert refused.status_code == 400  # no confirm=yes
     r = c.post(
         "/projects/demo/artifacts/sales/delete",
@@ -695,10 +698,9 @@ def test_api_writes(fresh: tuple[Demo, TestClient]) -> None:
     labels = {"uid": v1, "labels": {"a": "1"}}
     got = c.post("/api/projects/demo/artifacts/sales/labels", json=labels, headers=h).json()
     assert got["metadata"]["labels"] == {"a": "1"}
-    assert (
-        c.post("/api/projects/demo/artifacts/sales/untag", json=body, headers=h).json()
-        == {"removed": "gold"}
-    )
+    assert c.post("/api/projects/demo/artifacts/sales/untag", json=body, headers=h).json() == {
+        "removed": "gold"
+    }
     gone = c.post("/api/projects/demo/artifacts/sales/delete", json={"uid": v1}, headers=h)
     assert gone.json() == {"deleted": [v1]}
     bad = c.post("/api/projects/demo/artifacts/sales/tag", content=b"[1]", headers=h)
@@ -775,6 +777,7 @@ def test_binding_beyond_loopback_needs_a_token() -> None:
 def test_cli_ui_command(monkeypatch: pytest.MonkeyPatch) -> None:
     from cli import cli
 
+    monkeypatch.delenv("CATALOG_UI_TOKEN", raising=False)
     result = CliRunner().invoke(cli, ["ui", "--host", "0.0.0.0"])
     assert result.exit_code == 2 and "--token" in result.output
     import sys

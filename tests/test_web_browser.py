@@ -96,6 +96,34 @@ def keys(page: Page) -> list[str]:
     return [t.strip() for t in page.locator("table.artifacts a.key").all_inner_texts()]
 
 
+def _shoot(page: Page, path: Path, height: int | None = None) -> None:
+    if height is None:
+        page.screenshot(path=str(path), full_page=True)
+    else:
+        page.screenshot(path=str(path), clip={"x": 0, "y": 0, "width": 1280, "height": height})
+
+
+def test_screenshots(page: Page, server: Server, demo: Demo, tmp_path: Path) -> None:
+    """Screenshots of the main pages (to docs/img when CATALOG_SCREENSHOTS says so)."""
+    out = Path(os.environ.get("CATALOG_SCREENSHOTS") or tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
+    shots: list[tuple[str, str, dict[str, Any]]] = [
+        ("ui-projects.png", "/", {"height": 520}),
+        ("ui-artifacts.png", "/projects/demo/artifacts?tab=all", {"height": 720}),
+        (
+            "ui-dataset.png",
+            f"/projects/demo/artifacts/sales?uid={uid_of(demo.uris['sales-v1'])}",
+            {},
+        ),
+        ("ui-run.png", f"/projects/demo/runs/{demo.runs['train']}", {}),
+    ]
+    for name, url, options in shots:
+        page.goto(server.url + url)
+        expect(page.locator("main")).to_be_visible()
+        _shoot(page, out / name, options.get("height"))
+        assert (out / name).stat().st_size > 10_000
+
+
 def test_search_by_label_and_time_range(page: Page, server: Server, demo: Demo) -> None:
     page.goto(f"{server.url}/projects/demo/artifacts?tab=all")
     expect(page.locator("#result-summary")).to_contain_text("of 8")
@@ -173,27 +201,3 @@ def test_copy_button_and_plot(page: Page, server: Server) -> None:
     image = page.locator("img.plot")
     expect(image).to_be_visible()
     assert image.evaluate("img => img.complete && img.naturalWidth") == 8
-
-
-def _shoot(page: Page, path: Path, height: int | None = None) -> None:
-    if height is None:
-        page.screenshot(path=str(path), full_page=True)
-    else:
-        page.screenshot(path=str(path), clip={"x": 0, "y": 0, "width": 1280, "height": height})
-
-
-def test_screenshots(page: Page, server: Server, demo: Demo, tmp_path: Path) -> None:
-    """Screenshots of the main pages (to docs/img when CATALOG_SCREENSHOTS says so)."""
-    out = Path(os.environ.get("CATALOG_SCREENSHOTS") or tmp_path)
-    out.mkdir(parents=True, exist_ok=True)
-    shots: list[tuple[str, str, dict[str, Any]]] = [
-        ("ui-projects.png", "/", {"height": 520}),
-        ("ui-artifacts.png", "/projects/demo/artifacts?tab=all", {"height": 720}),
-        ("ui-dataset.png", f"/projects/demo/artifacts/sales?uid={uid_of(demo.uris['sales-v1'])}", {}),
-        ("ui-run.png", f"/projects/demo/runs/{demo.runs['train']}", {}),
-    ]
-    for name, url, options in shots:
-        page.goto(server.url + url)
-        expect(page.locator("main")).to_be_visible()
-        _shoot(page, out / name, options.get("height"))
-        assert (out / name).stat().st_size > 10_000

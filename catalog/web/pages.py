@@ -9,6 +9,7 @@ a refused form re-renders the page with the error and status 400.
 from __future__ import annotations
 
 import io
+import re
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -34,6 +35,8 @@ from catalog.web.security import AUTH_COOKIE, CSRF_FIELD
 #: larger content streams, and a digest mismatch at the end aborts the response.
 BUFFER_LIMIT = 32 * 1024 * 1024
 CHUNK = 1024 * 1024
+#: Directories are zipped in memory, up to this total size.
+ZIP_LIMIT = 256 * 1024 * 1024
 
 MEDIA_TYPES = {
     "png": "image/png",
@@ -82,9 +85,11 @@ def _message(request: Request) -> str | None:
         return None
     tag = q.get("tag", "")
     uid = q.get("uid_deleted", "")
-    try:
-        validate_tag(tag) if tag else None
-        validate_uid(uid) if uid else None
+    try:  # only well-formed values are echoed back
+        if tag:
+            validate_tag(tag)
+        if uid:
+            validate_uid(uid)
     except InvalidInput:
         return None
     return template.format(tag=tag, uid=uid[:12])
@@ -268,6 +273,10 @@ async def content(request: Request) -> Response:
     fmt = str(art.spec.format or "").lower()
     inline = request.query_params.get("inline") == "1"
     if fmt == "dir":
+        if (art.size or 0) > ZIP_LIMIT:
+            raise InvalidInput(
+                f"{art.uri} is {art.size:,} bytes: too large to zip here; use `catalog get`"
+            )
         body = await run_in_threadpool(_zip_dir, item)
         headers["content-disposition"] = _disposition("attachment", f"{art.key}.zip")
         return Response(body, media_type="application/zip", headers=headers)
@@ -414,7 +423,7 @@ async def delete(request: Request) -> Response:
 async def login(request: Request) -> Response:
     ui = ui_of(request)
     target = request.query_params.get("next", "/")
-    if not target.startswith("/") or target.startswith("//"):
+    if not re.fullmatch(r"/([^/\\][^\\]*)?", target):  # no //host or /\host
         target = "/"
     if request.method == "GET":
         return page(request, "login.html", {"next": target, "title": "Log in"})
