@@ -116,44 +116,13 @@ _ORDER = {"updated": "a.updated", "key": "a.key", "created": "a.created", "size"
 
 def list_artifacts(con: Con, q: ListQuery) -> list[Row]:
     """Versions matching ``q``, each row with a ``tags`` list."""
-    where: list[str] = []
-    params: list[Any] = []
-    if q.tag is None:
-        source = "artifacts a JOIN tags t ON t.uid = a.uid AND t.tag = 'latest'"
-    elif q.tag == "*":
-        source = "artifacts a"
-    else:
-        source = "artifacts a JOIN tags t ON t.uid = a.uid AND t.tag = ?"
-        params.append(q.tag)
-    if not q.include_deleted:
-        where.append("NOT a.deleted")
-    for column, value in (
-        ("project", q.project),
-        ("kind", q.kind),
-        ("category", q.category),
-        ("tree", q.producer),
-    ):
-        if value is not None:
-            where.append(f"a.{column} = ?")
-            params.append(value)
-    if q.name:
-        where.append("contains(lower(a.key), lower(?))")
-        params.append(q.name)
-    for key, value in q.labels:
-        if value is None:
-            where.append("map_contains(a.labels, ?)")
-            params.append(key)
-        else:
-            where.append("a.labels[?] = ?")
-            params.extend([key, value])
+    source, params, where = _search_filters(q, ())
     if q.since is not None:
         where.append("a.updated >= ?")
         params.append(q.since)
     if q.until is not None:
         where.append("a.updated <= ?")
         params.append(q.until)
-    if q.order not in _ORDER:
-        raise InvalidQuery(q.order, f"order by one of {', '.join(_ORDER)}")
     direction = "DESC" if q.descending else "ASC"
     sql = (
         f"SELECT a.*, COALESCE((SELECT list(x.tag ORDER BY x.tag) FROM tags x "
