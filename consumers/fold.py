@@ -136,6 +136,11 @@ class Fold:
         self.tag_keys = tag_keys
         self.runs: dict[str, Row] = {r["uid"]: r for r in runs}
         self.projects: dict[str, Row] = {r["name"]: r for r in projects}
+        # what is stored already: only those rows need deleting before a rewrite
+        self.stored_versions = set(self.versions)
+        self.stored_tags = {tid for tid, tag in self.tags.items() if tag is not None}
+        self.stored_runs = set(self.runs)
+        self.stored_projects = set(self.projects)
         # what changed
         self.changed_versions: set[str] = set()
         self.changed_tags: set[TagId] = set()

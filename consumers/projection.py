@@ -114,6 +114,8 @@ def connect(
         try:
             con = duckdb.connect(path, read_only=read_only, config=config or {})
             con.execute("SET TimeZone = 'UTC'")
+            # Bounded memory: DuckDB spills to disk past this (CATALOG_DUCKDB_MEMORY).
+            con.execute("SET memory_limit = ?", [os.environ.get("CATALOG_DUCKDB_MEMORY", "512MB")])
             return con
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
@@ -385,45 +387,62 @@ class Projection:
         self._insert(table, rows)
 
     def _flush(self, fold: Fold) -> None:
-        versions = [fold.versions[u] for u in sorted(fold.changed_versions)]
-        self._replace(schema.ARTIFACTS, versions, ["uid"])
+        # Rows that existed before the batch are deleted then rewritten; new rows
+        # (most of a replay) are only inserted: no scan of the table for them.
+        changed_versions = sorted(fold.changed_versions)
+        self._delete(
+            schema.ARTIFACTS,
+            pa.table(
+                {"uid": pa.array([u for u in changed_versions if u in fold.stored_versions], STR)}
+            ),
+        )
+        self._insert(schema.ARTIFACTS, [fold.versions[u] for u in changed_versions])
 
-        # Tags: delete every touched tag, insert those that still exist.
+        # Tags: delete the stored ones that changed, insert those that exist now.
         changed = sorted(fold.changed_tags)
-        if changed:
+        stored = [t for t in changed if t in fold.stored_tags]
+        if stored:
             self._delete(
                 schema.TAGS,
                 pa.table(
                     {
-                        "project": [t[0] for t in changed],
-                        "key": [t[1] for t in changed],
-                        "iteration": pa.array([t[2] for t in changed], type=pa.int32()),
-                        "tag": [t[3] for t in changed],
+                        "project": [t[0] for t in stored],
+                        "key": [t[1] for t in stored],
+                        "iteration": pa.array([t[2] for t in stored], type=pa.int32()),
+                        "tag": [t[3] for t in stored],
                     }
                 ),
             )
-            live = [fold.tags[t] for t in changed if fold.tags[t] is not None]
-            self._insert(schema.TAGS, live)  # type: ignore[arg-type]
+        live = [fold.tags[t] for t in changed if fold.tags[t] is not None]
+        self._insert(schema.TAGS, live)  # type: ignore[arg-type]
         self._flush_history(fold)
 
         # Lineage: sources replaced on (re)log, links recomputed when they changed.
         sources = sorted(fold.source_rows)
         if sources:
-            self._delete_lineage(sources, "source")
+            self._delete_lineage([u for u in sources if u in fold.stored_versions], "source")
             self._insert(schema.LINEAGE, [r for u in sources for r in fold.source_rows[u]])
         links = sorted(fold.link_dirty)
         if links:
-            self._delete_lineage(links, "extra_data")
+            self._delete_lineage([u for u in links if u in fold.stored_versions], "extra_data")
             self._insert(schema.LINEAGE, [r for u in links for r in fold.link_rows(u)])
 
-        self._replace(schema.RUNS, [fold.runs[u] for u in sorted(fold.changed_runs)], ["uid"])
-        self._replace(
-            schema.PROJECTS,
-            [fold.projects[n] for n in sorted(fold.changed_projects)],
-            ["name"],
+        runs = sorted(fold.changed_runs)
+        self._delete(
+            schema.RUNS,
+            pa.table({"uid": pa.array([u for u in runs if u in fold.stored_runs], STR)}),
         )
+        self._insert(schema.RUNS, [fold.runs[u] for u in runs])
+        projects = sorted(fold.changed_projects)
+        self._delete(
+            schema.PROJECTS,
+            pa.table({"name": pa.array([n for n in projects if n in fold.stored_projects], STR)}),
+        )
+        self._insert(schema.PROJECTS, [fold.projects[n] for n in projects])
 
     def _delete_lineage(self, uids: list[str], relation: str) -> None:
+        if not uids:
+            return
         self.con.register("_luids", pa.table({"uid": uids}))
         try:
             self.con.execute(
