@@ -304,15 +304,24 @@ class Projection:
         tkeys = _key_table(needs.tag_keys)
         versions = (
             self._select(
-                "SELECT * FROM artifacts WHERE uid IN (SELECT uid FROM _uids) "
-                "OR (project, key) IN (SELECT (project, key) FROM _vkeys)",
+                "SELECT a.* FROM artifacts a SEMI JOIN _uids u USING (uid)",
                 schema.ARTIFACTS,
                 _uids=uids,
-                _vkeys=vkeys,
             )
-            if (needs.uids or needs.all_version_keys)
+            if needs.uids
             else []
         )
+        if needs.all_version_keys:  # every version of keys deleted whole
+            known = {v["uid"] for v in versions}
+            versions += [
+                v
+                for v in self._select(
+                    "SELECT a.* FROM artifacts a SEMI JOIN _vkeys k USING (project, key)",
+                    schema.ARTIFACTS,
+                    _vkeys=vkeys,
+                )
+                if v["uid"] not in known
+            ]
         tags = (
             self._select(
                 "SELECT t.* FROM tags t SEMI JOIN _tkeys k USING (project, key)",
@@ -606,8 +615,16 @@ def _dead(r: Record, reason: str, ev: CatalogEvent | None = None) -> Row:
         "type": ev.type if ev else None,
         "payload": json.dumps(payload_to_json(ev.payload), sort_keys=True) if ev else None,
         "value": bytes(r.value),
-        "log_time": datetime.fromtimestamp(r.timestamp_ms / 1000, UTC),
+        "log_time": _log_time(r.timestamp_ms),
     }
+
+
+def _log_time(ms: int) -> datetime | None:
+    """When the log took the record; None if a damaged record's time is impossible."""
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def replace_file(source: str, target: str) -> None:
