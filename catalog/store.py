@@ -329,6 +329,16 @@ class ObjectStore:
     def put_file(self, path: str | os.PathLike[str]) -> Blob:
         """Store a local file: hash it, then upload it only if its blob is missing."""
         local = os.fspath(path)
+        if self.protocol == "file":  # small local files: one read, plain os calls
+            try:
+                small = os.path.getsize(local) <= CHUNK_SIZE
+                if small:
+                    with open(local, "rb") as fh:
+                        data = fh.read()
+            except OSError as exc:
+                raise StorageError(local, _reason(exc)) from exc
+            if small:
+                return self._put_local_bytes(data, hashlib.sha256(data).hexdigest())
         digest, size = hash_file(local)
         if _freshen(self._blob_path(digest)) if self.protocol == "file" else self.exists(digest):
             return Blob(digest, size, self.url_for(digest))

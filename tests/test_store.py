@@ -230,6 +230,9 @@ class StoreContract:
     def test_put_file_changed_while_storing(
         self, store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
+        # Files up to CHUNK_SIZE are read once (nothing can change between hash
+        # and copy); bigger ones are hashed first and re-hashed while copied.
+        monkeypatch.setattr(catalog.store, "CHUNK_SIZE", 2)
         (tmp_path / "f").write_bytes(b"after")
         monkeypatch.setattr(catalog.store, "hash_file", lambda path: (sha(b"before"), 6))
         with pytest.raises(DigestMismatch) as info:
