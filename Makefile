@@ -56,8 +56,9 @@ docs: $(STAMP) ## Regenerate the generated parts of docs/
 	$(BIN)/python docs/gen_cli.py
 	$(BIN)/python docs/gen_events.py
 
-bench: $(STAMP) ## Embedded log vs Kafka on loopback: SDK log, read and projection rates
-	$(BIN)/python bench/kafka_vs_embedded.py
+bench: $(STAMP) ## Run the benchmark suite (B1-B6, web, Kafka); writes docs/benchmarks.md
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench
 
 up: ## Start Kafka (KRaft), MinIO and the projector with docker compose
 	docker compose up -d

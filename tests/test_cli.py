@@ -809,7 +809,7 @@ def test_json_output_parses(seeded: App, args: list[str]) -> None:
 
 
 #: Commands that answer with data; each must offer --json.
-READ_COMMANDS = {"ls", "show", "lineage", "audit", "digest", "config", "export", "diff"}
+READ_COMMANDS = {"ls", "show", "lineage", "audit", "digest", "config", "export", "diff", "verify"}
 #: Commands that change something or move bytes (some also offer --json; sql has --format).
 OTHER_COMMANDS = {
     "log",
@@ -824,7 +824,6 @@ OTHER_COMMANDS = {
     "import",
     "export-lineage",  # JSON Lines already
     "ui",
-    "verify",
     "gc",
 }
 

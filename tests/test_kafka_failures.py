@@ -201,7 +201,7 @@ def test_follow_survives_a_broker_restart(durable_broker: servers.Broker, tmp_pa
                     cat.log_artifact(f"after-{i}", body=f"a{i}".encode())
             ends = cat.log.end_offsets()
         stderr.wait_for("is back", timeout=30)
-        time.sleep(1.5)  # a catch-up, a long poll and one more catch-up at most
+        time.sleep(3.0)  # a long poll and one more catch-up at most
         assert follower.poll() is None, stderr.text()
         follower.send_signal(signal.SIGTERM)
         follower.wait(timeout=30)

@@ -226,7 +226,7 @@ def test_consume_follow_keeps_up_and_stops_on_sigterm(topic_url: str, tmp_path: 
                         cat.log_artifact(f"k{i}", body=f"{round_}/{i}".encode())
                 time.sleep(0.2)
             ends = cat.log.end_offsets()
-        time.sleep(3.0)  # the follower owns its file: give it time to apply the last batch
+        time.sleep(4.0)  # the follower owns its file: give it time to apply the last batch
         assert follower.poll() is None, follower.communicate()
         started = time.monotonic()
         follower.send_signal(signal.SIGTERM)

@@ -1,7 +1,7 @@
 """tests/reliability: faults, bad input and hostile input (issue 7; docs/reliability.md).
 
-Long loops run a reduced count by default; ``make soak`` (``CATALOG_SOAK=1
-pytest -m slow``) runs the full counts. Every test records what it ran with
+Long loops run a reduced count by default; each has a ``slow`` twin with the
+full count, run by ``make soak`` (``pytest -m slow``). Every test records what it ran with
 :func:`reliability.helpers.record`; the counts are printed at the end of the
 session, for docs/reliability.md.
 """

@@ -1,4 +1,4 @@
-"""Helpers shared by the reliability tests: scaled counts, CLI runs, store checks."""
+"""Helpers shared by the reliability tests: counts, CLI runs, store checks."""
 
 from __future__ import annotations
 
@@ -10,15 +10,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-SOAK = os.environ.get("CATALOG_SOAK") == "1"
 
 #: test name -> what it ran (cases, trials, operations), printed at the end of the session.
 COUNTS: dict[str, dict[str, Any]] = {}
-
-
-def scaled(default: int, soak: int) -> int:
-    """``soak`` under ``make soak`` (CATALOG_SOAK=1), else ``default``."""
-    return soak if SOAK else default
 
 
 def record(name: str, **counts: Any) -> None:

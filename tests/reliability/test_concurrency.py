@@ -38,7 +38,7 @@ from catalog.events.model import (
 )
 from catalog.log import open_log
 from consumers.projection import Projection
-from reliability.helpers import ROOT, record, scaled
+from reliability.helpers import ROOT, record
 
 PROCESSES = 8
 WORKER = r"""
@@ -273,10 +273,10 @@ def race(tmp_path: Path, operations: int) -> None:
 
 
 def test_concurrent_writers_lose_nothing_and_follow_the_rules(tmp_path: Path) -> None:
-    race(tmp_path, scaled(150, 1000))
+    race(tmp_path, 150)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 def test_concurrent_writers_soak(tmp_path: Path) -> None:
-    race(tmp_path, scaled(150, 1000))
+    race(tmp_path, 1000)

@@ -39,7 +39,7 @@ from catalog.events.model import ArtifactLogged, CatalogEvent, Producer
 from catalog.log import EventLog, Message, Record, open_log
 from catalog.maintenance import salvage_log
 from consumers.projection import Projection
-from reliability.helpers import ROOT, record, scaled
+from reliability.helpers import ROOT, record
 
 CODEC = Codec()
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -130,13 +130,14 @@ def damage_tail(path: Path, rng: random.Random, how: str) -> str:
 # ------------------------------------------------------------- torn WAL
 
 
-def test_a_torn_wal_after_a_kill_loses_only_whole_batches(tmp_path: Path) -> None:
-    trials = scaled(5, 100)
+def torn_wal_trials(tmp_path: Path, trials: int) -> None:
     master = random.randrange(2**32)
     rng = random.Random(master)
-    original = tmp_path / "killed.db"
     lost_batches = 0
     for trial in range(trials):
+        # A log goes through five kills (each writer recovers the last one's WAL),
+        # then a fresh one starts: the copies below stay small.
+        original = tmp_path / f"killed-{trial // 5}.db"
         seed = rng.randrange(2**16)
         delay = rng.uniform(0.3, 1.2)
         proc = subprocess.Popen(
@@ -186,6 +187,8 @@ def test_a_torn_wal_after_a_kill_loses_only_whole_batches(tmp_path: Path) -> Non
             for batch, (size, indexes) in batches.items():
                 assert indexes == list(range(size)), f"{where}: batch {batch} is partial"
             lost_batches += len(before) > len(records)
+        for path in tmp_path.glob(f"t{trial}-*"):
+            path.unlink()
     record(
         "torn WAL after kill -9 (truncated / scribbled)",
         trials=trials * 2,
@@ -233,9 +236,7 @@ DAMAGE: dict[str, Callable[[Path, random.Random], str]] = {
 }
 
 
-@pytest.mark.parametrize("how", sorted(DAMAGE))
-def test_a_damaged_database_file_is_reported_and_recoverable(tmp_path: Path, how: str) -> None:
-    trials = scaled(8, 150)
+def damaged_file_trials(tmp_path: Path, how: str, trials: int) -> None:
     master = random.randrange(2**32)
     rng = random.Random(master)
     outcomes: dict[str, int] = {}
@@ -274,6 +275,28 @@ def test_a_damaged_database_file_is_reported_and_recoverable(tmp_path: Path, how
             dead = projection.con.execute("SELECT count(*) FROM dead_letters").fetchall()
             assert dead == [(sum(r.error is not None for r in records),)], where
     record(f"damaged database file ({how} the last page)", trials=trials, **outcomes)
+
+
+def test_a_torn_wal_after_a_kill_loses_only_whole_batches(tmp_path: Path) -> None:
+    torn_wal_trials(tmp_path, 5)
+
+
+@pytest.mark.parametrize("how", sorted(DAMAGE))
+def test_a_damaged_database_file_is_reported_and_recoverable(tmp_path: Path, how: str) -> None:
+    damaged_file_trials(tmp_path, how, 8)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_torn_wal_soak(tmp_path: Path) -> None:
+    torn_wal_trials(tmp_path, 100)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("how", sorted(DAMAGE))
+def test_damaged_database_file_soak(tmp_path: Path, how: str) -> None:
+    damaged_file_trials(tmp_path, how, 200)
 
 
 def test_a_log_that_is_not_sqlite_is_refused_clearly(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,7 +32,7 @@ from catalog.events.model import (
 )
 from catalog.log import Message, Record, open_log
 from consumers.projection import Projection
-from reliability.helpers import catalog_env, invoke, record, scaled
+from reliability.helpers import catalog_env, invoke, record
 
 CODEC = Codec()
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -137,13 +138,28 @@ def poison_strategy() -> st.SearchStrategy[bytes]:
     )
 
 
-@settings(
-    max_examples=scaled(20, 500),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-@given(plan=st.lists(st.one_of(st.integers(0, 5), poison_strategy()), min_size=1, max_size=30))
+PLAN = st.lists(st.one_of(st.integers(0, 5), poison_strategy()), min_size=1, max_size=30)
+POISON_SETTINGS = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+}
+
+
+@settings(max_examples=20, **POISON_SETTINGS)  # type: ignore[arg-type]
+@given(plan=PLAN)
 def test_poison_interleaved_with_events_changes_nothing_else(plan: list[int | bytes]) -> None:
+    check_interleaved(plan)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+@settings(max_examples=500, **POISON_SETTINGS)  # type: ignore[arg-type]
+@given(plan=PLAN)
+def test_poison_interleaved_soak(plan: list[int | bytes]) -> None:
+    check_interleaved(plan)
+
+
+def check_interleaved(plan: list[int | bytes]) -> None:
     """With poison mixed in, the state is what the valid events alone make."""
     valid: list[bytes] = []
     mixed: list[bytes] = []
@@ -187,3 +203,21 @@ def test_poison_interleaved_with_events_changes_nothing_else(plan: list[int | by
     assert state[0][:2] == state[1][:2]
     assert state[1][2] - state[0][2] == poison
     record("poison interleaved (hypothesis)", cases=1, poison_records=poison)
+
+
+def test_a_damaged_record_with_an_impossible_log_time_is_dead_lettered(tmp_path: Path) -> None:
+    """Found by the damaged-file soak: a scribble hit a record's value and its log time."""
+    url = f"file://{tmp_path / 'events.db'}"
+    with open_log(url) as log:
+        log.append([message("k", ArtifactTagged(uid="u", tag="t"), n) for n in range(3)])
+    with sqlite3.connect(tmp_path / "events.db") as raw:
+        raw.execute(
+            'UPDATE records SET crc = crc + 1, appended_ms = -89405649512647 WHERE "offset" = 1'
+        )
+    with open_log(url) as log, Projection(str(tmp_path / "p.duckdb")) as projection:
+        projection.catch_up(log)
+        dead = projection.con.execute('SELECT "offset", reason, log_time FROM dead_letters')
+        rows = dead.fetchall()
+        damaged = [(offset, when) for offset, reason, when in rows if "checksum" in reason]
+        assert damaged == [(1, None)]
+        assert projection.positions == {0: 3}

@@ -32,7 +32,6 @@ from reliability.helpers import (
     ROOT,
     check_store_layout,
     record,
-    scaled,
     sha256_of,
     temp_files,
 )
@@ -112,9 +111,8 @@ def check_after_kill(root: Path, verified: dict[str, float], where: str) -> tupl
     return len(rows), hashed
 
 
-def test_killed_producer_never_leaves_a_dangling_or_partial_blob(tmp_path: Path) -> None:
-    trials = scaled(4, 25)
-    low, high = scaled(20, 20), scaled(30, 50)
+def kill_producers(tmp_path: Path, trials: int, low: int, high: int) -> None:
+    """``trials`` producers logging files of ``low``..``high`` MiB, each SIGKILLed."""
     master = random.randrange(2**32)
     rng = random.Random(master)
     verified: dict[str, float] = {}
@@ -179,7 +177,11 @@ def test_killed_producer_never_leaves_a_dangling_or_partial_blob(tmp_path: Path)
     )
 
 
+def test_killed_producer_never_leaves_a_dangling_or_partial_blob(tmp_path: Path) -> None:
+    kill_producers(tmp_path, trials=4, low=20, high=30)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 def test_killed_producer_soak(tmp_path: Path) -> None:
-    test_killed_producer_never_leaves_a_dangling_or_partial_blob(tmp_path)
+    kill_producers(tmp_path, trials=30, low=20, high=50)

@@ -1,0 +1,159 @@
+"""B3 — rebuild a projection from 1,000,000 events: time and peak memory.
+
+The log is generated first (:mod:`bench.events`: real events, encoded with the
+codec, appended to the embedded log in batches of 20,000). Then
+``consumers.replay.rebuild`` (what ``catalog replay`` runs) rebuilds a
+projection from it in a fresh interpreter, whose peak RSS (``ru_maxrss``,
+imports included) is the memory figure. A replay still running after the time
+budget (30 minutes; --quick: 15 s) is stopped, and its rate and how far it got
+are reported, with the full time extrapolated from that rate.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import events
+from bench.child import run_child
+from bench.common import Context, Result, bench_main, fmt, profile, say
+
+
+class OutOfTime(Exception):
+    pass
+
+
+def rebuild_child(
+    log_url: str,
+    db: str,
+    budget_s: float,
+    profile_events: int = 0,
+) -> dict[str, Any]:
+    """Run in a fresh interpreter (bench.child): the replay, or its profile."""
+    from catalog.log import open_log
+    from consumers.replay import rebuild
+
+    applied = 0
+    started = time.perf_counter()
+    next_report = 100_000
+
+    def progress(n: int) -> None:
+        nonlocal applied, next_report
+        applied += n
+        elapsed = time.perf_counter() - started
+        if applied >= next_report:
+            print(f"    replayed {applied:,} events in {elapsed:.0f} s", flush=True)
+            next_report += 100_000
+        if elapsed > budget_s:
+            raise OutOfTime
+
+    with open_log(log_url) as log:
+        if profile_events:
+            text = profile(
+                lambda: rebuild(log, db, to_position=profile_events, progress=progress), top=15
+            )
+            return {"profile": text}
+        finished = True
+        try:
+            rebuild(log, db, progress=progress)
+        except OutOfTime:
+            finished = False
+    seconds = time.perf_counter() - started
+    from consumers.projection import connect
+
+    con = connect(":memory:")  # the settings a projection's connection gets
+    limit, threads = con.execute(
+        "SELECT current_setting('memory_limit'), current_setting('threads')"
+    ).fetchall()[0]
+    con.close()
+    return {
+        "applied": applied,
+        "seconds": seconds,
+        "finished": finished,
+        "memory_limit": limit,
+        "threads": threads,
+    }
+
+
+def run(ctx: Context) -> list[Result]:
+    n = ctx.scale(1_000_000, 100_000)
+    budget = float(ctx.options.get("budget", ctx.scale(1800, 15)))
+    url = f"file://{ctx.workdir / 'events.db'}"
+    say(f"B3: generating a log of {n:,} events (encoded with the codec, appended in bulk)")
+    started = time.perf_counter()
+    events.write_log(
+        url,
+        n,
+        progress=lambda done: done % 200_000 == 0 and say(f"  {done:,} events written"),
+    )
+    say(f"log written in {time.perf_counter() - started:.0f} s; replaying in a subprocess")
+    child = run_child(
+        "bench.replay:rebuild_child",
+        log_url=url,
+        db=str(ctx.workdir / "replayed.duckdb"),
+        budget_s=budget,
+    )
+    out = child["result"]
+    seconds, applied, rss = out["seconds"], out["applied"], child["peak_rss_mb"]
+    rate = applied / seconds if seconds else 0
+    scale = f"{n:,} events" + (" (--quick: the target is for 1,000,000)" if ctx.quick else "")
+    if out["finished"]:
+        wall = seconds
+        note = f"{rate:,.0f} events/s"
+    else:
+        wall = n / rate if rate else float("inf")
+        note = (
+            f"stopped after the {budget:.0f} s budget at {applied:,} of {n:,} events "
+            f"({rate:,.0f} events/s); the time shown is extrapolated"
+        )
+    say(f"replay: {fmt(wall, 's')} ({note}), peak RSS {rss:.0f} MB")
+    target_s = 30 * n / 1_000_000
+    results = [
+        Result(
+            "B3",
+            f"replay {scale}: wall time",
+            wall,
+            "s",
+            target=f"≤ {target_s:g} s",
+            met=out["finished"] and wall <= target_s,
+            higher_is_better=False,
+            notes=f"consumers.replay.rebuild in a fresh process; {note}",
+        ),
+        Result(
+            "B3",
+            f"replay {scale}: peak RSS",
+            rss,
+            "MB",
+            target="≤ 500 MB",
+            met=rss <= 500,
+            higher_is_better=False,
+            notes="ru_maxrss of the replaying process (Python, DuckDB and imports included)"
+            + ("" if out["finished"] else "; up to where it was stopped")
+            + f"; DuckDB memory_limit of a projection connection: {out['memory_limit']}, "
+            f"threads {out['threads']}",
+        ),
+    ]
+    if not ctx.quick and any(r.met is False for r in results):
+        sample = min(n, 50_000)
+        say(f"profiling a replay of the first {sample:,} events")
+        prof = run_child(
+            "bench.replay:rebuild_child",
+            log_url=url,
+            db=str(ctx.workdir / "profiled.duckdb"),
+            budget_s=budget,
+            profile_events=sample,
+        )
+        text = (
+            f"(cProfile of a replay of the first {sample:,} events)\n" + prof["result"]["profile"]
+        )
+        for r in results:
+            if r.met is False:
+                r.profile = text
+    for leftover in Path(ctx.workdir).glob("*.duckdb*"):
+        leftover.unlink()
+    return results
+
+
+if __name__ == "__main__":
+    bench_main("replay", run)
