@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,13 +129,17 @@ ALL_PAYLOADS = [
 
 @pytest.mark.parametrize("payload", ALL_PAYLOADS, ids=lambda p: type(p).__name__)
 def test_round_trip_every_payload(payload: object) -> None:
-    codec = Codec()
+    codec = _codec()
     event = _event(payload, run_uid="r1")
     data = codec.encode(event)
     assert data[:2] == MAGIC
     assert data[2:10] == codec.current.fingerprint
     assert codec.decode(data) == event
 
+
+# One codec per session for the property tests: building one compiles the decoder
+# (about 20 ms), and a codec holds no state between calls.
+_codec = functools.cache(Codec)
 
 _text = st.text(max_size=20)
 _maps = st.dictionaries(st.text(max_size=8), _text, max_size=4)
@@ -159,7 +164,7 @@ def test_round_trip_property(
     micros: int,
     sources: list[SourceRef],
 ) -> None:
-    codec = Codec()
+    codec = _codec()
     when = datetime.fromtimestamp(0, UTC) + (
         datetime.fromtimestamp(micros / 1e6, UTC) - datetime.fromtimestamp(0, UTC)
     )
@@ -184,7 +189,7 @@ def test_round_trip_property(
 @settings(max_examples=2000, deadline=None)
 @given(st.binary(max_size=200))
 def test_random_bytes_raise_only_event_errors(data: bytes) -> None:
-    codec = Codec()
+    codec = _codec()
     with contextlib.suppress(EventError):
         codec.decode(data)
 
@@ -192,7 +197,7 @@ def test_random_bytes_raise_only_event_errors(data: bytes) -> None:
 @settings(max_examples=500, deadline=None)
 @given(st.data())
 def test_corrupted_valid_events_raise_only_event_errors(data: st.DataObject) -> None:
-    codec = Codec()
+    codec = _codec()
     raw = bytearray(codec.encode(_event(data.draw(st.sampled_from(ALL_PAYLOADS)))))
     cut = data.draw(st.integers(min_value=0, max_value=len(raw)))
     flips = data.draw(st.lists(st.integers(min_value=10, max_value=len(raw) - 1), max_size=3))
@@ -203,7 +208,7 @@ def test_corrupted_valid_events_raise_only_event_errors(data: st.DataObject) -> 
 
 
 def test_unknown_fingerprint_and_bad_magic() -> None:
-    codec = Codec()
+    codec = _codec()
     good = codec.encode(_event(ALL_PAYLOADS[4]))
     with pytest.raises(UnknownSchema):
         codec.decode(MAGIC + b"\x00" * 8 + good[10:])
@@ -224,7 +229,7 @@ def _v1_records() -> list[Record]:
 
 
 def test_version_1_events_decode_under_the_current_reader() -> None:
-    codec = Codec()
+    codec = _codec()
     records = _v1_records()
     assert {codec.writer_of(r.value).version for r in records} == {1}
     events = [codec.decode(r.value) for r in records]
@@ -275,7 +280,7 @@ def _both(codec: Codec, data: bytes) -> tuple[object, object]:
 
 @pytest.mark.parametrize("payload", ALL_PAYLOADS, ids=lambda p: type(p).__name__)
 def test_generated_decoder_equals_fastavro(payload: object) -> None:
-    codec = Codec()
+    codec = _codec()
     fast, slow = _both(codec, codec.encode(_event(payload, run_uid="r")))
     assert fast == slow
 
@@ -290,7 +295,7 @@ def test_generated_decoder_equals_fastavro(payload: object) -> None:
 def test_generated_decoder_equals_fastavro_property(
     labels: dict[str, str], text: str, size: int | None, flag: bool
 ) -> None:
-    codec = Codec()
+    codec = _codec()
     payloads = [
         ArtifactLogged(
             uid=text,
