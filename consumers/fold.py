@@ -133,6 +133,10 @@ class Fold:
         self.tags: dict[TagId, Row | None] = {
             (t["project"], t["key"], t["iteration"], t["tag"]): t for t in tags
         }
+        # the tags of each key (delete looks up a version's tags without a scan)
+        self.key_tags: dict[KeyId, set[TagId]] = {}
+        for tid in self.tags:
+            self.key_tags.setdefault(tid[:2], set()).add(tid)
         self.tag_keys = tag_keys
         self.runs: dict[str, Row] = {r["uid"]: r for r in runs}
         self.projects: dict[str, Row] = {r["name"]: r for r in projects}
@@ -241,6 +245,7 @@ class Fold:
         if uid is None:
             self.tags[tid] = None
         else:
+            self.key_tags.setdefault(tid[:2], set()).add(tid)
             self.tags[tid] = {
                 "project": tid[0],
                 "key": tid[1],
@@ -418,7 +423,8 @@ class Fold:
             self.changed_versions.add(row["uid"])
             group = (row["project"], row["key"], row["iteration"])
             self.order.get(group, {}).pop(row["uid"], None)
-            for tid, tag in sorted(self.tags.items()):
+            for tid in sorted(self.key_tags.get(kid, ())):
+                tag = self.tags[tid]
                 if tag is not None and tag["uid"] == row["uid"] and tid[3] != "latest":
                     self._move_tag(tid, None, ev, record)
             self._refresh_latest(group, ev, record)
