@@ -24,7 +24,10 @@ Con = duckdb.DuckDBPyConnection
 
 
 def _rows(con: Con, sql: str, params: Sequence[Any] | None = None) -> list[Row]:
-    rows: list[Row] = con.sql(sql, params=list(params or [])).to_arrow_table().to_pylist()
+    # execute + fetchall: a point lookup pays ~1.5 ms less than through a relation and Arrow
+    cursor = con.execute(sql, list(params or []))
+    names = [d[0] for d in cursor.description]
+    rows: list[Row] = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
     for r in rows:
         for name in ("labels", "extra_data", "outputs"):
             if name in r and r[name] is not None:
@@ -36,41 +39,71 @@ def _rows(con: Con, sql: str, params: Sequence[Any] | None = None) -> list[Row]:
 
 
 def resolve(con: Con, uri: StoreURI) -> Row | None:
-    """The ``artifacts`` row a URI names (deleted versions only by uid), or None."""
+    """The ``artifacts`` row a URI names (deleted versions only by uid), or None.
+
+    Each query filters on one indexed column only (``uid`` or ``key``) and the
+    rest is checked here: DuckDB's ART indexes serve a scan only when its sole
+    pushed-down filter is on the indexed column, and a point lookup through
+    the index is what keeps this fast at a million versions (docs/limits.md).
+    """
     if uri.uid:
-        rows = _rows(
-            con,
-            "SELECT * FROM artifacts WHERE project = ? AND key = ? AND uid LIKE ? || '%' "
-            "AND iteration = ? ORDER BY uid",
-            [uri.project, uri.key, uri.uid, uri.iteration],
+        rows = _rows(con, "SELECT * FROM artifacts WHERE uid = ?", [uri.uid])
+        exact = [r for r in rows if _names(r, uri)]
+        if exact:
+            return exact[0]
+        prefixed = sorted(
+            (r for r in _key_rows(con, uri.key) if _names(r, uri) and r["uid"].startswith(uri.uid)),
+            key=lambda r: r["uid"],
         )
-        if len(rows) > 1 and not any(r["uid"] == uri.uid for r in rows):
+        if len(prefixed) > 1:
             return None  # ambiguous uid prefix
-        exact = [r for r in rows if r["uid"] == uri.uid]
-        return (exact or rows)[0] if (exact or rows) else None
+        return prefixed[0] if prefixed else None
     if uri.tree:
-        rows = _rows(
-            con,
-            "SELECT * FROM artifacts WHERE project = ? AND key = ? AND iteration = ? "
-            "AND tree = ? AND NOT deleted ORDER BY log_partition DESC, log_offset DESC LIMIT 1",
-            [uri.project, uri.key, uri.iteration, uri.tree],
-        )
+        live = [
+            r
+            for r in _key_rows(con, uri.key)
+            if _names(r, uri) and r["tree"] == uri.tree and not r["deleted"]
+        ]
+        live.sort(key=lambda r: (r["log_partition"], r["log_offset"]), reverse=True)
+        rows = live[:1]
         if uri.tag:
             rows = [r for r in rows if uri.tag in tags_of(con, [r["uid"]]).get(r["uid"], [])]
         return rows[0] if rows else None
-    rows = _rows(
-        con,
-        "SELECT a.* FROM tags t JOIN artifacts a ON a.uid = t.uid "
-        "WHERE t.project = ? AND t.key = ? AND t.iteration = ? AND t.tag = ?",
-        [uri.project, uri.key, uri.iteration, uri.tag or "latest"],
-    )
-    return rows[0] if rows else None
+    tag = uri.tag or "latest"
+    tagged = [
+        uid
+        for project, iteration, name, uid in con.execute(
+            "SELECT project, iteration, tag, uid FROM tags WHERE key = ?", [uri.key]
+        ).fetchall()
+        if (project, iteration, name) == (uri.project, uri.iteration, tag)
+    ]
+    if not tagged:
+        return None
+    rows = [r for r in _rows(con, "SELECT * FROM artifacts WHERE uid = ?", tagged[:1])]
+    return next((r for r in rows if _names(r, uri)), None)
+
+
+def _names(row: Row, uri: StoreURI) -> bool:
+    """Whether ``row`` is a version of the key (and iteration) ``uri`` names."""
+    return (row["project"], row["key"], row["iteration"]) == (uri.project, uri.key, uri.iteration)
+
+
+def _key_rows(con: Con, key: str) -> list[Row]:
+    """Every version of every key named ``key`` (any project), through the key index."""
+    return _rows(con, "SELECT * FROM artifacts WHERE key = ?", [key])
 
 
 def tags_of(con: Con, uids: Sequence[str]) -> dict[str, list[str]]:
     """Tags per version uid."""
     if not uids:
         return {}
+    if len(uids) <= 50:  # a point lookup per uid through the index
+        found: dict[str, list[str]] = {}
+        for uid, tag in con.execute(
+            f"SELECT uid, tag FROM tags WHERE uid IN {_marks(uids)}", list(uids)
+        ).fetchall():
+            found.setdefault(uid, []).append(tag)
+        return {uid: sorted(tags) for uid, tags in found.items()}
     con.register("_tag_uids", pa.table({"uid": list(uids)}))
     try:
         result = con.sql(
@@ -83,12 +116,15 @@ def tags_of(con: Con, uids: Sequence[str]) -> dict[str, list[str]]:
 
 
 def sources_of(con: Con, uid: str) -> list[Row]:
-    return _rows(
+    """The inputs version ``uid`` was made from (its ``source`` edges)."""
+    rows = _rows(
         con,
-        "SELECT name, parent_uri AS uri, parent_uid AS uid, parent_hash AS hash "
-        "FROM lineage WHERE uid = ? AND relation = 'source' ORDER BY name, parent_uri",
+        "SELECT relation, name, parent_uri AS uri, parent_uid AS uid, parent_hash AS hash "
+        "FROM lineage WHERE uid = ?",  # one filter: the uid index serves it
         [uid],
     )
+    sources = [r for r in rows if r.pop("relation") == "source"]
+    return sorted(sources, key=lambda r: (r["name"], r["uri"]))
 
 
 @dataclass(frozen=True)
@@ -148,24 +184,41 @@ def lineage(con: Con, uid: str, direction: str = "upstream", depth: int = 5) -> 
     """
     if direction not in ("upstream", "downstream"):
         raise InvalidQuery(direction, "direction is upstream or downstream")
-    step = "l.uid = w.node" if direction == "upstream" else "l.parent_uid = w.node"
-    nxt = "l.parent_uid" if direction == "upstream" else "l.uid"
-    sql = f"""
-    WITH RECURSIVE walk(node, depth) AS (
-        SELECT ?::VARCHAR, 0
-        UNION
-        SELECT {nxt}, w.depth + 1 FROM walk w JOIN lineage l ON {step}
-        WHERE w.depth < ? AND {nxt} IS NOT NULL
+    near, far = ("uid", "parent_uid") if direction == "upstream" else ("parent_uid", "uid")
+    # Breadth first, one query per hop: `near IN (frontier)` is an index scan
+    # (lineage_child / lineage_parent), where a recursive CTE hash-joins the
+    # whole edge table at every hop.
+    edges: dict[tuple[Any, ...], Row] = {}
+    seen, frontier = {uid}, [uid]
+    for hop in range(1, int(depth) + 1):
+        if not frontier:
+            break
+        reached: list[str] = []
+        for chunk in range(0, len(frontier), 500):
+            part = frontier[chunk : chunk + 500]
+            for row in _rows(
+                con, f"SELECT {_EDGE_COLUMNS} FROM lineage WHERE {near} IN {_marks(part)}", part
+            ):
+                edge = (row["uid"], row["relation"], row["name"], row["parent_uri"])
+                if edge in edges:
+                    continue
+                edges[edge] = {"depth": hop, **row}
+                node = row[far]
+                if node is not None and node not in seen:
+                    seen.add(node)
+                    reached.append(node)
+        frontier = reached
+    return sorted(
+        edges.values(),
+        key=lambda r: (
+            r["depth"],
+            r["key"],
+            r["uid"],
+            r["relation"],
+            r["name"],
+            r["parent_uri"],
+        ),
     )
-    SELECT DISTINCT min(w.depth) OVER (PARTITION BY l.uid, l.relation, l.name, l.parent_uri)
-           + 1 AS depth,
-           l.project, l.key, l.uid, l.relation, l.name, l.parent_uri, l.parent_project,
-           l.parent_key, l.parent_uid, l.parent_hash
-    FROM walk w JOIN lineage l ON {step}
-    WHERE w.depth < ?
-    ORDER BY depth, l.key, l.uid, l.relation, l.name, l.parent_uri
-    """
-    return _rows(con, sql, [uid, int(depth), int(depth)])
 
 
 # -------------------------------------------------------------------- audit
