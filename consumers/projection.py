@@ -138,6 +138,7 @@ class Projection:
     ) -> None:
         self.path = str(path)
         self.codec = codec or default_codec()
+        self._bound: str | None = None  # the log this connection has checked it is tied to
         self.con = connect(self.path, timeout=timeout)
         try:
             self._ensure_schema()
@@ -186,11 +187,15 @@ class Projection:
         self._drop_all()
         self._ensure_schema()
         self.positions = {}
+        self._bound = None
 
     def bind(self, log: EventLog) -> None:
         """Tie this projection to ``log``; a projection of another log is reset."""
+        if self._bound == log.log_id:  # checked already on this connection (it holds the file)
+            return
         log_id = self._meta("log_id")
         if log_id == log.log_id:
+            self._bound = log_id
             return
         if log_id is not None:
             self.reset()
@@ -198,6 +203,7 @@ class Projection:
         self._set_meta("log_id", log.log_id)
         self._set_meta("log_url", log.url)
         self.con.execute("COMMIT")
+        self._bound = log.log_id
 
     def close(self) -> None:
         self.con.close()
