@@ -44,7 +44,7 @@ def resolve(con: Con, uri: StoreURI) -> Row | None:
     Each query filters on one indexed column only (``uid`` or ``key``) and the
     rest is checked here: DuckDB's ART indexes serve a scan only when its sole
     pushed-down filter is on the indexed column, and a point lookup through
-    the index is what keeps this fast at a million versions (docs/limits.md).
+    the index is what keeps this fast at a million versions (docs/sql.md).
     """
     if uri.uid:
         rows = _rows(con, "SELECT * FROM artifacts WHERE uid = ?", [uri.uid])
