@@ -69,18 +69,29 @@ def resolve(con: Con, uri: StoreURI) -> Row | None:
         if uri.tag:
             rows = [r for r in rows if uri.tag in tags_of(con, [r["uid"]]).get(r["uid"], [])]
         return rows[0] if rows else None
+    return resolve_tagged(con, uri)[0]
+
+
+def resolve_tagged(con: Con, uri: StoreURI) -> tuple[Row | None, list[str]]:
+    """The version a tag (default ``latest``) names, and every tag of that version.
+
+    One lookup of the key's tags answers both, so :meth:`Catalog.get_artifact`
+    does not need a second query for the tags.
+    """
     tag = uri.tag or "latest"
+    of_key = con.execute(
+        "SELECT project, iteration, tag, uid FROM tags WHERE key = ?", [uri.key]
+    ).fetchall()
     tagged = [
         uid
-        for project, iteration, name, uid in con.execute(
-            "SELECT project, iteration, tag, uid FROM tags WHERE key = ?", [uri.key]
-        ).fetchall()
+        for project, iteration, name, uid in of_key
         if (project, iteration, name) == (uri.project, uri.iteration, tag)
     ]
     if not tagged:
-        return None
-    rows = [r for r in _rows(con, "SELECT * FROM artifacts WHERE uid = ?", tagged[:1])]
-    return next((r for r in rows if _names(r, uri)), None)
+        return None, []
+    rows = _rows(con, "SELECT * FROM artifacts WHERE uid = ?", tagged[:1])
+    row = next((r for r in rows if _names(r, uri)), None)
+    return row, sorted(name for _, _, name, uid in of_key if uid == tagged[0])
 
 
 def _names(row: Row, uri: StoreURI) -> bool:

@@ -167,6 +167,7 @@ class Projection:
         if "meta" in tables:
             version = self._meta("schema_version")
             if version == str(schema.SCHEMA_VERSION):
+                self.create_indexes()  # a bulk load interrupted before its index build
                 return
             # Derived data: drop and rebuild from the log instead of migrating.
             self._drop_all()
@@ -175,6 +176,16 @@ class Projection:
             self.con.execute(statement)
         self._set_meta("schema_version", str(schema.SCHEMA_VERSION))
         self.con.execute("COMMIT")
+
+    def drop_indexes(self) -> None:
+        """Drop the lookup indexes (a bulk load builds them once at the end)."""
+        for statement in schema.INDEXES:
+            self.con.execute(f"DROP INDEX IF EXISTS {schema.index_name(statement)}")
+
+    def create_indexes(self) -> None:
+        """Create any missing lookup index."""
+        for statement in schema.INDEXES:
+            self.con.execute(statement)
 
     def _drop_all(self) -> None:
         for view in schema.VIEWS:

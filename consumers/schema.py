@@ -242,6 +242,11 @@ INDEXES = (
 )
 
 
+def index_name(statement: str) -> str:
+    """The name an ``INDEXES`` statement creates."""
+    return statement.split(" IF NOT EXISTS ", 1)[1].split(" ", 1)[0]
+
+
 def ddl() -> list[str]:
     """Every statement that creates the projection's schema."""
     return [t.ddl() for t in TABLES] + list(INDEXES) + [sql for _, sql in VIEWS.values()]

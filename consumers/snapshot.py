@@ -47,7 +47,9 @@ def snapshot(
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
     try:
         with Projection(str(temp), codec=codec) as projection:
+            projection.drop_indexes()  # private until the rename: built once at the end
             projection.catch_up(log, until=dict(ends), batch_size=DEFAULT_BATCH, progress=progress)
+            projection.create_indexes()
         os.replace(temp, path)
     finally:
         for leftover in (temp, Path(str(temp) + ".wal")):

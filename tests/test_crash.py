@@ -10,6 +10,10 @@ random time within the span of a full consume, SIGKILLs it, runs ``consume``
 again to completion, and compares the canonical digest with an in-process
 replay's. The kill moments are stratified over that span so the trials cover
 start-up, mid-consume and the end; every seed is in the assertion messages.
+
+The same records are also copied, in log order, to a 3-partition Kafka topic on
+the session's broker, and the same trials run against it (``kafka`` marker):
+there the positions are per partition and the restart resumes each one.
 """
 
 from __future__ import annotations
@@ -273,7 +277,7 @@ def crash_trials(world: World, trials: int, label: str) -> list[Trial]:
         restart = run_consume(env)
         assert restart.returncode == 0, f"{where}: restart failed: {restart.stderr}"
         applied = int(restart.stdout.split()[1])  # "applied N record(s); ..."
-        result = Trial(where, killed, world.end[0] - applied)
+        result = Trial(where, killed, sum(world.end.values()) - applied)
         check_projection(db, world, str(result))
         results.append(result)
         for path in (db, db + ".wal"):
@@ -295,4 +299,48 @@ def test_killed_consumer_soak(world: World) -> None:
     print(report)
     # Stratified kill moments: many land mid-consume, after some batches committed.
     partial = [t for t in trials if t.killed and 0 < t.resumed_from < world.end[0]]
+    assert len(partial) >= 5, report
+
+
+@pytest.fixture(scope="module")
+def kafka_world(world: World, kafka_broker: Any) -> World:
+    """The embedded world's records copied, in log order, to a fresh 3-partition topic."""
+    url = kafka_broker.log_url(f"crash-{os.getpid()}-{random.randrange(2**32):08x}", timeout=10)
+    with open_log(world.env["CATALOG_LOG"]) as source:
+        records = source.read_range({}, source.end_offsets(), max_records=10**6)
+    assert records and not any(r.error for r in records)
+    with open_log(url) as topic:
+        for start in range(0, len(records), 500):
+            chunk = records[start : start + 500]
+            topic.append([Message(r.key, r.value, r.headers) for r in chunk])
+        end = topic.end_offsets()
+        assert len([p for p, n in end.items() if n]) > 1, f"one partition only: {end}"
+        with Projection(str(world.tmp / "kafka-clean.duckdb")) as clean:
+            clean.catch_up(topic)
+            clean_digest = digest(clean.con)
+    env = world.env | {"CATALOG_LOG": url}
+    started = time.monotonic()
+    done = run_consume(env | {"CATALOG_DB": str(world.tmp / "kafka-measure.duckdb")})
+    seconds = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    result = World(world.tmp, env, end, clean_digest, seconds)
+    check_projection(str(world.tmp / "kafka-measure.duckdb"), result, "an uninterrupted consume")
+    return result
+
+
+@pytest.mark.kafka
+def test_killed_kafka_consumer_resumes_to_a_clean_replay(kafka_world: World) -> None:
+    for trial in crash_trials(kafka_world, 5, "kafka"):
+        print(trial)
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_killed_kafka_consumer_soak(kafka_world: World) -> None:
+    trials = crash_trials(kafka_world, 50, "kafka-soak")
+    report = "\n".join(str(t) for t in trials)
+    print(report)
+    total = sum(kafka_world.end.values())
+    partial = [t for t in trials if t.killed and 0 < t.resumed_from < total]
     assert len(partial) >= 5, report

@@ -282,6 +282,26 @@ def test_schema_version_mismatch_rebuilds(w: Writer, log: EventLog, tmp_path: Pa
         assert tags(p) == {("k", "latest"): "a1"}
 
 
+def _indexes(path: str) -> set[str]:
+    with Projection(path) as p:
+        return {r[0] for r in p.con.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
+
+
+def test_a_replay_builds_its_indexes_at_the_end(w: Writer, log: EventLog, tmp_path: Path) -> None:
+    from consumers.replay import rebuild
+
+    w.emit("k", logged("a1"))
+    w.emit("k", logged("a2", tag="prod"))
+    path = str(tmp_path / "replayed.duckdb")
+    rebuild(log, path)
+    wanted = {schema.index_name(s) for s in schema.INDEXES}
+    assert _indexes(path) == wanted
+    with Projection(path) as p:  # and a file that lost them (a killed bulk load) gets them back
+        p.drop_indexes()
+        assert tags(p) == {("k", "latest"): "a2", ("k", "prod"): "a2"}
+    assert _indexes(path) == wanted
+
+
 def test_projection_of_another_log_is_reset(w: Writer, log: EventLog, tmp_path: Path) -> None:
     w.emit("k", logged("a1"))
     path = str(tmp_path / "p.duckdb")
