@@ -174,7 +174,7 @@ def run(ctx: Context) -> list[Result]:
             met=ms <= 5,
             higher_is_better=False,
             notes=(
-                "end to end: catch up (nothing new), resolve, tags_of, sources_of, "
+                "end to end: catch up (nothing new), resolve with its tags, sources_of, "
                 f"build the Artifact; p90 {p90(times):.1f} ms"
             ),
         )
