@@ -21,6 +21,7 @@ over the same number of runs in its SQLite store (:mod:`bench.mlflow_baseline`).
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -40,6 +41,7 @@ from bench.common import (
 )
 from catalog import query
 from catalog.uri import StoreURI
+from consumers.digest import digest
 from consumers.projection import Projection
 
 AS_OF_SQL = (
@@ -156,6 +158,27 @@ def run(ctx: Context) -> list[Result]:
         for r in results:
             if r.met is False:
                 r.profile = _profile_case(r.extra["case"], cases, con)
+
+        # Issue 8: the canonical state digest of the whole projection (`catalog digest`).
+        runs = []
+        for _ in range(3):
+            started = time.perf_counter()
+            digest(con)
+            runs.append(time.perf_counter() - started)
+        say(f"digest: first {runs[0]:.2f} s, best {min(runs):.2f} s")
+        results.append(
+            Result(
+                "history",
+                f"state digest of the whole projection ({scale})",
+                runs[0],
+                "s",
+                target="≤ 10 s",
+                met=runs[0] <= 10,
+                higher_is_better=False,
+                notes=f"consumers.digest.digest, as `catalog digest`; the first of 3 runs "
+                f"(best {min(runs):.2f} s)",
+            )
+        )
 
     # End to end through the SDK.
     cat = gen.catalog()
