@@ -876,19 +876,13 @@ class Catalog:
         """The version ``uri`` names: by uid (``^uid``), tag (``:tag``) or else latest."""
         parsed = uri if isinstance(uri, StoreURI) else self._parse(uri, project)
         with self.reading() as con:
-            tags: list[str] | None = None
-            if parsed.uid or parsed.tree:
-                row = query.resolve(con, parsed)
-            else:  # by tag: the same lookup gives the version's tags
-                row, tags = query.resolve_tagged(con, parsed)
+            row, tags = query.resolve_with_tags(con, parsed)
             if row is None:
                 raise ArtifactNotFound(str(parsed))
             if row["deleted"] and not include_deleted:
                 raise ArtifactNotFound(str(parsed), "deleted")
             if row["category"] != parsed.category and parsed.category != "artifacts":
                 raise ArtifactNotFound(str(parsed), f"it is in category {row['category']}")
-            if tags is None:
-                tags = query.tags_of(con, [row["uid"]]).get(row["uid"], [])
             sources = query.sources_of(con, row["uid"])
         return Artifact.from_row(
             row,

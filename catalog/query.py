@@ -27,12 +27,8 @@ def _rows(con: Con, sql: str, params: Sequence[Any] | None = None) -> list[Row]:
     # execute + fetchall: a point lookup pays ~1.5 ms less than through a relation and Arrow
     cursor = con.execute(sql, list(params or []))
     names = [d[0] for d in cursor.description]
-    rows: list[Row] = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
-    for r in rows:
-        for name in ("labels", "extra_data", "outputs"):
-            if name in r and r[name] is not None:
-                r[name] = dict(r[name])
-    return rows
+    # (DuckDB 2 returns MAP columns as dicts already)
+    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
 
 # ---------------------------------------------------------------- artifacts
@@ -69,15 +65,19 @@ def resolve(con: Con, uri: StoreURI) -> Row | None:
         if uri.tag:
             rows = [r for r in rows if uri.tag in tags_of(con, [r["uid"]]).get(r["uid"], [])]
         return rows[0] if rows else None
-    return resolve_tagged(con, uri)[0]
+    return _by_tag(con, uri)[0]
 
 
-def resolve_tagged(con: Con, uri: StoreURI) -> tuple[Row | None, list[str]]:
-    """The version a tag (default ``latest``) names, and every tag of that version.
+def resolve_with_tags(con: Con, uri: StoreURI) -> tuple[Row | None, list[str]]:
+    """:func:`resolve`, and the tags of the version found."""
+    if not uri.uid and not uri.tree:
+        return _by_tag(con, uri)  # one lookup of the key's tags answers both
+    row = resolve(con, uri)
+    return row, ([] if row is None else tags_of(con, [row["uid"]]).get(row["uid"], []))
 
-    One lookup of the key's tags answers both, so :meth:`Catalog.get_artifact`
-    does not need a second query for the tags.
-    """
+
+def _by_tag(con: Con, uri: StoreURI) -> tuple[Row | None, list[str]]:
+    """The version a tag (default ``latest``) names, and every tag of that version."""
     tag = uri.tag or "latest"
     of_key = con.execute(
         "SELECT project, iteration, tag, uid FROM tags WHERE key = ?", [uri.key]

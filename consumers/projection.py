@@ -31,7 +31,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from catalog.errors import EventError, LogError, LogUnavailable, ProjectionBusy
+from catalog.errors import EventError, InvalidInput, LogError, LogUnavailable, ProjectionBusy
 from catalog.events.codec import Codec, default_codec
 from catalog.events.model import CatalogEvent, payload_to_json
 from catalog.log import EventLog, Offsets, Position, Record, is_behind
@@ -122,11 +122,17 @@ def connect(
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     while True:
         try:
-            con = duckdb.connect(path, read_only=read_only, config=config or {})
-            con.execute("SET TimeZone = 'UTC'")
             # Bounded memory: DuckDB spills to disk past this (CATALOG_DUCKDB_MEMORY).
-            con.execute("SET memory_limit = ?", [memory_limit()])
+            # As a connect option, a bad value is refused before any file is created.
+            settings = {"memory_limit": memory_limit(), **(config or {})}
+            con = duckdb.connect(path, read_only=read_only, config=settings)
+            con.execute("SET TimeZone = 'UTC'")
             return con
+        except duckdb.ParserException as exc:
+            raise InvalidInput(
+                f"CATALOG_DUCKDB_MEMORY={memory_limit()!r} is not a memory size "
+                f"(e.g. 512MB, 2GB): {str(exc).splitlines()[0]}"
+            ) from exc
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise LogError(path, f"cannot open the projection: {exc}") from exc

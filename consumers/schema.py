@@ -235,7 +235,6 @@ INDEXES = (
     "CREATE INDEX IF NOT EXISTS artifacts_key ON artifacts(key)",
     "CREATE INDEX IF NOT EXISTS tags_key ON tags(key)",
     "CREATE INDEX IF NOT EXISTS tags_uid ON tags(uid)",
-    "CREATE INDEX IF NOT EXISTS tag_history_key ON tag_history(project, key, tag)",
     "CREATE INDEX IF NOT EXISTS lineage_child ON lineage(uid)",
     "CREATE INDEX IF NOT EXISTS lineage_parent ON lineage(parent_uid)",
     "CREATE INDEX IF NOT EXISTS events_id ON events(event_id)",

@@ -740,6 +740,14 @@ def test_replay_until_time(app: App) -> None:
 # -------------------------------------------------------------------- config
 
 
+def test_a_bad_duckdb_memory_setting_is_refused_before_any_file(app: App) -> None:
+    result = app.run("ls", env={"CATALOG_DUCKDB_MEMORY": "lots"})
+    assert result.exit_code == 2, result.output
+    assert "CATALOG_DUCKDB_MEMORY='lots' is not a memory size" in result.output
+    assert not app.db.exists()
+    assert app.run("ls", env={"CATALOG_DUCKDB_MEMORY": "300MB"}).exit_code == 0
+
+
 def test_config(app: App) -> None:
     settings = app.json("config", "--json")
     assert settings["log"] == app.log_url
