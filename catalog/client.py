@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -428,10 +429,14 @@ class Catalog:
         inline = len(body.encode()) if isinstance(body, str) else len(body or b"")
         if inline > MAX_INLINE_BODY:  # refused before any byte is stored
             raise LimitExceeded("inline body", inline, MAX_INLINE_BODY, "pass local_path= instead")
-        spec_json = jsonutil.dumps(dict(spec or {}))
-        path = Path(local_path) if local_path is not None else None
-        if path is not None and not path.exists():
-            raise InvalidInput(f"local_path {str(path)!r} does not exist")
+        spec_json = jsonutil.dumps(dict(spec)) if spec else "{}"
+        path = os.fspath(local_path) if local_path is not None else None
+        is_dir = False
+        if path is not None:
+            try:
+                is_dir = stat.S_ISDIR(os.stat(path).st_mode)
+            except OSError:
+                raise InvalidInput(f"local_path {str(path)!r} does not exist") from None
         refs = self.resolve_sources(sources, project)
         links = self.resolve_links(extra_data, project)
 
@@ -441,11 +446,11 @@ class Catalog:
         cas = None
         if body is not None or path is not None:
             cas = self.store_for(self.artifact_path(project, artifact_path, run_path, tree or None))
-            if path is not None and path.is_dir():
+            if is_dir:
                 kind = "dir" if kind == "artifact" else kind
                 format = format or "dir"
             elif path is not None:
-                filename = filename or path.name
+                filename = filename or os.path.basename(path)
         if format is None and filename and "." in filename:
             format = filename.rsplit(".", 1)[1].lower()
 
@@ -478,7 +483,8 @@ class Catalog:
 
         # Refuse an oversize event before any byte is stored (encoding a stand-in
         # costs a little, so only when the event might come near the limit).
-        rough = len(spec_json) + len(json.dumps([labels, links, description], default=str))
+        rough = len(spec_json) + len(description or "")
+        rough += sum(len(k) + len(v) + 6 for m in (labels, links) for k, v in m.items())
         if rough > MAX_EVENT_BYTES // 4:
             placeholder = "0" * 64
             target_guess = cas.url_for(placeholder) if cas else target_path
@@ -503,8 +509,9 @@ class Catalog:
             if body is not None:
                 data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
                 blob = cas.put_bytes(data)
-            elif path is not None and path.is_dir():
-                blob, manifest = cas.put_dir(path)
+            elif is_dir:
+                assert path is not None
+                blob, manifest = cas.put_dir(Path(path))
                 blob = store.Blob(blob.digest, manifest.size, blob.url)
             else:
                 assert path is not None

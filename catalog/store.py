@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
@@ -253,6 +254,10 @@ class ObjectStore:
         self.path: str = str(path).rstrip("/")
         self._unsynced: list[str] = []
         self._local_dirs_ready = False
+        self._local_fanout: set[str] = set()
+        # temporary names unique to this store object (no uuid4 per small file)
+        self._tmp_prefix = f"{uuid.uuid4().hex[:16]}-"
+        self._tmp_counter = itertools.count()
 
     def __repr__(self) -> str:
         return f"ObjectStore({self.root!r})"
@@ -285,15 +290,22 @@ class ObjectStore:
         url = self.url_for(digest)
         if _freshen(target):
             return Blob(digest, len(data), url)
-        tmp = f"{self.path}/objects/tmp/{uuid.uuid4().hex}"
+        tmp = f"{self.path}/objects/tmp/{self._tmp_prefix}{next(self._tmp_counter)}"
         try:
             if not self._local_dirs_ready:
                 os.makedirs(f"{self.path}/objects/tmp", exist_ok=True)
                 self._local_dirs_ready = True
             with open(tmp, "wb") as out:
                 out.write(data)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.replace(tmp, target)
+            fanout = target[: target.rindex("/")]
+            if fanout not in self._local_fanout:  # objects/sha256/<2 hex>: made once
+                os.makedirs(fanout, exist_ok=True)
+                self._local_fanout.add(fanout)
+            try:
+                os.replace(tmp, target)
+            except FileNotFoundError:  # the directory was removed meanwhile
+                os.makedirs(fanout, exist_ok=True)
+                os.replace(tmp, target)
         except OSError as exc:
             with suppress(OSError):
                 os.remove(tmp)
@@ -331,10 +343,9 @@ class ObjectStore:
         local = os.fspath(path)
         if self.protocol == "file":  # small local files: one read, plain os calls
             try:
-                small = os.path.getsize(local) <= CHUNK_SIZE
-                if small:
-                    with open(local, "rb") as fh:
-                        data = fh.read()
+                with open(local, "rb") as fh:
+                    small = os.fstat(fh.fileno()).st_size <= CHUNK_SIZE
+                    data = fh.read() if small else b""
             except OSError as exc:
                 raise StorageError(local, _reason(exc)) from exc
             if small:

@@ -308,7 +308,8 @@ class Artifact:
             created_by=row["created_by"],
             updated_by=row["updated_by"],
         )
-        spec = json.loads(row["spec"]) if isinstance(row["spec"], str) else dict(row["spec"])
+        raw = row["spec"]
+        spec = (json.loads(raw) if raw != "{}" else {}) if isinstance(raw, str) else dict(raw)
         producer = row["producer"]
         art.spec = Spec(
             target_path=row["target_path"],
