@@ -87,7 +87,7 @@ def rebuild(
             # until the swap, so nothing reads it meanwhile).
             fresh.drop_indexes()
             replay_into(fresh, log, until=until, to_position=to_position, progress=progress)
-            fresh.create_indexes()
+            fresh.create_indexes(bulk=True)
         # Make sure no other process holds the live file, then swap.
         if target.exists():
             connect(str(target)).close()

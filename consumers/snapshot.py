@@ -49,7 +49,7 @@ def snapshot(
         with Projection(str(temp), codec=codec) as projection:
             projection.drop_indexes()  # private until the rename: built once at the end
             projection.catch_up(log, until=dict(ends), batch_size=DEFAULT_BATCH, progress=progress)
-            projection.create_indexes()
+            projection.create_indexes(bulk=True)
         os.replace(temp, path)
     finally:
         for leftover in (temp, Path(str(temp) + ".wal")):

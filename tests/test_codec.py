@@ -390,3 +390,15 @@ def test_values_the_generated_encoder_refuses_go_to_fastavro() -> None:
         _fastavro_bytes(codec, bad_uid)
     with pytest.raises(Exception):  # noqa: B017
         codec.encode(bad_uid)
+
+
+def test_event_ids_are_random_version_4_uuids() -> None:
+    import uuid
+
+    from catalog.events.model import _uuid
+
+    ids = [_uuid() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)

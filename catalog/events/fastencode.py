@@ -143,8 +143,17 @@ class _Gen:
 
     @staticmethod
     def emit_primitive(kind: str, value: str, indent: str) -> list[str]:
-        if kind == "string":
-            return [f"{indent}write_string(out, {value})"]
+        if kind == "string":  # inline: the most common value by far
+            return [
+                f"{indent}if type({value}) is not str:",
+                f"{indent}    raise Unsupported({value})",
+                f"{indent}b = {value}.encode()",
+                f"{indent}if len(b) < 64:",
+                f"{indent}    out.append(len(b) << 1)",
+                f"{indent}else:",
+                f"{indent}    write_long(out, len(b))",
+                f"{indent}out += b",
+            ]
         if kind == "long":
             return [f"{indent}write_long(out, {value})"]
         if kind == "int":
