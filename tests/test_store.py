@@ -691,3 +691,16 @@ def test_put_get_round_trip(data: bytes) -> None:
         assert store.put_stream(io.BytesIO(data)) == blob
     finally:
         store.fs.rm(store.path, recursive=True)
+
+
+def test_small_file_reader_and_writer(tmp_path: Path) -> None:
+    from catalog.store import _read_small_file, _write_new_file
+
+    target = str(tmp_path / "new")
+    _write_new_file(target, b"x" * 70_000)
+    assert _read_small_file(target, 70_000) == b"x" * 70_000
+    assert _read_small_file(target, 69_999) is None  # too big: the caller streams it
+    with pytest.raises(FileExistsError):  # never overwrites
+        _write_new_file(target, b"y")
+    _write_new_file(str(tmp_path / "empty"), b"")
+    assert _read_small_file(str(tmp_path / "empty"), 10) == b""

@@ -21,6 +21,7 @@ record handed to consumers as damaged (dead-lettered), never as data.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -55,6 +56,19 @@ def path_from_url(url: str) -> Path:
     if not raw:
         raise LogError(url, "no path in the file:// URL")
     return Path(os.path.expanduser(raw)).absolute()
+
+
+def _headers_json(headers: Sequence[tuple[str, bytes]]) -> str:
+    """The stored form of a message's headers (a few distinct sets: cached)."""
+    try:
+        return _cached_headers_json(headers)
+    except TypeError:  # unhashable (lists): not worth caching
+        return json.dumps([[k, v.hex()] for k, v in headers])
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_headers_json(headers: tuple[tuple[str, bytes], ...]) -> str:
+    return json.dumps([[k, v.hex()] for k, v in headers])
 
 
 def _crc(key: str, value: bytes) -> int:
@@ -113,9 +127,7 @@ class FileLog(EventLog):
                                 start + i,
                                 m.key,
                                 m.value,
-                                json.dumps([[k, v.hex()] for k, v in m.headers])
-                                if m.headers
-                                else None,
+                                _headers_json(m.headers) if m.headers else None,
                                 _crc(m.key, m.value),
                                 now,
                             )
