@@ -52,6 +52,8 @@ from catalog.events.model import (
     Producer,
     ProjectConfigured,
     SourceRef,
+    build_record,
+    new_event,
 )
 from catalog.log import EventLog, Message, Position, open_log
 from catalog.uri import KINDS, StoreURI, category_for_kind, is_store_uri
@@ -140,6 +142,7 @@ class Catalog:
         self._stores: dict[str, store.ObjectStore] = {}
         self._project_paths: dict[str, str | None] = {}
         self._resolved_paths: dict[tuple[str | None, ...], str] = {}
+        self._producer: Producer | None = None  # see _client_producer
         #: set by a run context: the run uid put on every event's envelope
         self.run_uid: str | None = None
         #: a past moment every read answers for (read-only): a time or end offsets
@@ -295,14 +298,15 @@ class Catalog:
             positions += self.log.append(messages[start : start + 1000])
         return positions
 
+    def _client_producer(self) -> Producer:
+        """The producer of what this client logs outside runs (immutable: built once)."""
+        actor = self.config.actor
+        if self._producer is None or self._producer.name != actor:
+            self._producer = Producer(kind="client", name=actor, owner=actor)
+        return self._producer
+
     def _event(self, project: str, key: str, payload: Payload) -> CatalogEvent:
-        return CatalogEvent(
-            project=project,
-            key=key,
-            payload=payload,
-            actor=self.config.actor,
-            run_uid=self.run_uid,
-        )
+        return new_event(project, key, payload, self.config.actor, self.run_uid)
 
     def append_events(self, events: Sequence[CatalogEvent]) -> Written:
         """Append events (or buffer them in a batch); returns events and positions.
@@ -440,9 +444,7 @@ class Catalog:
         refs = self.resolve_sources(sources, project)
         links = self.resolve_links(extra_data, project)
 
-        producer = producer or Producer(
-            kind="client", name=self.config.actor, owner=self.config.actor
-        )
+        producer = producer or self._client_producer()
         cas = None
         if body is not None or path is not None:
             cas = self.store_for(self.artifact_path(project, artifact_path, run_path, tree or None))
@@ -461,23 +463,27 @@ class Catalog:
                 else ({} if digest else {"spec": spec_json, "target_path": target})
             )
             uid = version_uid(project, key, iteration, tree, digest, kind, format, ident)
-            payload = ArtifactLogged(
-                uid=uid,
-                kind=kind,
-                producer=producer,
-                iteration=iteration,
-                tree=tree,
-                hash=digest,
-                size=size,
-                target_path=target,
-                format=format,
-                filename=filename,
-                labels=labels,
-                tag=tag,
-                sources=tuple(refs),
-                extra_data=links,
-                spec=spec_json,
-                description=description,
+            # every field given: built without the frozen dataclass's __init__ (hot path)
+            payload: ArtifactLogged = build_record(
+                ArtifactLogged,
+                {
+                    "uid": uid,
+                    "kind": kind,
+                    "producer": producer,
+                    "iteration": iteration,
+                    "tree": tree,
+                    "hash": digest,
+                    "size": size,
+                    "target_path": target,
+                    "format": format,
+                    "filename": filename,
+                    "labels": labels,
+                    "tag": tag,
+                    "sources": tuple(refs),
+                    "extra_data": links,
+                    "spec": spec_json,
+                    "description": description,
+                },
             )
             return self._event(project, key, payload)
 

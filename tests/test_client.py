@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -278,3 +279,35 @@ def test_audit(catalog: Catalog) -> None:
     assert all(e["actor"] == "tester" for e in events)
     assert [e["type"] for e in catalog.audit(type="ArtifactTagged")] == ["ArtifactTagged"]
     assert catalog.audit(actor="nobody") == []
+
+
+def test_hot_path_events_equal_their_constructors(tmp_path: Path) -> None:
+    """log_artifact builds its event without the dataclass __init__: same event."""
+    import dataclasses
+
+    from catalog.events.model import ArtifactLogged, CatalogEvent
+
+    cat = Catalog(
+        log=f"file://{tmp_path}/events.db",
+        db=str(tmp_path / "p.duckdb"),
+        artifact_path=str(tmp_path / "art"),
+        project="p",
+    )
+    built: list[CatalogEvent] = []
+    append = cat.append_events
+
+    def spy(events: Any) -> Any:
+        built.extend(events)
+        return append(events)
+
+    cat.append_events = spy  # type: ignore[method-assign]
+    cat.log_artifact("k", body=b"x", labels={"a": 1}, tag="v1")
+    (event,) = built
+    payload = event.payload
+    assert isinstance(payload, ArtifactLogged)
+    names = {f.name for f in dataclasses.fields(ArtifactLogged)}
+    assert set(vars(payload)) == names
+    assert ArtifactLogged(**{n: getattr(payload, n) for n in names}) == payload
+    envelope = {f.name for f in dataclasses.fields(CatalogEvent)}
+    assert CatalogEvent(**{n: getattr(event, n) for n in envelope}) == event
+    cat.close()

@@ -154,10 +154,13 @@ class _Gen:
                 f"{indent}    write_long(out, len(b))",
                 f"{indent}out += b",
             ]
-        if kind == "long":
-            return [f"{indent}write_long(out, {value})"]
-        if kind == "int":
-            return [f"{indent}write_int(out, {value})"]
+        if kind in ("long", "int"):  # small non-negative values inline
+            return [
+                f"{indent}if type({value}) is int and 0 <= {value} < 64:",
+                f"{indent}    out.append({value} << 1)",
+                f"{indent}else:",
+                f"{indent}    write_{kind}(out, {value})",
+            ]
         if kind == "boolean":
             return [
                 f"{indent}if type({value}) is not bool:",
