@@ -294,8 +294,9 @@ class Catalog:
         for cas in self._stores.values():  # bytes durable before the events naming them
             cas.sync()
         positions: list[Position] = []
-        for start in range(0, len(messages), 1000):
-            positions += self.log.append(messages[start : start + 1000])
+        chunk = self.log.append_chunk
+        for start in range(0, len(messages), chunk):
+            positions += self.log.append(messages[start : start + chunk])
         return positions
 
     def _client_producer(self) -> Producer:

@@ -79,6 +79,9 @@ class EventLog(abc.ABC):
 
     url: str
 
+    #: Messages a writer hands to one :meth:`append` at most (a batch is split).
+    append_chunk: int = 1000
+
     @property
     @abc.abstractmethod
     def log_id(self) -> str:

@@ -78,6 +78,9 @@ def _crc(key: str, value: bytes) -> int:
 class FileLog(EventLog):
     """The embedded, single-partition log (``file://`` URLs)."""
 
+    # One SQLite transaction (one fsync) per append: a batch goes in one piece.
+    append_chunk = 100_000
+
     def __init__(self, url: str) -> None:
         self.path = path_from_url(url)
         self.url = f"file://{self.path}"
