@@ -81,6 +81,10 @@ MAX_INLINE_BODY = 16 * 1024 * 1024
 LabelFilter = Mapping[str, str | None] | Sequence[str] | str | None
 
 
+# json.dumps with options builds an encoder per call; this one is reused (same text).
+_UID_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def version_uid(
     project: str,
     key: str,
@@ -92,12 +96,7 @@ def version_uid(
     identity: Mapping[str, Any],
 ) -> str:
     """The deterministic uid of a version (32 hex, like MLRun's uids)."""
-    material = json.dumps(
-        [project, key, iteration, tree, digest, kind, format, identity],
-        sort_keys=True,
-        separators=(",", ":"),
-        default=str,
-    )
+    material = _UID_JSON.encode([project, key, iteration, tree, digest, kind, format, identity])
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
 
 

@@ -572,10 +572,12 @@ def _read_small_file(path: str, limit: int) -> bytes | None:
         size = os.fstat(fd).st_size
         if size > limit:
             return None
-        chunks = []
-        while chunk := os.read(fd, max(size, 1 << 16)):
-            chunks.append(chunk)
-        data = b"".join(chunks)
+        data = os.read(fd, size + 1)  # all of it, and EOF seen, in one call mostly
+        if len(data) > size or (data and len(data) < size):  # grew or short read: go on
+            chunks = [data]
+            while chunk := os.read(fd, 1 << 16):
+                chunks.append(chunk)
+            data = b"".join(chunks)
         return data if len(data) <= limit else None  # grew meanwhile: stream it instead
     finally:
         os.close(fd)
