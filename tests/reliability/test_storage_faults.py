@@ -175,8 +175,15 @@ def test_a_failing_local_disk_fails_the_log_call_and_appends_nothing(
             return FailingWriter(str(path))
         return real_open(path, mode, *args, **kwargs)
 
+    real_write_new_file = store._write_new_file
+
+    def failing_write_new_file(path: str, data: bytes) -> None:
+        real_write_new_file(path, data[:1])  # small blobs: plain os calls
+        raise FAULTS[fault]()
+
     artifacts = tmp_path / "artifacts"
     monkeypatch.setattr(store, "open", failing_open, raising=False)
+    monkeypatch.setattr(store, "_write_new_file", failing_write_new_file)
     real_local_open = LocalFileSystem._open
 
     def failing_local_open(self: LocalFileSystem, path: str, mode: str = "rb", **kw: Any) -> Any:
