@@ -71,6 +71,12 @@ def _cached_headers_json(headers: tuple[tuple[str, bytes], ...]) -> str:
     return json.dumps([[k, v.hex()] for k, v in headers])
 
 
+@functools.lru_cache(maxsize=64)
+def _parse_headers(stored: str) -> tuple[tuple[str, bytes], ...]:
+    """Headers from their stored form (a few distinct sets: cached); raises if unreadable."""
+    return tuple((k, bytes.fromhex(v)) for k, v in json.loads(stored))
+
+
 def _crc(key: str, value: bytes) -> int:
     return zlib.crc32(value, zlib.crc32(key.encode("utf-8") + b"\x00"))
 
@@ -173,7 +179,7 @@ class FileLog(EventLog):
             parsed: tuple[tuple[str, bytes], ...] = ()
             if headers and error is None:
                 try:
-                    parsed = tuple((k, bytes.fromhex(v)) for k, v in json.loads(headers))
+                    parsed = _parse_headers(headers)
                 except (ValueError, TypeError):
                     error = "unreadable headers"
             records.append(Record(0, offset, key, value, ms, parsed, error))
