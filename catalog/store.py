@@ -253,6 +253,7 @@ class ObjectStore:
         self.fs: fsspec.AbstractFileSystem = fs
         self.path: str = str(path).rstrip("/")
         self._unsynced: list[str] = []
+        self._blobs_url = join_url(self.root, "objects", "sha256")  # + /<2 hex>/<62 hex>
         self._local_dirs_ready = False
         self._local_fanout: set[str] = set()
         # temporary names unique to this store object (no uuid4 per small file)
@@ -267,7 +268,7 @@ class ObjectStore:
     def url_for(self, digest: str) -> str:
         """The full URL (or local path) of the blob named ``digest``."""
         validate_digest(digest)
-        return join_url(self.root, "objects", "sha256", digest[:2], digest[2:])
+        return f"{self._blobs_url}/{digest[:2]}/{digest[2:]}"
 
     def _blob_path(self, digest: str) -> str:
         validate_digest(digest)
