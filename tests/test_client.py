@@ -281,18 +281,13 @@ def test_audit(catalog: Catalog) -> None:
     assert catalog.audit(actor="nobody") == []
 
 
-def test_hot_path_events_equal_their_constructors(tmp_path: Path) -> None:
+def test_hot_path_events_equal_their_constructors(catalog: Catalog) -> None:
     """log_artifact builds its event without the dataclass __init__: same event."""
     import dataclasses
 
     from catalog.events.model import ArtifactLogged, CatalogEvent
 
-    cat = Catalog(
-        log=f"file://{tmp_path}/events.db",
-        db=str(tmp_path / "p.duckdb"),
-        artifact_path=str(tmp_path / "art"),
-        project="p",
-    )
+    cat = catalog
     built: list[CatalogEvent] = []
     append = cat.append_events
 
@@ -310,4 +305,3 @@ def test_hot_path_events_equal_their_constructors(tmp_path: Path) -> None:
     assert ArtifactLogged(**{n: getattr(payload, n) for n in names}) == payload
     envelope = {f.name for f in dataclasses.fields(CatalogEvent)}
     assert CatalogEvent(**{n: getattr(event, n) for n in envelope}) == event
-    cat.close()
