@@ -14,6 +14,7 @@ Inside ``with catalog.session():`` the file stays open across calls.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -80,6 +81,9 @@ MAX_INLINE_BODY = 16 * 1024 * 1024
 
 LabelFilter = Mapping[str, str | None] | Sequence[str] | str | None
 
+
+# What Path.exists() reads as "no such file" (any other error is raised).
+_MISSING_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
 
 # json.dumps with options builds an encoder per call; this one is reused (same text).
 _UID_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
@@ -434,12 +438,16 @@ class Catalog:
         if inline > MAX_INLINE_BODY:  # refused before any byte is stored
             raise LimitExceeded("inline body", inline, MAX_INLINE_BODY, "pass local_path= instead")
         spec_json = jsonutil.dumps(dict(spec)) if spec else "{}"
-        path = os.fspath(local_path) if local_path is not None else None
+        path = Path(local_path) if local_path is not None else None
         is_dir = False
-        if path is not None:
+        if path is not None:  # one stat; errors as Path.exists() tells them apart
             try:
                 is_dir = stat.S_ISDIR(os.stat(path).st_mode)
-            except OSError:
+            except OSError as exc:
+                if exc.errno not in _MISSING_ERRNOS:
+                    raise
+                raise InvalidInput(f"local_path {str(path)!r} does not exist") from None
+            except ValueError:  # e.g. an embedded NUL byte
                 raise InvalidInput(f"local_path {str(path)!r} does not exist") from None
         refs = self.resolve_sources(sources, project)
         links = self.resolve_links(extra_data, project)
@@ -452,7 +460,7 @@ class Catalog:
                 kind = "dir" if kind == "artifact" else kind
                 format = format or "dir"
             elif path is not None:
-                filename = filename or os.path.basename(path)
+                filename = filename or path.name
         if format is None and filename and "." in filename:
             format = filename.rsplit(".", 1)[1].lower()
 
@@ -517,7 +525,7 @@ class Catalog:
                 blob = cas.put_bytes(data)
             elif is_dir:
                 assert path is not None
-                blob, manifest = cas.put_dir(Path(path))
+                blob, manifest = cas.put_dir(path)
                 blob = store.Blob(blob.digest, manifest.size, blob.url)
             else:
                 assert path is not None

@@ -8,14 +8,14 @@ Layout under a root (a local directory or any fsspec URL: ``file://``,
 ``memory://``, ``s3://``, ...)::
 
     <root>/objects/sha256/ab/cdef…(62 hex)   one blob, named by the SHA-256 of its bytes
-    <root>/objects/tmp/<uuid4 hex>           a write in progress (never read)
+    <root>/objects/tmp/<unique name>         a write in progress (never read)
 
 Guarantees:
 
 * **Written once.** A blob whose digest already exists is not written again
   (``put_bytes`` and ``put_file`` hash first and upload nothing; ``put_stream``
   cannot know the digest until the end, so it drops its temporary copy).
-* **Atomic.** Bytes go to ``objects/tmp/<uuid>`` while being hashed, then are moved
+* **Atomic.** Bytes go to ``objects/tmp/<unique name>`` while being hashed, then are moved
   onto the digest path (a rename locally). On object stores whose uploads are
   atomic (S3, GCS: :data:`ATOMIC_PUT_PROTOCOLS`) a blob whose digest is known up
   front (``put_bytes``, ``put_file``) is uploaded straight to its digest key
@@ -256,9 +256,6 @@ class ObjectStore:
         self._blobs_url = join_url(self.root, "objects", "sha256")  # + /<2 hex>/<62 hex>
         self._local_dirs_ready = False
         self._local_fanout: set[str] = set()
-        # temporary names unique to this store object (no uuid4 per small file)
-        self._tmp_prefix = f"{uuid.uuid4().hex[:16]}-"
-        self._tmp_counter = itertools.count()
 
     def __repr__(self) -> str:
         return f"ObjectStore({self.root!r})"
@@ -291,12 +288,21 @@ class ObjectStore:
         url = self.url_for(digest)
         if _freshen(target):
             return Blob(digest, len(data), url)
-        tmp = f"{self.path}/objects/tmp/{self._tmp_prefix}{next(self._tmp_counter)}"
+        tmp = ""
         try:
             if not self._local_dirs_ready:
                 os.makedirs(f"{self.path}/objects/tmp", exist_ok=True)
                 self._local_dirs_ready = True
-            _write_new_file(tmp, data)
+            for _ in range(3):
+                candidate = f"{self.path}/objects/tmp/{_temp_name()}"
+                try:
+                    _write_new_file(candidate, data)  # removes it itself if the write fails
+                except FileExistsError:
+                    continue  # somebody else's temporary file: never touch it
+                tmp = candidate
+                break
+            else:
+                raise FileExistsError(f"no free temporary name under {self.path}/objects/tmp")
             fanout = target[: target.rindex("/")]
             if fanout not in self._local_fanout:  # objects/sha256/<2 hex>: made once
                 os.makedirs(fanout, exist_ok=True)
@@ -307,8 +313,9 @@ class ObjectStore:
                 os.makedirs(fanout, exist_ok=True)
                 os.replace(tmp, target)
         except OSError as exc:
-            with suppress(OSError):
-                os.remove(tmp)
+            if tmp:  # ours, complete, not moved into place
+                with suppress(OSError):
+                    os.remove(tmp)
             raise StorageError(url, _reason(exc)) from exc
         self._unsynced.append(target)
         return Blob(digest, len(data), url)
@@ -575,24 +582,53 @@ def _read_small_file(path: str, limit: int) -> bytes | None:
             return None
         data = os.read(fd, size + 1)  # all of it, and EOF seen, in one call mostly
         if len(data) > size or (data and len(data) < size):  # grew or short read: go on
-            chunks = [data]
-            while chunk := os.read(fd, 1 << 16):
+            chunks, total = [data], len(data)
+            while total <= limit and (chunk := os.read(fd, 1 << 16)):
                 chunks.append(chunk)
+                total += len(chunk)
             data = b"".join(chunks)
-        return data if len(data) <= limit else None  # grew meanwhile: stream it instead
+        return data if len(data) <= limit else None  # grew past the limit: stream it
     finally:
         os.close(fd)
 
 
 def _write_new_file(path: str, data: bytes) -> None:
-    """Create ``path`` (it must not exist) holding ``data``; plain ``os`` calls."""
+    """Create ``path`` (it must not exist) holding ``data``; plain ``os`` calls.
+
+    If the write fails, the file it created is removed before the error propagates
+    (FileExistsError means the name was taken: nothing was created, nothing removed).
+    """
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-    finally:
+    except BaseException:
         os.close(fd)
+        with suppress(OSError):
+            os.remove(path)
+        raise
+    os.close(fd)
+
+
+# Temporary file names: a random prefix per process (new in a forked child) and a
+# counter, so no two writers anywhere share one; cheaper than a uuid4 per blob.
+_temp_prefix = uuid.uuid4().hex[:16]
+_temp_counter = itertools.count()
+
+
+def _new_temp_prefix() -> None:
+    global _temp_prefix, _temp_counter
+    _temp_prefix = uuid.uuid4().hex[:16]
+    _temp_counter = itertools.count()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_temp_prefix)
+
+
+def _temp_name() -> str:
+    return f"{_temp_prefix}-{next(_temp_counter)}"
 
 
 def _freshen(path: str) -> bool:

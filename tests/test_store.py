@@ -704,3 +704,54 @@ def test_small_file_reader_and_writer(tmp_path: Path) -> None:
         _write_new_file(target, b"y")
     _write_new_file(str(tmp_path / "empty"), b"")
     assert _read_small_file(str(tmp_path / "empty"), 10) == b""
+
+
+def test_a_failed_small_write_leaves_no_file(tmp_path: Path) -> None:
+    """_write_new_file removes what it created when a write fails (here: EFBIG)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import resource, sys\n"
+        "from catalog.store import _write_new_file\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (10, resource.RLIM_INFINITY))\n"
+        "try:\n"
+        "    _write_new_file(sys.argv[1], b'x' * 100)\n"
+        "except OSError as exc:\n"
+        "    print(type(exc).__name__)\n"
+    )
+    target = tmp_path / "partial"
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(target)], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "OSError"
+    assert not target.exists()
+
+
+def test_temporary_names_differ_across_forks_and_skip_taken_ones(tmp_path: Path) -> None:
+    import os
+
+    from catalog import store as store_module
+
+    parent = store_module._temp_name()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a new prefix
+        os.write(write, store_module._temp_name().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    os.close(read)
+    os.close(write)
+    assert parent.split("-")[0] != child.split("-")[0]
+
+    cas = ObjectStore(str(tmp_path / "s"))
+    cas.put_bytes(b"warm")  # makes objects/tmp
+    taken = tmp_path / "s" / "objects" / "tmp" / store_module._temp_name()
+    nxt = int(taken.name.rsplit("-", 1)[1]) + 1
+    squatter = taken.with_name(f"{taken.name.rsplit('-', 1)[0]}-{nxt}")
+    squatter.write_bytes(b"somebody else's")  # the next name is taken
+    blob = cas.put_bytes(b"mine")
+    assert squatter.read_bytes() == b"somebody else's"  # untouched
+    with cas.open(blob.digest) as fh:
+        assert fh.read() == b"mine"

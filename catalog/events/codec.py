@@ -35,7 +35,7 @@ from fastavro.schema import to_parsing_canonical_form
 
 from catalog.errors import UndecodableEvent, UnknownSchema
 from catalog.events.fastdecode import compile_decoder
-from catalog.events.fastencode import compile_encoder
+from catalog.events.fastencode import Unsupported, compile_encoder
 from catalog.events.model import RECORD_CLASSES, CatalogEvent, from_avro, to_avro
 
 MAGIC = b"\xc3\x01"
@@ -195,8 +195,8 @@ class Codec:
         """The single-object encoding of ``event`` under the current schema."""
         try:  # the generated encoder: same bytes, faster; strict about types
             return self._prefix + self._fast_encode(event)
-        except Exception:  # noqa: S110 - fastavro decides: the same bytes, or its error
-            pass
+        except (Unsupported, KeyError, UnicodeEncodeError):
+            pass  # fastavro decides: the same bytes, or its error
         buffer = io.BytesIO()
         buffer.write(self._prefix)
         fastavro.schemaless_writer(buffer, self.current.parsed, to_avro(event))

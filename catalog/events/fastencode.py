@@ -10,10 +10,12 @@ event's dataclass attributes directly — and compiles it.
 
 It is deliberately strict: it encodes only values whose types are exactly
 the ones the schema names (``str``, ``int`` in range, ``bool``, ``None`` for
-the null branch, mappings, tuples/lists, the payload dataclasses, aware
-``datetime``). Anything else raises, and the codec then encodes the event
-with fastavro, which either accepts it (the same bytes) or raises its usual
-error. A test encodes every fixture and hypothesis-generated events both
+the null branch, ``dict``, tuples/lists, the payload dataclasses, aware
+``datetime``). Anything else raises :class:`Unsupported` (or ``KeyError``
+for an unknown payload class, ``UnicodeEncodeError`` for a lone surrogate),
+and the codec then encodes the event with fastavro, which either accepts it
+(the same bytes) or raises its usual error. Any other exception is a bug
+here and propagates. A test encodes every fixture and hypothesis-generated events both
 ways and requires identical bytes.
 """
 
@@ -27,11 +29,12 @@ Encoder = Callable[[Any], bytes]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+
+class Unsupported(Exception):  # noqa: N818 - a signal to the codec, not an error to users
+    """A value the generated encoder does not write; the codec uses fastavro instead."""
+
+
 _RUNTIME = """
-class Unsupported(Exception):
-    pass
-
-
 def write_long(out, n):
     if type(n) is not int or not -9223372036854775808 <= n <= 9223372036854775807:
         raise Unsupported(n)
@@ -130,7 +133,7 @@ class _Gen:
         if kind == "map":
             k, v = self.var("k"), self.var("v")
             return [
-                f"{indent}if not isinstance({value}, Mapping):",
+                f"{indent}if type({value}) is not dict:  # other mappings: fastavro",
                 f"{indent}    raise Unsupported({value})",
                 f"{indent}if {value}:",
                 f"{indent}    write_long(out, len({value}))",
@@ -224,8 +227,6 @@ def compile_encoder(schema: dict[str, Any], classes: dict[str, type[Any]]) -> En
     (attributes named like the fields). The function raises on any value it
     does not write exactly as fastavro would.
     """
-    from collections.abc import Mapping
-
     gen = _Gen(classes)
     namespace = schema.get("namespace", "")
     top = gen.function_for(schema, namespace)
@@ -234,7 +235,7 @@ def compile_encoder(schema: dict[str, Any], classes: dict[str, type[Any]]) -> En
         full, definition, function = gen.pending.pop(0)
         source.append("\n".join(gen.record_function(full, definition, function)))
     source.append(f"def encode(obj):\n    out = bytearray()\n    {top}(out, obj)\n    return out")
-    scope: dict[str, Any] = {"datetime": datetime, "EPOCH": _EPOCH, "Mapping": Mapping}
+    scope: dict[str, Any] = {"datetime": datetime, "EPOCH": _EPOCH, "Unsupported": Unsupported}
     scope.update(gen.scope)
     exec(compile("\n\n\n".join(source), "<catalog.events.fastencode>", "exec"), scope)  # noqa: S102
     for name in gen.unions:  # union tables name their writers: resolve them now

@@ -178,7 +178,10 @@ def test_a_failing_local_disk_fails_the_log_call_and_appends_nothing(
     real_write_new_file = store._write_new_file
 
     def failing_write_new_file(path: str, data: bytes) -> None:
-        real_write_new_file(path, data[:1])  # small blobs: plain os calls
+        # small blobs: plain os calls. Its contract on a failed write: the
+        # file it created is gone (tests/test_store.py checks the real one).
+        real_write_new_file(path, data[:1])
+        os.remove(path)
         raise FAULTS[fault]()
 
     artifacts = tmp_path / "artifacts"
