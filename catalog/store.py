@@ -604,11 +604,11 @@ def _write_new_file(path: str, data: bytes) -> None:
         while view:
             view = view[os.write(fd, view) :]
     except BaseException:
-        os.close(fd)
         with suppress(OSError):
             os.remove(path)
         raise
-    os.close(fd)
+    finally:
+        os.close(fd)
 
 
 # Temporary file names: a random prefix per process (new in a forked child) and a

@@ -62,8 +62,8 @@ def _headers_json(headers: Sequence[tuple[str, bytes]]) -> str:
     """The stored form of a message's headers (a few distinct sets: cached)."""
     try:
         return _cached_headers_json(headers)
-    except TypeError:  # unhashable (lists): not worth caching
-        return json.dumps([[k, v.hex()] for k, v in headers])
+    except TypeError:  # unhashable (lists): the same, uncached
+        return str(_cached_headers_json.__wrapped__(headers))
 
 
 @functools.lru_cache(maxsize=64)
