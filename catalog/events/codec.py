@@ -24,7 +24,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -33,7 +33,8 @@ from typing import Any
 import fastavro
 from fastavro.schema import to_parsing_canonical_form
 
-from catalog.errors import UndecodableEvent, UnknownSchema
+from catalog.errors import EventError, UndecodableEvent, UnknownSchema
+from catalog.events import columnar
 from catalog.events.fastdecode import compile_decoder
 from catalog.events.fastencode import Unsupported, compile_encoder
 from catalog.events.model import RECORD_CLASSES, CatalogEvent, from_avro, to_avro
@@ -224,6 +225,36 @@ class Codec:
     def decode(self, data: bytes) -> CatalogEvent:
         """The event in ``data``, resolved from its writer schema to the current one."""
         return self.decode_full(data)[0]
+
+    def decode_many(
+        self, values: Sequence[bytes]
+    ) -> list[tuple[CatalogEvent, str, int] | EventError]:
+        """Decode a batch: per value, (event, payload JSON text, writer version) or the error.
+
+        The JSON text is ``json.dumps(payload, ensure_ascii=False)`` of the payload
+        dict :meth:`decode_full` returns (what ``events.payload`` stores). A big
+        batch goes through the compiled columnar decoder
+        (:mod:`catalog.events.columnar`); what it leaves, and small batches,
+        go through :meth:`decode_full` — same results either way.
+        """
+        results: list[tuple[CatalogEvent, str, int] | EventError] = []
+        if len(values) >= columnar.MIN_BATCH and columnar.available():
+            batch = columnar.decode_batch(list(values), self.current.schema, self._prefix)
+            texts = batch.payload_json.to_pylist()
+            version = self.current.version
+            for value, event, text in zip(values, batch.events(), texts, strict=True):
+                results.append(
+                    (event, text, version) if event is not None else self._decode_json(value)
+                )
+            return results
+        return [self._decode_json(value) for value in values]
+
+    def _decode_json(self, value: bytes) -> tuple[CatalogEvent, str, int] | EventError:
+        try:
+            event, raw, version = self.decode_full(value)
+        except EventError as exc:
+            return exc
+        return event, json.dumps(raw, ensure_ascii=False), version
 
     def decode_full(self, data: bytes) -> tuple[CatalogEvent, dict[str, Any], int]:
         """The event, its payload as the plain dict Avro read, and the writer version."""

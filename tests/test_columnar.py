@@ -1,0 +1,260 @@
+"""The compiled columnar decoder gives exactly what the codec gives, record by record.
+
+``Codec.decode_many`` sends big batches through :mod:`catalog.events.columnar`
+(numba). Every test here decodes the same bytes both ways — the columnar
+path, and the codec one record at a time — and requires the same events, the
+same payload JSON text (``events.payload``), and for bad bytes the same
+error. Tests also check that valid events really take the compiled path
+(nothing falls back), so a silently disabled kernel would fail them.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from catalog.events import columnar
+from catalog.events.codec import Codec, default_codec
+from catalog.events.model import (
+    ArtifactDeleted,
+    ArtifactLogged,
+    ArtifactUpdated,
+    CatalogEvent,
+    Producer,
+    RunStarted,
+    SourceRef,
+)
+from tests.test_codec import ALL_PAYLOADS, FIXTURE, _event
+
+
+@pytest.fixture(autouse=True)
+def _always_columnar(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(columnar, "MIN_BATCH", 0)
+
+
+def _codec() -> Codec:
+    return default_codec()
+
+
+def _compare(values: list[bytes]) -> columnar.Batch:
+    """Decode ``values`` both ways and require identical results; the batch."""
+    codec = _codec()
+    fast = codec.decode_many(values)
+    slow = [codec._decode_json(v) for v in values]
+    assert len(fast) == len(slow) == len(values)
+    for i, (a, b) in enumerate(zip(fast, slow, strict=True)):
+        if isinstance(b, Exception):
+            assert type(a) is type(b) and str(a) == str(b), (i, a, b)
+        else:
+            assert not isinstance(a, Exception), (i, a)
+            assert a == b, (i, a, b)
+    return columnar.decode_batch(values, codec.current.schema, codec._prefix)
+
+
+def test_every_payload_takes_the_compiled_path() -> None:
+    codec = _codec()
+    values = [codec.encode(_event(p, run_uid="r1")) for p in ALL_PAYLOADS]
+    values += [codec.encode(_event(p)) for p in ALL_PAYLOADS]
+    batch = _compare(values)
+    assert not batch.fallback.any()
+    assert set(batch.payloads) == {f"catalog.{type(p).__name__}" for p in ALL_PAYLOADS}
+
+
+def test_a_bench_stream_decodes_identically() -> None:
+    from bench.events import messages
+
+    values = [m.value for m in messages(3000)]
+    batch = _compare(values)
+    assert not batch.fallback.any()
+
+
+_text = st.text(max_size=40)
+_maps = st.dictionaries(st.text(max_size=8), _text, max_size=5)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    labels=_maps,
+    text=_text,
+    size=st.none() | st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    iteration=st.integers(min_value=-(2**31), max_value=2**31 - 1),
+    micros=st.integers(min_value=-(10**15), max_value=4 * 10**15),
+    flag=st.booleans(),
+)
+def test_random_events_decode_identically(
+    labels: dict[str, str], text: str, size: int | None, iteration: int, micros: int, flag: bool
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+    payloads = [
+        ArtifactLogged(
+            uid=text,
+            kind="artifact",
+            producer=Producer("client", text, None if flag else text),
+            labels=labels,
+            size=size,
+            iteration=iteration,
+            description=text,
+            extra_data=labels,
+            sources=tuple(SourceRef(k, v, v or None) for k, v in labels.items()),
+            spec=json.dumps({"t": text}),
+        ),
+        ArtifactDeleted(uids=(text,) * 3, all_versions=flag),
+        ArtifactUpdated(uid=text, labels_set=labels, labels_removed=tuple(labels)),
+        RunStarted(uid=text, name=text, labels=labels),
+    ]
+    codec = _codec()
+    values = [
+        codec.encode(
+            CatalogEvent(
+                project=text,
+                key=text,
+                payload=p,
+                actor=text,
+                run_uid=text or None,
+                occurred_at=when,
+            )
+        )
+        for p in payloads
+    ]
+    batch = _compare(values)
+    assert not batch.fallback.any()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_corrupted_events_give_the_codecs_result_or_error(data: st.DataObject) -> None:
+    codec = _codec()
+    values = []
+    for _ in range(data.draw(st.integers(min_value=1, max_value=4))):
+        raw = bytearray(codec.encode(_event(data.draw(st.sampled_from(ALL_PAYLOADS)))))
+        for at in data.draw(st.lists(st.integers(min_value=0, max_value=len(raw) - 1), max_size=3)):
+            raw[at] = data.draw(st.integers(min_value=0, max_value=255))
+        cut = data.draw(st.integers(min_value=0, max_value=len(raw) + 3))
+        values.append(bytes(raw[:cut]) if cut <= len(raw) else bytes(raw) + b"\x00" * 3)
+    _compare(values)
+
+
+@given(st.lists(st.binary(max_size=120), max_size=5))
+def test_random_bytes_give_the_codecs_errors(values: list[bytes]) -> None:
+    _compare(values)
+
+
+def _body(codec: Codec, event: CatalogEvent) -> bytes:
+    return codec.encode(event)[10:]
+
+
+def _zigzag(n: int) -> bytes:
+    z = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while True:
+        byte = z & 0x7F
+        z >>= 7
+        if z:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _string(text: bytes) -> bytes:
+    return _zigzag(len(text)) + text
+
+
+def test_strings_json_escapes_and_unicode() -> None:
+    codec = _codec()
+    text = 'quote" back\\ nl\n cr\r tab\t bs\b ff\f nul\x00 esc\x1b del\x7f é 中 🙂 \u2028'
+    event = CatalogEvent(
+        project=text,
+        key=text,
+        payload=ArtifactUpdated(uid=text, labels_set={text: text}),
+        actor=text,
+    )
+    values = [codec.encode(event)]
+    batch = _compare(values)
+    assert not batch.fallback.any()
+    assert json.loads(batch.payload_json[0].as_py())["uid"] == text
+
+
+def test_what_the_kernel_leaves_to_the_codec() -> None:
+    codec = _codec()
+    prefix = codec._prefix
+    good = codec.encode(_event(ArtifactDeleted(uids=("a",))))
+    body = bytearray(good[10:])
+    # the event's strings: event_id, then occurred_at, actor "me", project "p", key "k"
+    bad_utf8 = bytes(good).replace(b"\x04me", b"\x04\xed\xa0")  # a UTF-8 surrogate
+    overlong = bytes(good).replace(b"\x04me", b"\x04\xc0\xaf")
+    duplicate = codec.encode(_event(ArtifactUpdated(uid="u", labels_set={"a": "1", "b": "2"})))
+    duplicate = duplicate.replace(b"\x02b\x022", b"\x02a\x022")  # the same key twice
+    values = [
+        bad_utf8,
+        overlong,
+        duplicate,
+        good + b"\x00",  # a trailing byte
+        prefix[:2] + b"\x00" * 8 + bytes(body),  # an unknown schema
+        b"\x00\x01" + bytes(good[2:]),  # not single-object encoding
+        good[:-1],  # truncated
+        good,
+    ]
+    batch = _compare(values)
+    assert batch.fallback.tolist() == [True] * 7 + [False]
+    results = codec.decode_many(values)
+    assert results[2][0].payload.labels_set == {"a": "2"}  # type: ignore[union-attr]
+
+
+def test_blocks_with_byte_sizes_and_wide_varints() -> None:
+    """Avro's negative block counts (a count then a byte size) and 10-byte varints."""
+    codec = _codec()
+    event = _event(ArtifactDeleted(uids=("x", "yy"), reason=None))
+    plain = codec.encode(event)
+    items = _string(b"x") + _string(b"yy")
+    blocked = plain.replace(
+        _zigzag(2) + items + b"\x00", _zigzag(-2) + _zigzag(len(items)) + items + b"\x00"
+    )
+    assert blocked != plain
+    split = plain.replace(
+        _zigzag(2) + items + b"\x00",
+        _zigzag(1) + _string(b"x") + _zigzag(1) + _string(b"yy") + b"\x00",
+    )
+    wide = codec.encode(
+        _event(ArtifactLogged(uid="u", kind="artifact", producer=Producer("c", "n"), size=-(2**63)))
+    )
+    too_wide = bytearray(wide)
+    marker = _zigzag(-(2**63))
+    at = bytes(too_wide).index(marker)
+    too_wide[at + 9] = 0x03  # a tenth byte past 64 bits: Python's arbitrary ints decide
+    batch = _compare([blocked, split, wide, bytes(too_wide)])
+    assert batch.fallback.tolist() == [False, False, False, True]
+    assert codec.decode_many([blocked])[0][0] == event  # type: ignore[index]
+
+
+def test_buffers_grow_for_big_batches() -> None:
+    """Many map entries and long escaped strings: the kernel's buffers are regrown."""
+    codec = _codec()
+    rnd = random.Random(3)
+    values = []
+    for i in range(600):
+        labels = {f"k{j}": "\x01" * rnd.randrange(0, 40) for j in range(rnd.randrange(0, 60))}
+        values.append(codec.encode(_event(ArtifactUpdated(uid=str(i), labels_set=labels))))
+    columnar._PROGRAM.clear()  # fresh size estimates: start small, grow
+    batch = _compare(values)
+    assert not batch.fallback.any()
+
+
+def test_older_schema_versions_fall_back_to_the_codec() -> None:
+    data = json.loads(FIXTURE.read_text())
+    values = [bytes.fromhex(r["value"]) for r in data["records"]]
+    batch = _compare(values)
+    assert batch.fallback.all()
+
+
+def test_empty_and_tiny_batches() -> None:
+    assert _codec().decode_many([]) == []
+    _compare([b""])
+    _compare([struct.pack("<H", 0x01C3)])
