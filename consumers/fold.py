@@ -35,7 +35,7 @@ import heapq
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from catalog.errors import InvalidInput
 from catalog.events.model import (
@@ -65,6 +65,74 @@ class Refused(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class Stamp(Protocol):
+    """What the rules read of an event besides its payload (a :class:`CatalogEvent` is one)."""
+
+    @property
+    def project(self) -> str: ...
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def actor(self) -> str: ...
+
+    @property
+    def occurred_at(self) -> Any: ...
+
+
+class RowSource(Protocol):
+    """Where the column fields of a :class:`LazyRow` come from (the batch's columns)."""
+
+    def row(self, index: int) -> Row: ...
+
+    def extra_data(self, index: int) -> dict[str, str]: ...
+
+
+class LazyRow(dict):  # type: ignore[type-arg]
+    """A version row logged in this batch whose payload fields are still columns.
+
+    It holds what the rules read (project, key, iteration, uid, deleted, times,
+    actors, log position); the payload fields (kind, labels, spec...) stay in
+    the batch's Arrow columns, and the projection writes the row from them
+    without building it in Python. Any other read fills the row first
+    (``__missing__``), so code that treats it as a plain dict stays correct.
+    """
+
+    __slots__ = ("source", "index")
+
+    def __init__(self, source: RowSource, index: int, fields: Row) -> None:
+        super().__init__(fields)
+        self.source: RowSource | None = source
+        self.index = index
+
+    @property
+    def lazy(self) -> bool:
+        return self.source is not None
+
+    def fill(self) -> LazyRow:
+        """Fetch the payload fields (the fields already here win)."""
+        if self.source is not None:
+            for name, value in self.source.row(self.index).items():
+                self.setdefault(name, value)
+            self.source = None
+        return self
+
+    def extra_data(self) -> dict[str, str]:
+        if self.source is not None:
+            return self.source.extra_data(self.index)
+        return dict(self["extra_data"])
+
+    def __missing__(self, name: str) -> Any:
+        if self.source is None:
+            raise KeyError(name)
+        return self.fill()[name]
+
+
+def _full(row: Row) -> Row:
+    return row.fill() if isinstance(row, LazyRow) else row
 
 
 @dataclass
@@ -210,7 +278,7 @@ class Fold:
             raise Refused(f"{what} of deleted version {uid} of {ev.project}/{ev.key}")
         return row
 
-    def _move_tag(self, tid: TagId, uid: str | None, ev: CatalogEvent, record: Record) -> None:
+    def _move_tag(self, tid: TagId, uid: str | None, ev: Stamp, record: Record) -> None:
         """Point tag ``tid`` at ``uid`` (None removes it), keeping its history."""
         current = self.tags.get(tid)
         old = current["uid"] if current is not None else None
@@ -274,7 +342,7 @@ class Fold:
             self.open_intervals[tid] = interval
         self.changed_tags.add(tid)
 
-    def _set_tag(self, ev: CatalogEvent, record: Record, row: Row, tag: str) -> None:
+    def _set_tag(self, ev: Stamp, record: Record, row: Row, tag: str) -> None:
         self._move_tag((row["project"], row["key"], row["iteration"], tag), row["uid"], ev, record)
 
     # latest: the newest live version of a group in log order, after every event
@@ -283,7 +351,7 @@ class Fold:
         self.order.setdefault(group, {})[uid] = position
         heapq.heappush(self._heaps.setdefault(group, []), (-position[0], -position[1], uid))
 
-    def _refresh_latest(self, group: Group, ev: CatalogEvent, record: Record) -> None:
+    def _refresh_latest(self, group: Group, ev: Stamp, record: Record) -> None:
         live = self.order.get(group, {})
         heap = self._heaps.get(group, [])
         while heap and live.get(heap[0][2]) != (-heap[0][0], -heap[0][1]):
@@ -312,9 +380,6 @@ class Fold:
             raise Refused(f"bad ArtifactLogged: {reason}") from exc
         if p.tag is not None:
             self._check_tag(p.tag)
-        old = self.versions.get(p.uid)
-        if old is not None and (old["project"], old["key"]) != (ev.project, ev.key):
-            raise Refused(f"uid {p.uid} already names a version of {old['project']}/{old['key']}")
         row: Row = {
             "project": ev.project,
             "key": ev.key,
@@ -338,27 +403,54 @@ class Fold:
             "extra_data": dict(p.extra_data),
             "spec": p.spec,  # validated above; stored as written (the digest normalises JSON)
             "description": p.description,
-            "created": old["created"] if old else ev.occurred_at,
+            "created": None,  # set by _log_version
             "updated": ev.occurred_at,
-            "created_by": old["created_by"] if old else ev.actor,
+            "created_by": None,
             "updated_by": ev.actor,
             "deleted": False,
             "log_partition": record.partition,
             "log_offset": record.offset,
         }
-        self.versions[p.uid] = row
-        self.changed_versions.add(p.uid)
+        self._log_version(ev, record, row, p.tag, p.sources)
+
+    def log_lazy(
+        self, ev: Stamp, record: Record, row: LazyRow, tag: str | None, sources: Iterable[Any]
+    ) -> None:
+        """An ``ArtifactLogged`` whose fields the caller validated as :meth:`_logged` does.
+
+        ``row`` holds project, key, iteration, uid, updated, updated_by,
+        deleted (False) and the log position; the rest stays in the batch's
+        columns. Raises :class:`Refused` (state untouched) if the uid names a
+        version of another key.
+        """
+        validate_project(ev.project)  # checked by the caller: a cheap no-op here
+        self._log_version(ev, record, row, tag, sources)
+        self._touch_project(ev)
+
+    def _log_version(
+        self, ev: Stamp, record: Record, row: Row, tag: str | None, sources: Iterable[Any]
+    ) -> None:
+        """The rule of ``ArtifactLogged`` once its fields are valid."""
+        uid = row["uid"]
+        old = self.versions.get(uid)
+        if old is not None and (old["project"], old["key"]) != (ev.project, ev.key):
+            raise Refused(f"uid {uid} already names a version of {old['project']}/{old['key']}")
+        row["created"] = old["created"] if old else ev.occurred_at
+        row["created_by"] = old["created_by"] if old else ev.actor
+        self.versions[uid] = row
+        self.changed_versions.add(uid)
         kid = (ev.project, ev.key)
         if kid in self.key_versions:
-            self.key_versions[kid].add(p.uid)
-        self._push((ev.project, ev.key, p.iteration), p.uid, (record.partition, record.offset))
-        self._refresh_latest((ev.project, ev.key, p.iteration), ev, record)
-        self.source_rows[p.uid] = [
-            self._lineage_row(row, "source", s.name, s.uri, s.uid, s.hash) for s in p.sources
+            self.key_versions[kid].add(uid)
+        group = (ev.project, ev.key, row["iteration"])
+        self._push(group, uid, (record.partition, record.offset))
+        self._refresh_latest(group, ev, record)
+        self.source_rows[uid] = [
+            self._lineage_row(row, "source", s.name, s.uri, s.uid, s.hash) for s in sources
         ]
-        self.link_dirty.add(p.uid)
-        if p.tag:
-            self._set_tag(ev, record, row, p.tag)
+        self.link_dirty.add(uid)
+        if tag:
+            self._set_tag(ev, record, row, tag)
 
     def _tagged(self, ev: CatalogEvent, p: ArtifactTagged, record: Record) -> None:
         self._check_tag(p.tag)
@@ -375,7 +467,7 @@ class Fold:
         self._move_tag(tid, None, ev, record)
 
     def _updated(self, ev: CatalogEvent, p: ArtifactUpdated) -> None:
-        row = dict(self._live(ev, p.uid, "update"))
+        row = dict(_full(self._live(ev, p.uid, "update")))
         try:
             labels = {k: v for k, v in row["labels"].items() if k not in p.labels_removed}
             labels.update(validate_labels(p.labels_set))
@@ -418,7 +510,7 @@ class Fold:
         for row in rows:
             if row["deleted"]:
                 continue
-            row = dict(row, deleted=True, updated=ev.occurred_at, updated_by=ev.actor)
+            row = dict(_full(row), deleted=True, updated=ev.occurred_at, updated_by=ev.actor)
             self.versions[row["uid"]] = row
             self.changed_versions.add(row["uid"])
             group = (row["project"], row["key"], row["iteration"])
@@ -463,9 +555,10 @@ class Fold:
     def link_rows(self, uid: str) -> list[Row]:
         """The ``extra_data`` lineage rows of a version, from its final links."""
         row = self.versions[uid]
+        links = row.extra_data() if isinstance(row, LazyRow) else row["extra_data"]
         return [
             self._lineage_row(row, "extra_data", name, target, None, None)
-            for name, target in sorted(row["extra_data"].items())
+            for name, target in sorted(links.items())
         ]
 
     # ------------------------------------------------------------ runs/projects
@@ -523,7 +616,7 @@ class Fold:
         self.projects[ev.project] = row
         self.changed_projects.add(ev.project)
 
-    def _touch_project(self, ev: CatalogEvent) -> None:
+    def _touch_project(self, ev: Stamp) -> None:
         if ev.project not in self.projects:
             self.projects[ev.project] = {
                 "name": ev.project,

@@ -260,45 +260,77 @@ class Batch:
         """
         from datetime import timedelta
 
-        from catalog.events.model import _EPOCH, CatalogEvent, _build, payload_from_avro
+        from catalog.events.model import _EPOCH, _NESTED, PAYLOAD_TYPES, CatalogEvent
 
-        out: list[Any] = [None] * self.size
+        new = object.__new__
         payload: list[Any] = [None] * self.size
         union = next(node for _, node in self.root.fields if isinstance(node, Union))
         records = dict(union.branches)
         for full, (rows, struct) in self.payloads.items():
             name = full.rsplit(".", 1)[-1]
-            names = [f for f, _ in records[full].fields]
+            cls = PAYLOAD_TYPES[name]
+            fields = records[full].fields
+            names = [f for f, _ in fields]
             columns = []
-            for (_, node), child in zip(records[full].fields, struct.flatten(), strict=True):
+            for (fname, node), child in zip(fields, struct.flatten(), strict=True):
                 values = child.to_pylist()
+                nested = _NESTED.get((name, fname))
                 if isinstance(node, Map):
-                    values = [dict(v) if v is not None else None for v in values]
+                    values = [dict(v) for v in values]
+                elif isinstance(node, Array):
+                    if nested is None:
+                        values = [tuple(v) for v in values]
+                    else:
+                        values = [tuple(_make(new, nested, d) for d in v) for v in values]
+                elif isinstance(node, Record):
+                    assert nested is not None, (name, fname)
+                    values = [_make(new, nested, d) for d in values]
                 columns.append(values)
             for r, values in zip(rows.tolist(), zip(*columns, strict=True), strict=True):
-                payload[r] = payload_from_avro(name, dict(zip(names, values, strict=True)))
+                obj = new(cls)
+                obj.__dict__.update(zip(names, values, strict=True))
+                payload[r] = obj
         env = {name: array.to_pylist() for name, array in self.envelope.items()}
-        occurred = env["occurred_at"]
-        for r in range(self.size):
-            if payload[r] is None:
-                continue
-            out[r] = _build(
-                CatalogEvent,
-                {
-                    "project": env["project"][r],
-                    "key": env["key"][r],
-                    "payload": payload[r],
-                    "actor": env["actor"][r],
-                    "event_id": env["event_id"][r],
-                    "occurred_at": _EPOCH + timedelta(microseconds=occurred[r]),
-                    "run_uid": env["run_uid"][r],
-                },
+        out: list[Any] = [None] * self.size
+        epoch = _EPOCH
+        for r, (p, project, key, actor, event_id, micros, run_uid) in enumerate(
+            zip(
+                payload,
+                env["project"],
+                env["key"],
+                env["actor"],
+                env["event_id"],
+                env["occurred_at"],
+                env["run_uid"],
+                strict=True,
             )
+        ):
+            if p is None:
+                continue
+            obj = new(CatalogEvent)
+            obj.__dict__.update(
+                project=project,
+                key=key,
+                payload=p,
+                actor=actor,
+                event_id=event_id,
+                occurred_at=epoch + timedelta(microseconds=micros),
+                run_uid=run_uid,
+            )
+            out[r] = obj
         return out
 
 
 #: batches smaller than this decode record by record (no numba import, no compile)
 MIN_BATCH = 256
+
+
+def _make(new: Any, cls: type[Any], data: dict[str, Any]) -> Any:
+    """A frozen dataclass from a complete field dict, without ``__init__`` (as the codec)."""
+    obj = new(cls)
+    obj.__dict__.update(data)
+    return obj
+
 
 _KERNEL: Any = None
 _PROGRAM: dict[bytes, tuple[Program, tuple[Any, ...]]] = {}
