@@ -423,7 +423,6 @@ class Fold:
         columns. Raises :class:`Refused` (state untouched) if the uid names a
         version of another key.
         """
-        validate_project(ev.project)  # checked by the caller: a cheap no-op here
         self._log_version(ev, record, row, tag, sources)
         self._touch_project(ev)
 

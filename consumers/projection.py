@@ -32,11 +32,13 @@ import duckdb
 import pyarrow as pa
 
 from catalog.errors import EventError, InvalidInput, LogError, LogUnavailable, ProjectionBusy
+from catalog.events import columnar
 from catalog.events.codec import Codec, default_codec
 from catalog.events.model import CatalogEvent, payload_to_json
 from catalog.log import EventLog, Offsets, Position, Record, is_behind
 from consumers import schema
-from consumers.fold import Fold, Refused, Row, needs_of
+from consumers.columns import LoggedColumns, Stamp
+from consumers.fold import Fold, LazyRow, Needs, Refused, Row, needs_of
 
 STR = pa.string()
 TS = pa.timestamp("us", tz="UTC")
@@ -57,8 +59,9 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 
 DEFAULT_BATCH = 5000
 
-#: a decoded record: the record, its event, the writer schema version, the payload JSON
-Decoded = tuple[Record, CatalogEvent, int, str]
+#: a decoded record: the record, its event, the writer schema version, the payload JSON,
+#: its index in the batch; event and JSON are None for an ArtifactLogged left in columns
+Decoded = tuple[Record, CatalogEvent | None, int, str | None, int]
 
 _logger = logging.getLogger("catalog.consumers")
 
@@ -278,29 +281,63 @@ class Projection:
             todo.append(r)
         if new_positions == self.positions:
             return BatchResult(0, 0, 0, skipped)
-        # one call for the batch: a big one is decoded to columns in compiled code
-        for r, result in zip(todo, self.codec.decode_many([r.value for r in todo]), strict=True):
-            if isinstance(result, EventError):
-                dead.append(_dead(r, str(result)))
-            else:
-                event, text, version = result
-                decoded.append((r, event, version, text))
-
-        fresh, duplicates = self._drop_duplicates(decoded)
-        fold = self._load(item[1] for item in fresh)
+        decoded, ids, logged = self._decode(todo, dead)
+        fresh, duplicates = self._drop_duplicates(decoded, ids)
+        needs = needs_of(item[1] for item in fresh if item[1] is not None)
+        if logged is not None:
+            env = logged.batch.envelope_lists()
+            projects, keys, actors, micros = (
+                env["project"],
+                env["key"],
+                env["actor"],
+                env["occurred_at"],
+            )
+            uids = logged.column("uid")
+            position = logged.position
+            for item in fresh:
+                if item[1] is None:
+                    j = item[4]
+                    needs.projects.add(projects[j])
+                    needs.tag_keys.add((projects[j], keys[j]))
+                    needs.uids.add(uids[position[j]])
+        fold = self._load(needs)
         applied: list[Row] = []
-        for r, ev, version, text in fresh:
+        applied_logged: list[int] = []
+        for r, ev, version, text, j in fresh:
+            if ev is None:  # an ArtifactLogged left in columns
+                assert logged is not None
+                stamp = Stamp(projects[j], keys[j], actors[j], micros[j])
+                try:
+                    fold.log_lazy(
+                        stamp, r, logged.lazy_row(j, r, stamp), logged.tag(j), logged.sources(j)
+                    )
+                except Refused as exc:
+                    dead.append(_dead(r, exc.reason, self.codec.decode(r.value)))
+                    continue
+                applied_logged.append(j)
+                continue
             try:
                 fold.apply(ev, r)
             except Refused as exc:
                 dead.append(_dead(r, exc.reason, ev))
                 continue
-            applied.append(_event_row(r, ev, version, text))
+            applied.append(_event_row(r, ev, version, text))  # type: ignore[arg-type]
 
         self.con.execute("BEGIN")
         try:
-            self._flush(fold)
+            self._flush(fold, logged)
             self._insert(schema.EVENTS, applied)
+            if applied_logged:
+                assert logged is not None
+                self._insert_table(
+                    schema.EVENTS,
+                    logged.events_table(
+                        applied_logged,
+                        todo,
+                        self.codec.current.version,
+                        arrow_schema(schema.EVENTS),
+                    ),
+                )
             self._insert(schema.DEAD_LETTERS, dead)
             self._replace(
                 schema.POSITIONS,
@@ -318,11 +355,62 @@ class Projection:
         self.con.register(name, tbl)
         return name
 
-    def _drop_duplicates(self, decoded: list[Decoded]) -> tuple[list[Decoded], int]:
+    def _decode(
+        self, todo: list[Record], dead: list[Row]
+    ) -> tuple[list[Decoded], list[str], LoggedColumns | None]:
+        """Decode ``todo``: per record (record, event, version, payload JSON, index).
+
+        A big batch is decoded to columns; its valid ``ArtifactLogged`` events
+        stay there (event None: :class:`consumers.columns.LoggedColumns` has
+        them). Undecodable records go to ``dead``. Also returns the event ids.
+        """
+        decoded: list[Decoded] = []
+        ids: list[str] = []
+        if len(todo) >= columnar.MIN_BATCH and columnar.available():
+            codec = self.codec
+            batch = columnar.decode_batch(
+                [r.value for r in todo], codec.current.schema, codec._prefix
+            )
+            logged = LoggedColumns(batch)
+            events = batch.events(skip=logged.fast)
+            texts = batch.payload_json.to_pylist()
+            event_ids = batch.envelope_lists()["event_id"]
+            version = codec.current.version
+            fast = logged.fast.tolist()
+            for j, r in enumerate(todo):
+                if fast[j]:
+                    decoded.append((r, None, version, None, j))
+                    ids.append(event_ids[j])
+                    continue
+                ev = events[j]
+                if ev is not None:
+                    decoded.append((r, ev, version, texts[j], j))
+                    ids.append(ev.event_id)
+                    continue
+                result = codec._decode_json(r.value)
+                if isinstance(result, EventError):
+                    dead.append(_dead(r, str(result)))
+                else:
+                    decoded.append((r, result[0], result[2], result[1], j))
+                    ids.append(result[0].event_id)
+            return decoded, ids, logged
+        for j, (r, result) in enumerate(
+            zip(todo, self.codec.decode_many([r.value for r in todo]), strict=True)
+        ):
+            if isinstance(result, EventError):
+                dead.append(_dead(r, str(result)))
+            else:
+                event, text, version = result
+                decoded.append((r, event, version, text, j))
+                ids.append(event.event_id)
+        return decoded, ids, None
+
+    def _drop_duplicates(
+        self, decoded: list[Decoded], ids: list[str]
+    ) -> tuple[list[Decoded], int]:
         if not decoded:
             return [], 0
-        ids = pa.table({"event_id": [item[1].event_id for item in decoded]})
-        self._temp("_batch_ids", ids)
+        self._temp("_batch_ids", pa.table({"event_id": pa.array(ids, STR)}))
         seen = {
             r[0]
             for r in self.con.execute(
@@ -331,10 +419,10 @@ class Projection:
         }
         self.con.unregister("_batch_ids")
         fresh = []
-        for item in decoded:
-            if item[1].event_id in seen:
+        for item, event_id in zip(decoded, ids, strict=True):
+            if event_id in seen:
                 continue
-            seen.add(item[1].event_id)
+            seen.add(event_id)
             fresh.append(item)
         return fresh, len(decoded) - len(fresh)
 
@@ -348,8 +436,7 @@ class Projection:
                 self.con.unregister(name)
         return from_arrow(result, _map_columns(table) if table is not None else ())
 
-    def _load(self, events: Iterable[CatalogEvent]) -> Fold:
-        needs = needs_of(events)
+    def _load(self, needs: Needs) -> Fold:
         uids = pa.table({"uid": pa.array(sorted(needs.uids), type=STR)})
         vkeys = _key_table(needs.all_version_keys)
         tkeys = _key_table(needs.tag_keys)
@@ -424,6 +511,16 @@ class Projection:
         finally:
             self.con.unregister("_rows")
 
+    def _insert_table(self, table: schema.Table, rows: pa.Table, select: str | None = None) -> None:
+        cols = ", ".join(f'"{c}"' for c in table.column_names)
+        self.con.register("_rows", rows)
+        try:
+            self.con.execute(
+                f"INSERT INTO {table.name} ({cols}) SELECT {select or cols} FROM _rows"
+            )
+        finally:
+            self.con.unregister("_rows")
+
     def _delete(self, table: schema.Table, keys: pa.Table) -> None:
         if keys.num_rows == 0:
             return
@@ -446,7 +543,7 @@ class Projection:
         self._delete(table, keys)
         self._insert(table, rows)
 
-    def _flush(self, fold: Fold) -> None:
+    def _flush(self, fold: Fold, logged: LoggedColumns | None = None) -> None:
         # Rows that existed before the batch are deleted then rewritten; new rows
         # (most of a replay) are only inserted: no scan of the table for them.
         changed_versions = sorted(fold.changed_versions)
@@ -456,7 +553,24 @@ class Projection:
                 {"uid": pa.array([u for u in changed_versions if u in fold.stored_versions], STR)}
             ),
         )
-        self._insert(schema.ARTIFACTS, [fold.versions[u] for u in changed_versions])
+        rows = [fold.versions[u] for u in changed_versions]
+        lazy = [r for r in rows if isinstance(r, LazyRow) and r.lazy]
+        if lazy:
+            assert logged is not None
+            rows = [r for r in rows if not (isinstance(r, LazyRow) and r.lazy)]
+            # maps sorted as to_arrow sorts them: both paths store the same rows
+            select = ", ".join(
+                f"map_from_entries(list_sort(map_entries(\"{c}\")))"
+                if c in ("labels", "extra_data")
+                else f'"{c}"'
+                for c in schema.ARTIFACTS.column_names
+            )
+            self._insert_table(
+                schema.ARTIFACTS,
+                logged.versions_table(lazy, arrow_schema(schema.ARTIFACTS)),
+                select,
+            )
+        self._insert(schema.ARTIFACTS, rows)
 
         # Tags: delete the stored ones that changed, insert those that exist now.
         changed = sorted(fold.changed_tags)

@@ -251,14 +251,23 @@ class Batch:
     payload_json: Any
     #: the output tree (names the map fields, whose Arrow values are pairs)
     root: Any = None
+    _envelope_lists: dict[str, list[Any]] | None = None
 
-    def events(self) -> list[Any]:
-        """The :class:`CatalogEvent` of each record, None where it fell back.
+    def envelope_lists(self) -> dict[str, list[Any]]:
+        """The envelope columns as Python lists (made once)."""
+        if self._envelope_lists is None:
+            self._envelope_lists = {k: v.to_pylist() for k, v in self.envelope.items()}
+        return self._envelope_lists
+
+    def events(self, skip: Any = None) -> list[Any]:
+        """The :class:`CatalogEvent` of each record, None where it fell back (or ``skip``).
 
         Built column by column: one ``to_pylist`` per field, then the same
         construction the codec's :func:`~catalog.events.model.from_avro` does.
         """
         from datetime import timedelta
+
+        import pyarrow as pa
 
         from catalog.events.model import _EPOCH, _NESTED, PAYLOAD_TYPES, CatalogEvent
 
@@ -267,6 +276,12 @@ class Batch:
         union = next(node for _, node in self.root.fields if isinstance(node, Union))
         records = dict(union.branches)
         for full, (rows, struct) in self.payloads.items():
+            if skip is not None:
+                keep = ~skip[rows]
+                if not keep.any():
+                    continue
+                if not keep.all():
+                    rows, struct = rows[keep], struct.filter(pa.array(keep))
             name = full.rsplit(".", 1)[-1]
             cls = PAYLOAD_TYPES[name]
             fields = records[full].fields
@@ -290,7 +305,7 @@ class Batch:
                 obj = new(cls)
                 obj.__dict__.update(zip(names, values, strict=True))
                 payload[r] = obj
-        env = {name: array.to_pylist() for name, array in self.envelope.items()}
+        env = self.envelope_lists()
         out: list[Any] = [None] * self.size
         epoch = _EPOCH
         for r, (p, project, key, actor, event_id, micros, run_uid) in enumerate(

@@ -1,0 +1,263 @@
+"""The projection's columnar path for ``ArtifactLogged``: most of a log, no Python rows.
+
+A big batch is decoded to Arrow columns (:mod:`catalog.events.columnar`).
+Most of its events log versions; for those, :class:`LoggedColumns`:
+
+- validates the batch's fields column by column, each distinct value once
+  (keys, projects, kinds, label pairs, specs, tags) — the same checks as
+  :meth:`consumers.fold.Fold._logged`; a row that fails any of them takes
+  the event path, where the fold refuses it with its exact reason;
+- gives the fold a :class:`~consumers.fold.LazyRow` per version: what the
+  rules read (identity, times, position), the payload fields left in columns;
+- writes the versions still lazy at the end of the batch, and their
+  ``events`` rows, as Arrow tables taken from the batch's columns.
+
+The fold, the tags, the history and everything else are unchanged: the
+rules stay in one place (:mod:`consumers.fold`). The model test replays
+logs through this path and through the event path and requires equal
+digests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from catalog.errors import InvalidInput
+from catalog.events.columnar import Batch
+from catalog.events.model import _EPOCH, SourceRef
+from catalog.log import Record
+from catalog.uri import KIND_CATEGORY
+from catalog.validation import (
+    MAX_LABELS,
+    validate_key,
+    validate_label_key,
+    validate_label_value,
+    validate_project,
+    validate_tag,
+)
+from consumers.fold import LazyRow, Row
+
+LOGGED = "catalog.ArtifactLogged"
+TS = pa.timestamp("us", tz="UTC")
+
+#: the artifacts columns a lazy row takes from the payload, as named there
+PAYLOAD_FIELDS = (
+    "kind",
+    "tree",
+    "hash",
+    "size",
+    "target_path",
+    "format",
+    "filename",
+    "labels",
+    "producer",
+    "extra_data",
+    "spec",
+    "description",
+)
+#: the artifacts columns a lazy row holds itself
+ROW_FIELDS = (
+    "project",
+    "key",
+    "iteration",
+    "uid",
+    "created",
+    "updated",
+    "created_by",
+    "updated_by",
+    "deleted",
+    "log_partition",
+    "log_offset",
+)
+
+
+def _valid(check: Any, values: Any) -> dict[Any, bool]:
+    """Each distinct value of ``values``: whether ``check`` accepts it."""
+    result = {}
+    for value in set(values):
+        try:
+            check(value)
+            result[value] = True
+        except (InvalidInput, KeyError, ValueError, TypeError):
+            result[value] = False
+    return result
+
+
+def _spec_ok(text: str) -> None:
+    if not isinstance(json.loads(text), dict):
+        raise ValueError("spec is not a JSON object")
+
+
+def _tag_ok(tag: str | None) -> None:
+    if tag is not None:
+        validate_tag(tag)
+        if tag == "latest":
+            raise ValueError("latest")
+
+
+class LoggedColumns:
+    """The ``ArtifactLogged`` events of one decoded batch, as columns."""
+
+    def __init__(self, batch: Batch) -> None:
+        self.batch = batch
+        rows, struct = batch.payloads.get(LOGGED, (np.zeros(0, np.int64), None))
+        self.rows = rows  # batch indices of the ArtifactLogged events
+        self.struct = struct
+        self.position = np.full(batch.size, -1, np.int64)  # batch index -> struct row
+        self.position[rows] = np.arange(len(rows))
+        self._lists: dict[str, list[Any]] = {}
+        self.fast = np.zeros(batch.size, bool)
+        if struct is not None:
+            self.fast[rows] = self._validate()
+
+    def column(self, name: str) -> list[Any]:
+        """A payload field as a Python list (made once per batch, when first needed)."""
+        if name not in self._lists:
+            values = self.struct.field(name).to_pylist()
+            if name in ("labels", "extra_data"):
+                values = [dict(v) for v in values]
+            self._lists[name] = values
+        return self._lists[name]
+
+    def _validate(self) -> Any:
+        """Per ArtifactLogged row: whether every check of the rule passes."""
+        env = self.batch.envelope
+        take = pa.array(self.rows)
+        projects = env["project"].take(take).to_pylist()
+        keys = env["key"].take(take).to_pylist()
+        ok = np.ones(len(self.rows), bool)
+        for values, check in (
+            (projects, validate_project),
+            (keys, validate_key),
+            (self.column("kind"), KIND_CATEGORY.__getitem__),
+            (self.column("spec"), _spec_ok),
+            (self.column("tag"), _tag_ok),
+        ):
+            good = _valid(check, values)
+            if not all(good.values()):
+                ok &= np.array([good[v] for v in values], bool)
+        labels = self.struct.field("labels")
+        counts = np.diff(labels.offsets.to_numpy())
+        ok &= counts <= MAX_LABELS
+        names = labels.keys.to_pylist()
+        values = labels.items.to_pylist()
+        pairs = list(zip(names, values, strict=True))
+        good = _valid(lambda kv: validate_label_value(validate_label_key(kv[0]), kv[1]), pairs)
+        if not all(good.values()):
+            row_of = np.repeat(np.arange(len(counts)), counts)
+            bad = np.array([not good[p] for p in pairs], bool)
+            ok[np.unique(row_of[bad])] = False
+        return ok
+
+    # --------------------------------------------------------- the fold's view
+
+    def row(self, index: int) -> Row:
+        """The payload fields of batch row ``index`` as the event path writes them."""
+        i = int(self.position[index])
+        kind = self.column("kind")[i]
+        return {
+            **{name: self.column(name)[i] for name in PAYLOAD_FIELDS},
+            "labels": dict(self.column("labels")[i]),
+            "extra_data": dict(self.column("extra_data")[i]),
+            "category": KIND_CATEGORY[kind],
+        }
+
+    def extra_data(self, index: int) -> dict[str, str]:
+        if len(self.struct.field("extra_data").keys) == 0:
+            return {}
+        return dict(self.column("extra_data")[int(self.position[index])])
+
+    def lazy_row(self, index: int, record: Record, stamp: Stamp) -> LazyRow:
+        i = int(self.position[index])
+        return LazyRow(
+            self,
+            index,
+            {
+                "project": stamp.project,
+                "key": stamp.key,
+                "iteration": self.column("iteration")[i],
+                "uid": self.column("uid")[i],
+                "created": None,
+                "updated": stamp.occurred_at,
+                "created_by": None,
+                "updated_by": stamp.actor,
+                "deleted": False,
+                "log_partition": record.partition,
+                "log_offset": record.offset,
+            },
+        )
+
+    def tag(self, index: int) -> str | None:
+        tag: str | None = self.column("tag")[int(self.position[index])]
+        return tag
+
+    def sources(self, index: int) -> list[SourceRef]:
+        listed = self.column("sources")[int(self.position[index])]
+        return [SourceRef(**s) for s in listed] if listed else []
+
+    # ----------------------------------------------------------------- writing
+
+    def versions_table(self, rows: Sequence[LazyRow], arrow_schema: pa.Schema) -> pa.Table:
+        """The artifacts rows of versions still lazy, typed as ``arrow_schema``.
+
+        Maps keep the event's entry order here; the insert sorts them (as the
+        event path does) so that both paths store identical rows.
+        """
+        take = pa.array(self.position[[r.index for r in rows]])
+        columns: dict[str, Any] = {}
+        for name in ROW_FIELDS:
+            columns[name] = [r[name] for r in rows]
+        for name in PAYLOAD_FIELDS:
+            columns[name] = self.struct.field(name).take(take)
+        columns["category"] = [KIND_CATEGORY[k] for k in columns["kind"].to_pylist()]
+        return pa.table(
+            {
+                f.name: pa.array(columns[f.name], f.type)
+                if isinstance(columns[f.name], list)
+                else columns[f.name].cast(f.type)
+                for f in arrow_schema
+            }
+        )
+
+    def events_table(
+        self,
+        indices: Sequence[int],
+        records: Sequence[Record],
+        version: int,
+        arrow_schema: pa.Schema,
+    ) -> pa.Table:
+        """The ``events`` rows of the applied ArtifactLogged events at ``indices``."""
+        env = self.batch.envelope
+        take = pa.array(indices, pa.int64())
+        columns = {
+            "partition": pa.array([records[i].partition for i in indices], pa.int32()),
+            "offset": pa.array([records[i].offset for i in indices], pa.int64()),
+            "event_id": env["event_id"].take(take),
+            "type": pa.array(["ArtifactLogged"] * len(indices), pa.string()),
+            "actor": env["actor"].take(take),
+            "occurred_at": env["occurred_at"].take(take).cast(TS),
+            "project": env["project"].take(take),
+            "key": env["key"].take(take),
+            "run_uid": env["run_uid"].take(take),
+            "schema_version": pa.array([version] * len(indices), pa.int32()),
+            "payload": self.batch.payload_json.take(take),
+        }
+        return pa.table({f.name: columns[f.name].cast(f.type) for f in arrow_schema})
+
+
+class Stamp:
+    """The envelope fields the rules read, for an event never built as an object."""
+
+    __slots__ = ("actor", "key", "occurred_at", "project")
+
+    def __init__(self, project: str, key: str, actor: str, micros: int) -> None:
+        self.project = project
+        self.key = key
+        self.actor = actor
+        self.occurred_at = _EPOCH + timedelta(microseconds=micros)
