@@ -119,6 +119,8 @@ class LoggedColumns:
     def column(self, name: str) -> list[Any]:
         """A payload field as a Python list (made once per batch, when first needed)."""
         if name not in self._lists:
+            if self.struct is None:  # a batch without ArtifactLogged
+                return []
             values = self.struct.field(name).to_pylist()
             if name in ("labels", "extra_data"):
                 values = [dict(v) for v in values]

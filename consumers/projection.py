@@ -163,6 +163,7 @@ class Projection:
         self.path = str(path)
         self.codec = codec or default_codec()
         self._bound: str | None = None  # the log this connection has checked it is tied to
+        self._backlog = 0  # events the running catch-up has still to apply
         self.con = connect(self.path, timeout=timeout)
         try:
             self._ensure_schema()
@@ -267,7 +268,7 @@ class Projection:
 
     def apply(self, records: Sequence[Record]) -> BatchResult:
         """Apply one batch of records in one transaction (see the module doc)."""
-        if len(records) < columnar.MIN_BATCH:
+        if len(records) < columnar.MIN_BATCH:  # a small batch makes little garbage
             return self._apply(records)
         with gc_paused():
             return self._apply(records)
@@ -374,7 +375,7 @@ class Projection:
         """
         decoded: list[Decoded] = []
         ids: list[str] = []
-        if len(todo) >= columnar.MIN_BATCH and columnar.available():
+        if columnar.worth_it(len(todo), max(self._backlog, len(todo))):
             codec = self.codec
             batch = columnar.decode_batch(
                 [r.value for r in todo], codec.current.schema, codec._prefix
@@ -413,9 +414,7 @@ class Projection:
                 ids.append(event.event_id)
         return decoded, ids, None
 
-    def _drop_duplicates(
-        self, decoded: list[Decoded], ids: list[str]
-    ) -> tuple[list[Decoded], int]:
+    def _drop_duplicates(self, decoded: list[Decoded], ids: list[str]) -> tuple[list[Decoded], int]:
         if not decoded:
             return [], 0
         self._temp("_batch_ids", pa.table({"event_id": pa.array(ids, STR)}))
@@ -568,7 +567,7 @@ class Projection:
             rows = [r for r in rows if not (isinstance(r, LazyRow) and r.lazy)]
             # maps sorted as to_arrow sorts them: both paths store the same rows
             select = ", ".join(
-                f"map_from_entries(list_sort(map_entries(\"{c}\")))"
+                f'map_from_entries(list_sort(map_entries("{c}")))'
                 if c in ("labels", "extra_data")
                 else f'"{c}"'
                 for c in schema.ARTIFACTS.column_names
@@ -681,17 +680,23 @@ class Projection:
         self.bind(log)
         target = dict(until) if until is not None else log.end_offsets()
         total = 0
-        while is_behind(self.positions, target):
-            # Only the partitions still short of the target are read, and nothing
-            # past it: a busy partition never crowds out a lagging one.
-            with gc_paused():
-                records = log.read_range(self.positions, target, max_records=batch_size)
-                if not records:
-                    break
-                self.apply(records)
-            total += len(records)
-            if progress is not None:
-                progress(len(records))
+        try:
+            while is_behind(self.positions, target):
+                self._backlog = sum(
+                    max(0, end - self.positions.get(p, 0)) for p, end in target.items()
+                )
+                # Only the partitions still short of the target are read, and nothing
+                # past it: a busy partition never crowds out a lagging one.
+                with gc_paused():
+                    records = log.read_range(self.positions, target, max_records=batch_size)
+                    if not records:
+                        break
+                    self.apply(records)
+                total += len(records)
+                if progress is not None:
+                    progress(len(records))
+        finally:
+            self._backlog = 0
         return total
 
     def wait_for(self, log: EventLog, position: Position, timeout: float = 30.0) -> None:

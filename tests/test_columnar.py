@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 import struct
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -35,6 +36,7 @@ from tests.test_codec import ALL_PAYLOADS, FIXTURE, _event
 @pytest.fixture(autouse=True)
 def _always_columnar(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(columnar, "MIN_BATCH", 0)
+    monkeypatch.setattr(columnar, "MIN_BACKLOG", 0)
 
 
 def _codec() -> Codec:
@@ -258,3 +260,63 @@ def test_empty_and_tiny_batches() -> None:
     assert _codec().decode_many([]) == []
     _compare([b""])
     _compare([struct.pack("<H", 0x01C3)])
+
+
+def _bad_logs() -> list[CatalogEvent]:
+    """ArtifactLogged events the rules refuse, each for another reason."""
+    producer = Producer("client", "t")
+
+    def logged(key: str = "k", project: str = "bench", **kw: object) -> CatalogEvent:
+        fields: dict[str, object] = {"uid": "f" * 32, "kind": "artifact", "producer": producer}
+        fields.update(kw)
+        return CatalogEvent(
+            project=project,
+            key=key,
+            payload=ArtifactLogged(**fields),  # type: ignore[arg-type]
+            actor="t",
+        )
+
+    return [
+        logged(key="bad key!"),
+        logged(project="Bad_Project"),
+        logged(kind="no-such-kind"),
+        logged(spec="[1, 2]"),
+        logged(spec="{not json"),
+        logged(tag="latest"),
+        logged(tag="bad tag!"),
+        logged(labels={"bad key!": "v"}),
+        logged(labels={"ok": "control\x01char"}),
+        logged(labels={f"l{i}": "v" for i in range(101)}),
+        logged(key="key-000001", uid="00000000000000000000000000000002"),  # another key's uid
+        logged(key="fine", uid="e" * 32),  # and a good one
+    ]
+
+
+def test_projection_in_columns_equals_the_event_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same log projected both ways: identical tables, dead letters and reasons."""
+    from bench.events import events, message
+    from catalog.log import open_log
+    from consumers.digest import digest
+    from consumers.projection import Projection
+
+    codec = _codec()
+    stream = list(events(3000))
+    for i, bad in enumerate(_bad_logs()):
+        stream.insert(200 + 150 * i, bad)
+    with open_log(f"file://{tmp_path / 'log.db'}") as log:
+        log.append([message(codec, ev) for ev in stream])
+        results = []
+        for min_batch in (10**9, 0):
+            monkeypatch.setattr(columnar, "MIN_BATCH", min_batch)
+            with Projection(str(tmp_path / f"p{min_batch}.duckdb")) as proj:
+                proj.catch_up(log, batch_size=700)
+                dead = proj.con.execute(
+                    'SELECT "offset", reason FROM dead_letters ORDER BY "offset"'
+                ).fetchall()
+                results.append((digest(proj.con), dead))
+    (slow, slow_dead), (fast, fast_dead) = results
+    assert len(slow_dead) == 11
+    assert fast_dead == slow_dead
+    assert fast == slow

@@ -30,8 +30,10 @@ How it works:
 - :func:`decode_batch` builds the Arrow arrays from that storage (strings
   gathered into Arrow buffers by another compiled loop; no Python per value),
   each payload type over its own records only.
-- Small batches (under :data:`MIN_BATCH` records) never import numba: a
-  command that applies a few events starts as fast as before.
+- Loading the kernel costs ~1.5 s once per process, so it is loaded for a
+  backlog of :data:`MIN_BACKLOG` events or more; until then, and for small
+  batches, records decode one by one: a command that applies a few events
+  starts as fast as before.
 
 Tests decode fixtures, hypothesis-generated events and corrupted bytes with
 both decoders and require identical events and identical JSON.
@@ -336,8 +338,21 @@ class Batch:
         return out
 
 
-#: batches smaller than this decode record by record (no numba import, no compile)
+#: batches smaller than this decode record by record
 MIN_BATCH = 256
+#: loading the compiled kernel costs ~1.5 s once per process (numba's import and
+#: its cache): worth it from a backlog of this many events, or once it is loaded
+MIN_BACKLOG = 20_000
+
+
+def worth_it(batch: int, backlog: int) -> bool:
+    """Whether to decode a batch of ``batch`` records, of ``backlog`` to go, in columns."""
+    return (
+        batch >= MIN_BATCH
+        and batch > 0
+        and (_KERNEL is not None or backlog >= MIN_BACKLOG)
+        and available()
+    )
 
 
 def _make(new: Any, cls: type[Any], data: dict[str, Any]) -> Any:
