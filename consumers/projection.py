@@ -467,9 +467,12 @@ class Projection:
                 )
                 if v["uid"] not in known
             ]
+        # Only what the rules read of a stored tag: a tag that moves gets a new
+        # row, and one that does not is never written back.
         tags = (
             self._select(
-                "SELECT t.* FROM tags t SEMI JOIN _tkeys k USING (project, key)",
+                "SELECT t.project, t.key, t.iteration, t.tag, t.uid FROM tags t "
+                "SEMI JOIN _tkeys k USING (project, key)",
                 schema.TAGS,
                 _tkeys=tkeys,
             )
