@@ -60,6 +60,7 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 DEFAULT_BATCH = 5000
+CHECKPOINT_THRESHOLD = "256MB"
 
 #: a decoded record: the record, its event, the writer schema version, the payload JSON,
 #: its index in the batch; event and JSON are None for an ArtifactLogged left in columns
@@ -133,6 +134,12 @@ def connect(
             # Bounded memory: DuckDB spills to disk past this (CATALOG_DUCKDB_MEMORY).
             # As a connect option, a bad value is refused before any file is created.
             settings = {"memory_limit": memory_limit(), **(config or {})}
+            if not read_only:
+                # Checkpoint (fold the WAL into the file) every 256 MB of WAL, not 16:
+                # a catch-up's commits cost a third as much (measured at 100,000
+                # events: 53 -> 15 µs per event), for the same peak RSS; a clean
+                # close checkpoints anyway, and a crash replays the WAL on open.
+                settings.setdefault("checkpoint_threshold", CHECKPOINT_THRESHOLD)
             con = duckdb.connect(path, read_only=read_only, config=settings)
             con.execute("SET TimeZone = 'UTC'")
             return con
