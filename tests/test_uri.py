@@ -17,6 +17,7 @@ from catalog.uri import (
     StoreURI,
     category_for_kind,
     is_store_uri,
+    parent_parts,
     parse_uri,
 )
 
@@ -336,3 +337,25 @@ def test_parse_raises_only_invalid_uri(text: str, default: str | None) -> None:
         return
     assert isinstance(u, StoreURI)
     assert StoreURI.parse(str(u)) == u
+
+
+@settings(max_examples=2000, deadline=None)
+@given(text=st.one_of(st.text(), _near_uris, store_uris.map(str)), default=_defaults)
+def test_parent_parts_reads_what_parse_reads(text: str, default: str | None) -> None:
+    try:
+        u = StoreURI.parse(text, default_project=default)
+    except InvalidURI:
+        with pytest.raises(InvalidURI):
+            parent_parts(text, default)
+        return
+    assert parent_parts(text, default) == (u.project, u.key, u.uid)
+
+
+def test_parent_parts_common_and_odd_spellings() -> None:
+    assert parent_parts("store://datasets/p/k^ab12") == ("p", "k", "ab12")
+    assert parent_parts("store://models/p/k") == ("p", "k", None)
+    assert parent_parts("store://p/k:v1", "q") == ("p", "k", None)
+    assert parent_parts("store://k", "q") == ("q", "k", None)
+    for bad in ("store://datasets/p/k^AB", "store://datasets/P/k", "store://datasets/p/k\n"):
+        with pytest.raises(InvalidURI):
+            parent_parts(bad)
