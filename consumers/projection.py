@@ -170,7 +170,6 @@ class Projection:
         self.path = str(path)
         self.codec = codec or default_codec()
         self._bound: str | None = None  # the log this connection has checked it is tied to
-        self._backlog = 0  # events the running catch-up has still to apply
         self.con = connect(self.path, timeout=timeout)
         try:
             self._ensure_schema()
@@ -382,7 +381,7 @@ class Projection:
         """
         decoded: list[Decoded] = []
         ids: list[str] = []
-        if columnar.worth_it(len(todo), max(self._backlog, len(todo))):
+        if columnar.worth_it(len(todo)):
             codec = self.codec
             batch = columnar.decode_batch(
                 [r.value for r in todo], codec.current.schema, codec._prefix
@@ -690,23 +689,17 @@ class Projection:
         self.bind(log)
         target = dict(until) if until is not None else log.end_offsets()
         total = 0
-        try:
-            while is_behind(self.positions, target):
-                self._backlog = sum(
-                    max(0, end - self.positions.get(p, 0)) for p, end in target.items()
-                )
-                # Only the partitions still short of the target are read, and nothing
-                # past it: a busy partition never crowds out a lagging one.
-                with gc_paused():
-                    records = log.read_range(self.positions, target, max_records=batch_size)
-                    if not records:
-                        break
-                    self.apply(records)
-                total += len(records)
-                if progress is not None:
-                    progress(len(records))
-        finally:
-            self._backlog = 0
+        while is_behind(self.positions, target):
+            # Only the partitions still short of the target are read, and nothing
+            # past it: a busy partition never crowds out a lagging one.
+            with gc_paused():
+                records = log.read_range(self.positions, target, max_records=batch_size)
+                if not records:
+                    break
+                self.apply(records)
+            total += len(records)
+            if progress is not None:
+                progress(len(records))
         return total
 
     def wait_for(self, log: EventLog, position: Position, timeout: float = 30.0) -> None:

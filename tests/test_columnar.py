@@ -1,7 +1,7 @@
 """The compiled columnar decoder gives exactly what the codec gives, record by record.
 
 ``Codec.decode_many`` sends big batches through :mod:`catalog.events.columnar`
-(numba). Every test here decodes the same bytes both ways — the columnar
+(``_kernel.c``). Every test here decodes the same bytes both ways — the columnar
 path, and the codec one record at a time — and requires the same events, the
 same payload JSON text (``events.payload``), and for bad bytes the same
 error. Tests also check that valid events really take the compiled path
@@ -36,7 +36,6 @@ from tests.test_codec import ALL_PAYLOADS, FIXTURE, _event
 @pytest.fixture(autouse=True)
 def _always_columnar(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(columnar, "MIN_BATCH", 0)
-    monkeypatch.setattr(columnar, "MIN_BACKLOG", 0)
 
 
 def _codec() -> Codec:

@@ -229,12 +229,11 @@ def test_incremental_equals_replay_equals_model(ops: list[tuple], cuts: list[int
             # the replay decodes in columns (consumers/columns.py: its logs folded
             # as lazy rows, written from the batch's columns), the incremental
             # one event by event: the digests below also prove the two agree
-            saved = columnar.MIN_BATCH, columnar.MIN_BACKLOG
-            columnar.MIN_BATCH, columnar.MIN_BACKLOG = 1, 0
+            saved, columnar.MIN_BATCH = columnar.MIN_BATCH, 1
             try:
                 replay.catch_up(log)
             finally:
-                columnar.MIN_BATCH, columnar.MIN_BACKLOG = saved
+                columnar.MIN_BATCH = saved
             a, b = projected(incremental), projected(replay)
             assert a == b
             assert digest(incremental.con) == digest(replay.con)

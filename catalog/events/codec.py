@@ -227,20 +227,18 @@ class Codec:
         return self.decode_full(data)[0]
 
     def decode_many(
-        self, values: Sequence[bytes], backlog: int = 0
+        self, values: Sequence[bytes]
     ) -> list[tuple[CatalogEvent, str, int] | EventError]:
         """Decode a batch: per value, (event, payload JSON text, writer version) or the error.
 
         The JSON text is ``json.dumps(payload, ensure_ascii=False)`` of the payload
         dict :meth:`decode_full` returns (what ``events.payload`` stores). A big
         batch goes through the compiled columnar decoder
-        (:mod:`catalog.events.columnar`) when ``backlog`` (events still to
-        decode, this batch included) makes loading it worth it; what it
-        leaves, and the rest, go through :meth:`decode_full` — same results
-        either way.
+        (:mod:`catalog.events.columnar`); what it leaves, and small batches,
+        go through :meth:`decode_full` — same results either way.
         """
         results: list[tuple[CatalogEvent, str, int] | EventError] = []
-        if columnar.worth_it(len(values), max(backlog, len(values))):
+        if columnar.worth_it(len(values)):
             batch = columnar.decode_batch(list(values), self.current.schema, self._prefix)
             texts = batch.payload_json.to_pylist()
             version = self.current.version
