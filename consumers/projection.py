@@ -61,6 +61,7 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 
 DEFAULT_BATCH = 5000
 CHECKPOINT_THRESHOLD = "256MB"
+BULK_CHECKPOINT_THRESHOLD = "16MB"  # DuckDB's default: a bulk load's RSS stays in budget
 
 #: a decoded record: the record, its event, the writer schema version, the payload JSON,
 #: its index in the batch; event and JSON are None for an ArtifactLogged left in columns
@@ -217,6 +218,7 @@ class Projection:
         for statement in schema.INDEXES:
             self.con.execute(f"DROP INDEX IF EXISTS {schema.index_name(statement)}")
         self.con.execute("SET memory_limit = ?", [memory_limit(bulk=True)])
+        self.con.execute("SET checkpoint_threshold = ?", [BULK_CHECKPOINT_THRESHOLD])
 
     def create_indexes(self, *, bulk: bool = False) -> None:
         """Create any missing lookup index; then the usual memory limit applies.
@@ -231,6 +233,7 @@ class Projection:
         for statement in schema.INDEXES:
             self.con.execute(statement)
         self.con.execute("SET memory_limit = ?", [memory_limit()])
+        self.con.execute("SET checkpoint_threshold = ?", [CHECKPOINT_THRESHOLD])
 
     def _drop_all(self) -> None:
         for view in schema.VIEWS:
