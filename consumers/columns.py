@@ -113,6 +113,7 @@ class LoggedColumns:
         self.position[rows] = np.arange(len(rows))
         self._lists: dict[str, list[Any]] = {}
         self.fast = np.zeros(batch.size, bool)
+        self._no_links = struct is None or len(struct.field("extra_data").keys) == 0
         if struct is not None:
             self.fast[rows] = self._validate()
 
@@ -171,7 +172,7 @@ class LoggedColumns:
         }
 
     def extra_data(self, index: int) -> dict[str, str]:
-        if len(self.struct.field("extra_data").keys) == 0:
+        if self._no_links:  # the usual batch: no version links anything
             return {}
         return dict(self.column("extra_data")[int(self.position[index])])
 
