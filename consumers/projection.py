@@ -367,7 +367,7 @@ class Projection:
             self.con.execute("ROLLBACK")
             raise
         self.positions = new_positions
-        return BatchResult(len(applied), len(dead), duplicates, skipped)
+        return BatchResult(len(applied) + len(applied_logged), len(dead), duplicates, skipped)
 
     def _temp(self, name: str, tbl: pa.Table) -> str:
         self.con.register(name, tbl)
@@ -384,8 +384,9 @@ class Projection:
         """
         decoded: list[Decoded] = []
         ids: list[str] = []
-        if columnar.worth_it(len(todo)):
-            codec = self.codec
+        codec = self.codec
+        size = sum(len(r.value) for r in todo)
+        if columnar.worth_it(len(todo), size, codec.current.schema, codec._prefix):
             batch = columnar.decode_batch(
                 [r.value for r in todo], codec.current.schema, codec._prefix
             )

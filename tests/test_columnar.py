@@ -310,12 +310,83 @@ def test_projection_in_columns_equals_the_event_path(
         for min_batch in (10**9, 0):
             monkeypatch.setattr(columnar, "MIN_BATCH", min_batch)
             with Projection(str(tmp_path / f"p{min_batch}.duckdb")) as proj:
-                proj.catch_up(log, batch_size=700)
+                counts = [
+                    (r.applied, r.dead)
+                    for r in (proj.apply(log.read({0: o}, 700)) for o in range(0, len(stream), 700))
+                ]
                 dead = proj.con.execute(
                     'SELECT "offset", reason FROM dead_letters ORDER BY "offset"'
                 ).fetchall()
-                results.append((digest(proj.con), dead))
-    (slow, slow_dead), (fast, fast_dead) = results
+                results.append((digest(proj.con), dead, counts))
+    (slow, slow_dead, slow_counts), (fast, fast_dead, fast_counts) = results
+    assert fast_counts == slow_counts
+    assert sum(a + d for a, d in fast_counts) == len(stream)
     assert len(slow_dead) == 11
     assert fast_dead == slow_dead
     assert fast == slow
+
+
+def _with_time(codec: Codec, event: CatalogEvent, micros: int) -> bytes:
+    """``event`` encoded with an arbitrary ``occurred_at`` (a datetime cannot hold them all)."""
+    import io
+
+    import fastavro
+
+    from catalog.events.model import to_avro
+
+    record = to_avro(event)
+    record["occurred_at"] = micros
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, codec.current.plain, record)
+    return codec._prefix + buffer.getvalue()
+
+
+def test_timestamps_python_cannot_hold_are_the_codecs_to_refuse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from catalog.log import Message, open_log
+    from consumers.projection import Projection
+
+    codec = _codec()
+
+    def good() -> CatalogEvent:  # a new event id each time
+        return _event(ArtifactLogged(uid="a" * 32, kind="artifact", producer=Producer("c", "n")))
+
+    values = [
+        _with_time(codec, good(), 2**60),
+        _with_time(codec, good(), -(2**60)),
+        _with_time(codec, good(), 253_402_300_799_999_999),  # 9999-12-31: fine
+        _with_time(codec, good(), -62_135_596_800_000_000),  # year 1: fine
+        codec.encode(good()),
+    ]
+    batch = _compare(values)
+    assert batch.fallback.tolist() == [True, True, False, False, False]
+    with open_log(f"file://{tmp_path / 'log.db'}") as log:
+        log.append([Message("p/k", v) for v in values])
+        results = []
+        for min_batch in (10**9, 0):
+            monkeypatch.setattr(columnar, "MIN_BATCH", min_batch)
+            with Projection() as proj:
+                result = proj.apply(log.read({0: 0}, 100))
+                reasons = proj.con.execute("SELECT reason FROM dead_letters").fetchall()
+                results.append((result, sorted(reasons)))
+    assert results[0] == results[1]
+    assert (results[0][0].applied, results[0][0].dead) == (3, 2)
+
+
+def test_schemas_the_kernel_does_not_decode_go_event_by_event() -> None:
+    record = {"type": "record", "name": "R", "namespace": "x"}
+    for fields in (
+        [{"name": "d", "type": "double"}],
+        [{"name": "b", "type": ["null", "bytes"]}],
+        [{"name": "e", "type": {"type": "enum", "name": "E", "symbols": ["A"]}}],
+        [{"name": "r", "type": "x.Other"}],
+        [{"name": "u", "type": {"type": "array", "items": [record, record]}}],
+    ):
+        schema = {**record, "fields": fields}
+        prefix = b"\xc3\x01" + json.dumps(fields).encode()[:8]
+        assert columnar.program(schema, prefix) is None
+        assert not columnar.worth_it(1000, 1000, schema, prefix)
+    codec = _codec()
+    assert columnar.worth_it(1000, 1000, codec.current.schema, codec._prefix)
+    assert not columnar.worth_it(1000, 2**31 // 7 + 1, codec.current.schema, codec._prefix)

@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <string.h>
 
+/* opcodes; operands a, b = level and column of a value (c = 1 on LONG/NLONG:
+ * a timestamp-micros, range-checked) */
 enum {
     END = 0, STR, LONG, BOOL, NSTR, NLONG, NBOOL, LIT, UNION, JUMP,
     SEQ, ITEM, NEXT, DUP, JSON_ON, JSON_OFF, SEQ_DONE
@@ -25,6 +27,8 @@ enum {
 #define MAX_DEPTH 16
 #define MAX_LEVELS 64
 #define OPS 5 /* op, a, b, c, d */
+#define TS_MIN (-62135596800000000LL) /* 0001-01-01, datetime.min */
+#define TS_MAX 253402300799999999LL   /* 9999-12-31 23:59:59.999999 */
 
 static const uint8_t HEX[] = "0123456789abcdef";
 
@@ -162,6 +166,8 @@ static int64_t record(const Program *pg, const uint8_t *buf, int64_t pos, int64_
             } else if (op == LONG || op == NLONG) {
                 int64_t v = rd_long(buf, &pos, end, &ok);
                 if (!ok) return -1;
+                /* c = 1: timestamp-micros, which Python's datetime must hold */
+                if (ins[3] == 1 && (v < TS_MIN || v > TS_MAX)) return -1;
                 pg->P[at] = v; pg->Q[at] = 0;
                 if (js) jint(js_out, v);
             } else {

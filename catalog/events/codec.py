@@ -238,7 +238,8 @@ class Codec:
         go through :meth:`decode_full` — same results either way.
         """
         results: list[tuple[CatalogEvent, str, int] | EventError] = []
-        if columnar.worth_it(len(values)):
+        size = sum(map(len, values))
+        if columnar.worth_it(len(values), size, self.current.schema, self._prefix):
             batch = columnar.decode_batch(list(values), self.current.schema, self._prefix)
             texts = batch.payload_json.to_pylist()
             version = self.current.version

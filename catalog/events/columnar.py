@@ -14,7 +14,9 @@ How it works:
   interpreter of such programs: one fixed C file with no Python API, built
   with the system C compiler (``$CC``, default ``cc``) on first use, cached
   under ``~/.cache/catalog`` (or ``CATALOG_CACHE_DIR``) by a hash of its
-  source, and loaded with ctypes. A new schema version needs no new code.
+  source, and loaded with ctypes. A new schema version needs no new code
+  (one using what the kernel does not decode — doubles, bytes, enums, named
+  references — is decoded event by event).
   Without a compiler every batch decodes event by event, as before (a
   warning says so once).
 - The kernel walks each record once. Every primitive value is stored as a
@@ -26,7 +28,8 @@ How it works:
   decoder returns (the ``events.payload`` column).
 - Anything the kernel is not sure to decode exactly as the Python decoder —
   a foreign header, malformed or truncated bytes, invalid UTF-8, a trailing
-  byte, an integer wider than 64 bits, a map with a repeated key — marks the
+  byte, an integer wider than 64 bits, a map with a repeated key, a
+  timestamp outside Python's datetime range — marks the
   record *fallback*: the caller decodes that one with the codec, which either
   decodes it or produces the precise error that dead-letters it. So the fast
   path never changes a result; it only makes the common case cheap.
@@ -153,10 +156,23 @@ _PRIMITIVE_OPS = {"string": (K.STR, K.NSTR), "long": (K.LONG, K.NLONG), "int": (
 _PRIMITIVE_OPS["boolean"] = (K.BOOL, K.NBOOL)
 
 
+#: Python's datetime range in microseconds from the epoch (years 1 to 9999): a
+#: timestamp-micros outside it is left to the codec, which refuses it
+TIMESTAMP_RANGE = (-62_135_596_800_000_000, 253_402_300_799_999_999)
+
+
+def _primitive(schema: Any) -> tuple[Any, int]:
+    """A primitive schema without its logical type (the same bytes), and the check to
+    apply: 1 for ``timestamp-micros`` (a value Python's datetime can hold), else 0."""
+    if isinstance(schema, dict) and schema.get("type") in _PRIMITIVE_OPS:
+        check = int(schema.get("logicalType") == "timestamp-micros" and schema["type"] == "long")
+        return schema["type"], check
+    return schema, 0
+
+
 def _compile(prog: Program, schema: Any, level: int, js: bool) -> Any:
     """Append the ops reading one ``schema`` value at ``level``; its output node."""
-    if isinstance(schema, dict) and schema.get("type") in _PRIMITIVE_OPS:
-        schema = schema["type"]  # a logical type over a primitive: the same bytes
+    schema, check = _primitive(schema)
     if isinstance(schema, str):
         if schema == "null":
             if js:
@@ -165,13 +181,17 @@ def _compile(prog: Program, schema: Any, level: int, js: bool) -> Any:
         if schema not in _PRIMITIVE_OPS:
             raise ValueError(f"columnar decoding does not support {schema!r}")
         leaf = prog.leaf(schema, level)
-        prog.op(_PRIMITIVE_OPS[schema][0], level, leaf.col)
+        prog.op(_PRIMITIVE_OPS[schema][0], level, leaf.col, check)
         return leaf
     if isinstance(schema, list):
-        if len(schema) == 2 and schema[0] == "null" and schema[1] in _PRIMITIVE_OPS:
-            leaf = prog.leaf(schema[1], level)
-            prog.op(_PRIMITIVE_OPS[schema[1]][1], level, leaf.col)
-            return Nullable(leaf)
+        if len(schema) == 2 and schema[0] == "null":
+            inner, check = _primitive(schema[1])
+            if isinstance(inner, str) and inner in _PRIMITIVE_OPS:
+                leaf = prog.leaf(inner, level)
+                prog.op(_PRIMITIVE_OPS[inner][1], level, leaf.col, check)
+                return Nullable(leaf)
+        if level != 0:
+            raise ValueError("columnar decoding supports unions of records at the top only")
         if not all(isinstance(b, dict) and b.get("type") == "record" for b in schema):
             raise ValueError("columnar decoding supports unions of records or ['null', primitive]")
         leaf = prog.leaf("int", level)
@@ -359,13 +379,25 @@ def _make(new: Any, cls: type[Any], data: dict[str, Any]) -> Any:
     return obj
 
 
-def worth_it(batch: int) -> bool:
-    """Whether to decode a batch of ``batch`` records in columns."""
-    return batch >= MIN_BATCH and batch > 0 and available()
+def worth_it(batch: int, size: int, schema: dict[str, Any], prefix: bytes) -> bool:
+    """Whether to decode ``batch`` records of ``size`` bytes, written with ``schema``, in columns.
+
+    No when the batch is small, when the kernel cannot be built here, when
+    the schema uses what the kernel does not decode (doubles, bytes, enums,
+    fixed, named references, unions of records below the top), or when the
+    batch's strings could pass the 2 GiB of an Arrow string column.
+    """
+    return (
+        batch >= MIN_BATCH
+        and batch > 0
+        and size * 7 < 2**31
+        and program(schema, prefix) is not None
+        and available()
+    )
 
 
 _KERNEL: Native | None = None
-_PROGRAM: dict[bytes, tuple[Program, tuple[Any, ...]]] = {}
+_PROGRAM: dict[bytes, tuple[Program, tuple[Any, ...]] | None] = {}
 
 
 _AVAILABLE: bool | None = None
@@ -538,12 +570,17 @@ class Native:
         )
 
 
-def program(schema: dict[str, Any], prefix: bytes) -> tuple[Program, tuple[Any, ...]]:
-    """The program for ``schema`` and its arrays, built once per schema."""
+def program(schema: dict[str, Any], prefix: bytes) -> tuple[Program, tuple[Any, ...]] | None:
+    """The program for ``schema`` and its arrays, built once per schema; None if unsupported."""
     import numpy as np
 
     if prefix not in _PROGRAM:
-        prog = compile_program(_plain_schema(schema))
+        try:
+            prog = compile_program(_plain_schema(schema))
+        except (ValueError, TypeError, KeyError) as exc:
+            _logger.info("schema %s decodes event by event: %s", prefix[2:].hex(), exc)
+            _PROGRAM[prefix] = None
+            return None
         prog.items_per_record = np.full(len(prog.columns), 0.5)
         arrays = (
             np.frombuffer(prefix, np.uint8),
@@ -572,7 +609,10 @@ def decode_batch(values: list[bytes], schema: dict[str, Any], prefix: bytes) -> 
     import numpy as np
 
     k = kernel()
-    prog, (prefix_array, ops, jumps, literals) = program(schema, prefix)
+    compiled = program(schema, prefix)
+    if compiled is None:
+        raise ValueError("this schema is decoded event by event (see worth_it)")
+    prog, (prefix_array, ops, jumps, literals) = compiled
     n = len(values)
     data = b"".join(values)
     buf = np.frombuffer(data, np.uint8) if data else np.zeros(1, np.uint8)
