@@ -30,7 +30,7 @@ from catalog.events.model import (
     RunStarted,
     SourceRef,
 )
-from tests.test_codec import ALL_PAYLOADS, FIXTURE, _event
+from tests.test_codec import ALL_PAYLOADS, FIXTURE, _event, _maps, _text
 
 
 @pytest.fixture(autouse=True)
@@ -72,10 +72,6 @@ def test_a_bench_stream_decodes_identically() -> None:
     values = [m.value for m in messages(3000)]
     batch = _compare(values)
     assert not batch.fallback.any()
-
-
-_text = st.text(max_size=40)
-_maps = st.dictionaries(st.text(max_size=8), _text, max_size=5)
 
 
 @settings(max_examples=150, deadline=None)
