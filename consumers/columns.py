@@ -77,16 +77,36 @@ ROW_FIELDS = (
 )
 
 
-def _valid(check: Any, values: Any) -> dict[Any, bool]:
-    """Each distinct value of ``values``: whether ``check`` accepts it."""
+#: per check of short names, values it accepted in earlier batches (they repeat)
+_ACCEPTED: dict[str, set[Any]] = {name: set() for name in ("project", "key", "kind", "tag")}
+_ACCEPTED_MAX = 50_000  # per check; names are at most 250 characters
+
+
+def _valid(name: str, check: Any, values: Any) -> dict[Any, bool]:
+    """Each distinct value of ``values``: whether ``check`` (named ``name``) accepts it."""
+    known = _ACCEPTED.get(name, set())
     result = {}
     for value in set(values):
+        if value in known:
+            result[value] = True
+            continue
         try:
             check(value)
-            result[value] = True
         except (InvalidInput, KeyError, ValueError, TypeError):
             result[value] = False
+            continue
+        result[value] = True
+        if name in _ACCEPTED and len(known) < _ACCEPTED_MAX:
+            known.add(value)
     return result
+
+
+def _label_ok(pair: tuple[str, str]) -> None:
+    validate_label_value(validate_label_key(pair[0]), pair[1])
+
+
+def _kind_ok(kind: str) -> None:
+    KIND_CATEGORY[kind]
 
 
 def _spec_ok(text: str) -> None:
@@ -112,6 +132,7 @@ class LoggedColumns:
         self.position = np.full(batch.size, -1, np.int64)  # batch index -> struct row
         self.position[rows] = np.arange(len(rows))
         self._lists: dict[str, list[Any]] = {}
+        self._fold_lists: tuple[list[Any], ...] | None = None
         self.fast = np.zeros(batch.size, bool)
         self._no_links = struct is None or len(struct.field("extra_data").keys) == 0
         if struct is not None:
@@ -135,14 +156,14 @@ class LoggedColumns:
         projects = env["project"].take(take).to_pylist()
         keys = env["key"].take(take).to_pylist()
         ok = np.ones(len(self.rows), bool)
-        for values, check in (
-            (projects, validate_project),
-            (keys, validate_key),
-            (self.column("kind"), KIND_CATEGORY.__getitem__),
-            (self.column("spec"), _spec_ok),
-            (self.column("tag"), _tag_ok),
+        for name, values, check in (
+            ("project", projects, validate_project),
+            ("key", keys, validate_key),
+            ("kind", self.column("kind"), _kind_ok),
+            ("spec", self.column("spec"), _spec_ok),
+            ("tag", self.column("tag"), _tag_ok),
         ):
-            good = _valid(check, values)
+            good = _valid(name, check, values)
             if not all(good.values()):
                 ok &= np.array([good[v] for v in values], bool)
         labels = self.struct.field("labels")
@@ -151,7 +172,7 @@ class LoggedColumns:
         names = labels.keys.to_pylist()
         values = labels.items.to_pylist()
         pairs = list(zip(names, values, strict=True))
-        good = _valid(lambda kv: validate_label_value(validate_label_key(kv[0]), kv[1]), pairs)
+        good = _valid("label", _label_ok, pairs)
         if not all(good.values()):
             row_of = np.repeat(np.arange(len(counts)), counts)
             bad = np.array([not good[p] for p in pairs], bool)
@@ -176,16 +197,28 @@ class LoggedColumns:
             return {}
         return dict(self.column("extra_data")[int(self.position[index])])
 
-    def lazy_row(self, index: int, record: Record, stamp: Stamp) -> LazyRow:
-        i = int(self.position[index])
-        return LazyRow(
+    def lazy(
+        self, index: int, record: Record, stamp: Stamp
+    ) -> tuple[LazyRow, str | None, list[SourceRef]]:
+        """The fold's arguments for the log at batch row ``index``: row, tag, sources."""
+        if self._fold_lists is None:
+            self._fold_lists = (
+                self.position.tolist(),
+                self.column("uid"),
+                self.column("iteration"),
+                self.column("tag"),
+                self.column("sources"),
+            )
+        position, uids, iterations, tags, sources = self._fold_lists
+        i = position[index]
+        row = LazyRow(
             self,
             index,
             {
                 "project": stamp.project,
                 "key": stamp.key,
-                "iteration": self.column("iteration")[i],
-                "uid": self.column("uid")[i],
+                "iteration": iterations[i],
+                "uid": uids[i],
                 "created": None,
                 "updated": stamp.occurred_at,
                 "created_by": None,
@@ -195,14 +228,8 @@ class LoggedColumns:
                 "log_offset": record.offset,
             },
         )
-
-    def tag(self, index: int) -> str | None:
-        tag: str | None = self.column("tag")[int(self.position[index])]
-        return tag
-
-    def sources(self, index: int) -> list[SourceRef]:
-        listed = self.column("sources")[int(self.position[index])]
-        return [SourceRef(**s) for s in listed] if listed else []
+        listed = sources[i]
+        return row, tags[i], [SourceRef(**s) for s in listed] if listed else []
 
     # ----------------------------------------------------------------- writing
 

@@ -284,31 +284,25 @@ class Fold:
         old = current["uid"] if current is not None else None
         if old == uid:
             return
-        when = {
-            "time": ev.occurred_at,
-            "actor": ev.actor,
-            "partition": record.partition,
-            "offset": record.offset,
-        }
+        when, actor = ev.occurred_at, ev.actor
+        partition, offset = record.partition, record.offset
         if old is not None:
             interval = self.open_intervals.pop(tid, None)
             if interval is not None:  # opened earlier in this batch
-                interval.update(
-                    valid_to=when["time"],
-                    removed_by=when["actor"],
-                    to_partition=when["partition"],
-                    to_offset=when["offset"],
-                )
+                interval["valid_to"] = when
+                interval["removed_by"] = actor
+                interval["to_partition"] = partition
+                interval["to_offset"] = offset
             elif tid not in self.closes:  # the open interval stored by an earlier batch
                 self.closes[tid] = {
                     "project": tid[0],
                     "key": tid[1],
                     "iteration": tid[2],
                     "tag": tid[3],
-                    "valid_to": when["time"],
-                    "removed_by": when["actor"],
-                    "to_partition": when["partition"],
-                    "to_offset": when["offset"],
+                    "valid_to": when,
+                    "removed_by": actor,
+                    "to_partition": partition,
+                    "to_offset": offset,
                 }
         if uid is None:
             self.tags[tid] = None
@@ -320,8 +314,8 @@ class Fold:
                 "iteration": tid[2],
                 "tag": tid[3],
                 "uid": uid,
-                "updated": ev.occurred_at,
-                "updated_by": ev.actor,
+                "updated": when,
+                "updated_by": actor,
             }
             interval = {
                 "project": tid[0],
@@ -329,12 +323,12 @@ class Fold:
                 "iteration": tid[2],
                 "tag": tid[3],
                 "uid": uid,
-                "valid_from": when["time"],
+                "valid_from": when,
                 "valid_to": None,
-                "set_by": when["actor"],
+                "set_by": actor,
                 "removed_by": None,
-                "from_partition": when["partition"],
-                "from_offset": when["offset"],
+                "from_partition": partition,
+                "from_offset": offset,
                 "to_partition": None,
                 "to_offset": None,
             }

@@ -326,9 +326,7 @@ class Projection:
                 assert logged is not None
                 stamp = Stamp(projects[j], keys[j], actors[j], micros[j])
                 try:
-                    fold.log_lazy(
-                        stamp, r, logged.lazy_row(j, r, stamp), logged.tag(j), logged.sources(j)
-                    )
+                    fold.log_lazy(stamp, r, *logged.lazy(j, r, stamp))
                 except Refused as exc:
                     dead.append(_dead(r, exc.reason, self.codec.decode(r.value)))
                     continue
