@@ -959,7 +959,11 @@ def gc(catalog: Catalog, dry_run: bool, grace: str, as_json: bool) -> None:
 @JSON_OPTION
 @pass_catalog
 def config(catalog: Catalog, as_json: bool) -> None:
-    """Show the resolved settings (log, db, artifact path, project, actor)."""
+    """Show the resolved settings (log, db, artifact path, project, actor...).
+
+    The last row says whether the columnar decoder (big catch-ups and replays)
+    is built, will be built on first use, or cannot be (no C compiler).
+    """
     from catalog.config import settings_summary
 
     settings = dict(settings_summary(catalog.config))

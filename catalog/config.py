@@ -168,6 +168,8 @@ def _absolute(path: str) -> str:
 
 def settings_summary(config: Config) -> Mapping[str, str]:
     """What ``catalog config`` prints."""
+    from catalog.events import columnar
+
     return {
         "log": config.log,
         "db": config.db,
@@ -176,4 +178,5 @@ def settings_summary(config: Config) -> Mapping[str, str]:
         "actor": config.actor,
         "config_file": str(config_file()),
         "data_dir": str(data_dir()),
+        "columnar_decoder": columnar.status(),
     }

@@ -756,6 +756,7 @@ def test_config(app: App) -> None:
     assert settings["project"] == "default"
     assert settings["actor"] == "tester"
     assert settings["data_dir"] == str(app.root / "home")
+    assert settings["columnar_decoder"].startswith(("built", "unavailable"))
 
     other = app.json(
         "--log",

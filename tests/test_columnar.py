@@ -386,3 +386,13 @@ def test_schemas_the_kernel_does_not_decode_go_event_by_event() -> None:
     codec = _codec()
     assert columnar.worth_it(1000, 1000, codec.current.schema, codec._prefix)
     assert not columnar.worth_it(1000, 2**31 // 7 + 1, codec.current.schema, codec._prefix)
+
+
+def test_status_says_where_the_kernel_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATALOG_CACHE_DIR", str(tmp_path / "cache"))
+    assert columnar.status().startswith("built on first use with cc into ")
+    monkeypatch.setattr(columnar, "_KERNEL", None)
+    columnar.kernel()  # builds it in the new cache
+    assert columnar.status() == f"built: {columnar.library_path()[0]}"
+    monkeypatch.setenv("CC", "no-such-compiler")
+    assert columnar.status().startswith("unavailable (no C compiler 'no-such-compiler')")

@@ -52,6 +52,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import subprocess
 import uuid
 from dataclasses import dataclass, field
@@ -438,6 +439,24 @@ def cache_dir() -> Path:
     return Path(base) / "catalog"
 
 
+def library_path() -> tuple[Path, str]:
+    """Where the kernel for this source, these flags and ``$CC`` is built; the compiler."""
+    compiler = os.environ.get("CC", "cc")
+    source = KERNEL_SOURCE.read_bytes()
+    digest = hashlib.sha256(source + repr((CFLAGS, compiler)).encode()).hexdigest()[:16]
+    return cache_dir() / f"kernel-{digest}.so", compiler
+
+
+def status() -> str:
+    """One line for ``catalog config``: is the columnar decoder built, or can it be?"""
+    target, compiler = library_path()
+    if target.exists():
+        return f"built: {target}"
+    if shutil.which(compiler):
+        return f"built on first use with {compiler} into {target.parent}"
+    return f"unavailable (no C compiler {compiler!r}): big batches decode event by event"
+
+
 def _build_library() -> Path:
     """Compile ``_kernel.c`` with ``$CC`` (default ``cc``) unless built already.
 
@@ -445,10 +464,7 @@ def _build_library() -> Path:
     compiler, so an upgrade builds a new one; it is written under a unique
     temporary name and renamed, so concurrent first uses are safe.
     """
-    source = KERNEL_SOURCE.read_bytes()
-    compiler = os.environ.get("CC", "cc")
-    digest = hashlib.sha256(source + repr((CFLAGS, compiler)).encode()).hexdigest()[:16]
-    target = cache_dir() / f"kernel-{digest}.so"
+    target, compiler = library_path()
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
