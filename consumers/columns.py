@@ -4,9 +4,10 @@ A big batch is decoded to Arrow columns (:mod:`catalog.events.columnar`).
 Most of its events log versions; for those, :class:`LoggedColumns`:
 
 - validates the batch's fields column by column, each distinct value once
-  (keys, projects, kinds, label pairs, specs, tags) — the same checks as
-  :meth:`consumers.fold.Fold._logged`; a row that fails any of them takes
-  the event path, where the fold refuses it with its exact reason;
+  (keys, projects, kinds, label pairs, specs, tags) with the checks
+  :meth:`consumers.fold.Fold._logged` applies (the same functions); a row
+  that fails any of them takes the event path, where the fold refuses it
+  with its exact reason;
 - gives the fold a :class:`~consumers.fold.LazyRow` per version: what the
   rules read (identity, times, position), the payload fields left in columns;
 - writes the versions still lazy at the end of the batch, and their
@@ -20,7 +21,6 @@ digests.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -39,9 +39,8 @@ from catalog.validation import (
     validate_label_key,
     validate_label_value,
     validate_project,
-    validate_tag,
 )
-from consumers.fold import LazyRow, Row
+from consumers.fold import LazyRow, Needs, Refused, Row, check_spec, check_tag
 
 LOGGED = "catalog.ArtifactLogged"
 TS = pa.timestamp("us", tz="UTC")
@@ -92,7 +91,7 @@ def _valid(name: str, check: Any, values: Any) -> dict[Any, bool]:
             continue
         try:
             check(value)
-        except (InvalidInput, KeyError, ValueError, TypeError):
+        except (InvalidInput, Refused, KeyError, ValueError, TypeError):
             result[value] = False
             continue
         result[value] = True
@@ -109,16 +108,9 @@ def _kind_ok(kind: str) -> None:
     KIND_CATEGORY[kind]
 
 
-def _spec_ok(text: str) -> None:
-    if not isinstance(json.loads(text), dict):
-        raise ValueError("spec is not a JSON object")
-
-
 def _tag_ok(tag: str | None) -> None:
     if tag is not None:
-        validate_tag(tag)
-        if tag == "latest":
-            raise ValueError("latest")
+        check_tag(tag)
 
 
 class LoggedColumns:
@@ -160,7 +152,7 @@ class LoggedColumns:
             ("project", projects, validate_project),
             ("key", keys, validate_key),
             ("kind", self.column("kind"), _kind_ok),
-            ("spec", self.column("spec"), _spec_ok),
+            ("spec", self.column("spec"), check_spec),
             ("tag", self.column("tag"), _tag_ok),
         ):
             good = _valid(name, check, values)
@@ -184,18 +176,30 @@ class LoggedColumns:
     def row(self, index: int) -> Row:
         """The payload fields of batch row ``index`` as the event path writes them."""
         i = int(self.position[index])
-        kind = self.column("kind")[i]
-        return {
-            **{name: self.column(name)[i] for name in PAYLOAD_FIELDS},
-            "labels": dict(self.column("labels")[i]),
-            "extra_data": dict(self.column("extra_data")[i]),
-            "category": KIND_CATEGORY[kind],
-        }
+        row = {name: self.column(name)[i] for name in PAYLOAD_FIELDS}
+        row["labels"], row["extra_data"] = dict(row["labels"]), dict(row["extra_data"])  # own
+        row["category"] = KIND_CATEGORY[row["kind"]]
+        return row
 
     def extra_data(self, index: int) -> dict[str, str]:
         if self._no_links:  # the usual batch: no version links anything
             return {}
         return dict(self.column("extra_data")[int(self.position[index])])
+
+    def add_needs(self, needs: Needs, indices: Sequence[int]) -> None:
+        """What folding the logs at batch rows ``indices`` needs loaded."""
+        env = self.batch.envelope_lists()
+        projects, keys, uids = env["project"], env["key"], self.column("uid")
+        for j in indices:
+            needs.projects.add(projects[j])
+            needs.tag_keys.add((projects[j], keys[j]))
+            needs.uids.add(uids[self.position[j]])
+
+    def stamp(self, index: int) -> Stamp:
+        env = self.batch.envelope_lists()
+        return Stamp(
+            env["project"][index], env["key"][index], env["actor"][index], env["occurred_at"][index]
+        )
 
     def lazy(
         self, index: int, record: Record, stamp: Stamp

@@ -131,6 +131,22 @@ class LazyRow(dict):  # type: ignore[type-arg]
         return self.fill()[name]
 
 
+def check_tag(tag: str) -> None:
+    """Raise :class:`Refused` unless an event may put ``tag`` on a version."""
+    try:
+        validate_tag(tag)
+    except InvalidInput as exc:
+        raise Refused(str(exc)) from exc
+    if tag == "latest":
+        raise Refused("the latest tag is maintained by the catalog and cannot be set")
+
+
+def check_spec(text: str) -> None:
+    """Raise ``ValueError`` unless ``text`` (an ArtifactLogged's spec) is a JSON object."""
+    if not isinstance(json.loads(text), dict):
+        raise ValueError("spec is not a JSON object")
+
+
 def _full(row: Row) -> Row:
     return row.fill() if isinstance(row, LazyRow) else row
 
@@ -353,27 +369,17 @@ class Fold:
         newest = heap[0][2] if heap else None
         self._move_tag((*group, "latest"), newest, ev, record)
 
-    def _check_tag(self, tag: str) -> None:
-        try:
-            validate_tag(tag)
-        except InvalidInput as exc:
-            raise Refused(str(exc)) from exc
-        if tag == "latest":
-            raise Refused("the latest tag is maintained by the catalog and cannot be set")
-
     def _logged(self, ev: CatalogEvent, p: ArtifactLogged, record: Record) -> None:
         try:
             validate_key(ev.key)
             labels = validate_labels(p.labels)
             category = KIND_CATEGORY[p.kind]
-            spec = json.loads(p.spec)
-            if not isinstance(spec, dict):
-                raise ValueError("spec is not a JSON object")
+            check_spec(p.spec)
         except (InvalidInput, KeyError, ValueError) as exc:
             reason = f"unknown kind {p.kind!r}" if isinstance(exc, KeyError) else str(exc)
             raise Refused(f"bad ArtifactLogged: {reason}") from exc
         if p.tag is not None:
-            self._check_tag(p.tag)
+            check_tag(p.tag)
         row: Row = {
             "project": ev.project,
             "key": ev.key,
@@ -446,7 +452,7 @@ class Fold:
             self._set_tag(ev, record, row, tag)
 
     def _tagged(self, ev: CatalogEvent, p: ArtifactTagged, record: Record) -> None:
-        self._check_tag(p.tag)
+        check_tag(p.tag)
         row = self._live(ev, p.uid, "tag")
         self._set_tag(ev, record, row, p.tag)
 

@@ -39,7 +39,7 @@ from catalog.events.codec import Codec, default_codec
 from catalog.events.model import CatalogEvent, payload_to_json
 from catalog.log import EventLog, Offsets, Position, Record, is_behind
 from consumers import schema
-from consumers.columns import LoggedColumns, Stamp
+from consumers.columns import LoggedColumns
 from consumers.fold import Fold, LazyRow, Needs, Refused, Row, needs_of
 
 STR = pa.string()
@@ -303,28 +303,14 @@ class Projection:
         fresh, duplicates = self._drop_duplicates(decoded, ids)
         needs = needs_of(item[1] for item in fresh if item[1] is not None)
         if logged is not None:
-            env = logged.batch.envelope_lists()
-            projects, keys, actors, micros = (
-                env["project"],
-                env["key"],
-                env["actor"],
-                env["occurred_at"],
-            )
-            uids = logged.column("uid")
-            position = logged.position
-            for item in fresh:
-                if item[1] is None:
-                    j = item[4]
-                    needs.projects.add(projects[j])
-                    needs.tag_keys.add((projects[j], keys[j]))
-                    needs.uids.add(uids[position[j]])
+            logged.add_needs(needs, [item[4] for item in fresh if item[1] is None])
         fold = self._load(needs)
         applied: list[Row] = []
         applied_logged: list[int] = []
         for r, ev, version, text, j in fresh:
             if ev is None:  # an ArtifactLogged left in columns
                 assert logged is not None
-                stamp = Stamp(projects[j], keys[j], actors[j], micros[j])
+                stamp = logged.stamp(j)
                 try:
                     fold.log_lazy(stamp, r, *logged.lazy(j, r, stamp))
                 except Refused as exc:
@@ -383,11 +369,9 @@ class Projection:
         decoded: list[Decoded] = []
         ids: list[str] = []
         codec = self.codec
-        size = sum(len(r.value) for r in todo)
-        if columnar.worth_it(len(todo), size, codec.current.schema, codec._prefix):
-            batch = columnar.decode_batch(
-                [r.value for r in todo], codec.current.schema, codec._prefix
-            )
+        values = [r.value for r in todo]
+        batch = codec.decode_columns(values)
+        if batch is not None:
             logged = LoggedColumns(batch)
             events = batch.events(skip=logged.fast)
             texts = batch.payload_json.to_pylist()
@@ -404,16 +388,14 @@ class Projection:
                     decoded.append((r, ev, version, texts[j], j))
                     ids.append(ev.event_id)
                     continue
-                result = codec._decode_json(r.value)
+                result = codec.decode_json(r.value)
                 if isinstance(result, EventError):
                     dead.append(_dead(r, str(result)))
                 else:
                     decoded.append((r, result[0], result[2], result[1], j))
                     ids.append(result[0].event_id)
             return decoded, ids, logged
-        for j, (r, result) in enumerate(
-            zip(todo, self.codec.decode_many([r.value for r in todo]), strict=True)
-        ):
+        for j, (r, result) in enumerate(zip(todo, map(codec.decode_json, values), strict=True)):
             if isinstance(result, EventError):
                 dead.append(_dead(r, str(result)))
             else:
@@ -520,14 +502,8 @@ class Projection:
         )
 
     def _insert(self, table: schema.Table, rows: Sequence[Row]) -> None:
-        if not rows:
-            return
-        cols = ", ".join(f'"{c}"' for c in table.column_names)
-        self.con.register("_rows", to_arrow(table, rows))
-        try:
-            self.con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _rows")
-        finally:
-            self.con.unregister("_rows")
+        if rows:
+            self._insert_table(table, to_arrow(table, rows))
 
     def _insert_table(self, table: schema.Table, rows: pa.Table, select: str | None = None) -> None:
         cols = ", ".join(f'"{c}"' for c in table.column_names)
@@ -571,11 +547,16 @@ class Projection:
                 {"uid": pa.array([u for u in changed_versions if u in fold.stored_versions], STR)}
             ),
         )
-        rows = [fold.versions[u] for u in changed_versions]
-        lazy = [r for r in rows if isinstance(r, LazyRow) and r.lazy]
+        rows: list[Row] = []
+        lazy: list[LazyRow] = []
+        for u in changed_versions:
+            row = fold.versions[u]
+            if isinstance(row, LazyRow) and row.lazy:
+                lazy.append(row)
+            else:
+                rows.append(row)
         if lazy:
             assert logged is not None
-            rows = [r for r in rows if not (isinstance(r, LazyRow) and r.lazy)]
             # maps sorted as to_arrow sorts them: both paths store the same rows
             select = ", ".join(
                 f'map_from_entries(list_sort(map_entries("{c}")))'

@@ -46,7 +46,7 @@ def _compare(values: list[bytes]) -> columnar.Batch:
     """Decode ``values`` both ways and require identical results; the batch."""
     codec = _codec()
     fast = codec.decode_many(values)
-    slow = [codec._decode_json(v) for v in values]
+    slow = [codec.decode_json(v) for v in values]
     assert len(fast) == len(slow) == len(values)
     for i, (a, b) in enumerate(zip(fast, slow, strict=True)):
         if isinstance(b, Exception):

@@ -233,24 +233,35 @@ class Codec:
 
         The JSON text is ``json.dumps(payload, ensure_ascii=False)`` of the payload
         dict :meth:`decode_full` returns (what ``events.payload`` stores). A big
-        batch goes through the compiled columnar decoder
-        (:mod:`catalog.events.columnar`); what it leaves, and small batches,
-        go through :meth:`decode_full` — same results either way.
+        batch goes through the compiled columnar decoder (:meth:`decode_columns`);
+        what it leaves, and small batches, go through :meth:`decode_json` — same
+        results either way.
         """
-        results: list[tuple[CatalogEvent, str, int] | EventError] = []
-        size = sum(map(len, values))
-        if columnar.worth_it(len(values), size, self.current.schema, self._prefix):
-            batch = columnar.decode_batch(list(values), self.current.schema, self._prefix)
-            texts = batch.payload_json.to_pylist()
-            version = self.current.version
-            for value, event, text in zip(values, batch.events(), texts, strict=True):
-                results.append(
-                    (event, text, version) if event is not None else self._decode_json(value)
-                )
-            return results
-        return [self._decode_json(value) for value in values]
+        batch = self.decode_columns(values)
+        if batch is None:
+            return [self.decode_json(value) for value in values]
+        texts = batch.payload_json.to_pylist()
+        version = self.current.version
+        return [
+            (event, text, version) if event is not None else self.decode_json(value)
+            for value, event, text in zip(values, batch.events(), texts, strict=True)
+        ]
 
-    def _decode_json(self, value: bytes) -> tuple[CatalogEvent, str, int] | EventError:
+    def decode_columns(self, values: Sequence[bytes]) -> columnar.Batch | None:
+        """``values`` decoded to Arrow columns, or None when that does not pay here.
+
+        None for a batch under :data:`columnar.MIN_BATCH` records, without a C
+        compiler, or too big for Arrow string columns. Records the kernel leaves
+        to the codec are marked in ``Batch.fallback``: decode them with
+        :meth:`decode_json`.
+        """
+        schema, prefix = self.current.schema, self._prefix
+        if not columnar.worth_it(len(values), sum(map(len, values)), schema, prefix):
+            return None
+        return columnar.decode_batch(list(values), schema, prefix)
+
+    def decode_json(self, value: bytes) -> tuple[CatalogEvent, str, int] | EventError:
+        """One value: (event, payload JSON text, writer version), or the error."""
         try:
             event, raw, version = self.decode_full(value)
         except EventError as exc:

@@ -145,26 +145,26 @@ class Program:
         return len(self.columns) - 1
 
 
-class _K:
+class K:
     """The kernel's opcodes (the enum at the top of ``_kernel.c``)."""
 
     END, STR, LONG, BOOL, NSTR, NLONG, NBOOL, LIT, UNION, JUMP = range(10)
     SEQ, ITEM, NEXT, DUP, JSON_ON, JSON_OFF, SEQ_DONE = range(10, 17)
 
 
-K = _K
-_PRIMITIVE_OPS = {"string": (K.STR, K.NSTR), "long": (K.LONG, K.NLONG), "int": (K.LONG, K.NLONG)}
-_PRIMITIVE_OPS["boolean"] = (K.BOOL, K.NBOOL)
-
-
-#: Python's datetime range in microseconds from the epoch (years 1 to 9999): a
-#: timestamp-micros outside it is left to the codec, which refuses it
-TIMESTAMP_RANGE = (-62_135_596_800_000_000, 253_402_300_799_999_999)
+_PRIMITIVE_OPS = {
+    "string": (K.STR, K.NSTR),
+    "long": (K.LONG, K.NLONG),
+    "int": (K.LONG, K.NLONG),
+    "boolean": (K.BOOL, K.NBOOL),
+}
+MAX_LEVELS = 64  # the kernel's limit: one level for the records, one per array or map
 
 
 def _primitive(schema: Any) -> tuple[Any, int]:
     """A primitive schema without its logical type (the same bytes), and the check to
-    apply: 1 for ``timestamp-micros`` (a value Python's datetime can hold), else 0."""
+    apply: 1 for ``timestamp-micros``, whose value must fit Python's datetime (years
+    1 to 9999; the kernel leaves others to the codec, which refuses them), else 0."""
     if isinstance(schema, dict) and schema.get("type") in _PRIMITIVE_OPS:
         check = int(schema.get("logicalType") == "timestamp-micros" and schema["type"] == "long")
         return schema["type"], check
@@ -261,6 +261,8 @@ def compile_program(schema: dict[str, Any]) -> Program:
     prog = Program()
     prog.root = _compile(prog, schema, 0, False)
     prog.op(K.END)
+    if len(prog.columns) > MAX_LEVELS:
+        raise ValueError(f"more than {MAX_LEVELS - 1} arrays and maps")
     return prog
 
 
@@ -276,8 +278,6 @@ class Batch:
     fallback: Any  # numpy bool array
     #: envelope fields by name (``occurred_at`` as int64 microseconds)
     envelope: dict[str, Any]
-    #: the payload's union branch index per record (-1 for fallback records)
-    branch: Any  # numpy int64 array
     #: per payload record full name: (the records of that type, their struct array)
     payloads: dict[str, tuple[Any, Any]]
     #: the payload's JSON text per record (null for fallback records)
@@ -302,7 +302,7 @@ class Batch:
 
         import pyarrow as pa
 
-        from catalog.events.model import _EPOCH, _NESTED, PAYLOAD_TYPES, CatalogEvent
+        from catalog.events.model import _EPOCH, _NESTED, PAYLOAD_TYPES, CatalogEvent, _build
 
         new = object.__new__
         payload: list[Any] = [None] * self.size
@@ -329,10 +329,10 @@ class Batch:
                     if nested is None:
                         values = [tuple(v) for v in values]
                     else:
-                        values = [tuple(_make(new, nested, d) for d in v) for v in values]
+                        values = [tuple(_build(nested, d) for d in v) for v in values]
                 elif isinstance(node, Record):
                     assert nested is not None, (name, fname)
-                    values = [_make(new, nested, d) for d in values]
+                    values = [_build(nested, d) for d in values]
                 columns.append(values)
             for r, values in zip(rows.tolist(), zip(*columns, strict=True), strict=True):
                 obj = new(cls)
@@ -371,13 +371,6 @@ class Batch:
 
 #: batches smaller than this decode record by record
 MIN_BATCH = 256
-
-
-def _make(new: Any, cls: type[Any], data: dict[str, Any]) -> Any:
-    """A frozen dataclass from a complete field dict, without ``__init__`` (as the codec)."""
-    obj = new(cls)
-    obj.__dict__.update(data)
-    return obj
 
 
 def worth_it(batch: int, size: int, schema: dict[str, Any], prefix: bytes) -> bool:
@@ -555,8 +548,6 @@ class Native:
         import numpy as np
 
         u8, i64 = np.uint8, np.int64
-        if len(ncols) > 64:
-            raise ValueError("the schema has more than 64 arrays and maps")
         result: int = self._decode(
             self._ptr(buf, u8), self._ptr(starts, i64), len(starts) - 1,
             self._ptr(prefix, u8), len(prefix), self._ptr(ops, i64), self._ptr(jumps, i64),
@@ -684,7 +675,6 @@ def decode_batch(values: list[bytes], schema: dict[str, Any], prefix: bytes) -> 
     build = _Builder(k, buf, P, Q, base, ncols, counter, n)
     envelope: dict[str, Any] = {}
     payloads: dict[str, Any] = {}
-    branch = np.full(n, -1, np.int64)
     valid = ~fallback
     for name, node in prog.root.fields:
         if isinstance(node, Union):
@@ -697,7 +687,7 @@ def decode_batch(values: list[bytes], schema: dict[str, Any], prefix: bytes) -> 
         else:
             envelope[name] = build.node(node, 0, valid)
     payload_json = build.strings(J, jstart, jlen, valid)
-    return Batch(n, fallback, envelope, branch, payloads, payload_json, prog.root)
+    return Batch(n, fallback, envelope, payloads, payload_json, prog.root)
 
 
 def _storage(ncols: Any, cap: Any) -> tuple[Any, Any, Any]:
