@@ -3,7 +3,7 @@
 1. A real embedded log gets a few real events (so SDK and UI reads are bound
    to it and catch up for real), and the projection file catches up with them.
 2. The bulk — N versions of K keys over the last year, with labels, runs,
-   ``latest`` and ``prod`` tags and their history (``tag_history``), lineage
+   ``latest`` and ``prod`` tags and their history (``tag_intervals``), lineage
    chains and the events of the audit trail — is generated set-based in
    DuckDB, straight into that projection's tables (the same columns the
    projector writes). Generating a million Avro events and folding them would
@@ -133,17 +133,17 @@ def generate(root: Path, versions: int, keys: int, *, stride: int | None = None)
     )
     con.execute(
         f"""
-        INSERT INTO tag_history
+        INSERT INTO tag_intervals
         SELECT '{PROJECT}', printf('item-%07d', k), 0, tag, printf('%032x', i + 4096),
-               t, t_to, 'bench', CASE WHEN t_to IS NULL THEN NULL ELSE 'bench' END,
-               0, 1000 + i, CASE WHEN i_to IS NULL THEN NULL ELSE 0 END, 1000 + i_to
-        FROM hist
+               t, t_to, 'bench', 'bench', 0, 1000 + i, 0, 1000 + i_to
+        FROM hist WHERE i_to IS NOT NULL
         """
     )
     con.execute(
         f"""
         INSERT INTO tags
-        SELECT '{PROJECT}', printf('item-%07d', k), 0, tag, printf('%032x', i + 4096), t, 'bench'
+        SELECT '{PROJECT}', printf('item-%07d', k), 0, tag, printf('%032x', i + 4096), t, 'bench',
+               0, 1000 + i
         FROM hist WHERE i_to IS NULL
         """
     )

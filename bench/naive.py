@@ -222,19 +222,14 @@ class NaiveProjector:
             return
         if old is not None:
             x(
-                "UPDATE tag_history SET valid_to = ?, removed_by = ?, to_partition = ?, "
-                f"to_offset = ? WHERE {where} AND valid_to IS NULL",
+                "INSERT INTO tag_intervals SELECT project, key, iteration, tag, uid, updated, ?, "
+                f"updated_by, ?, from_partition, from_offset, ?, ? FROM tags WHERE {where}",
                 [ev.occurred_at, ev.actor, r.partition, r.offset, *ident],
             )
             x(f"DELETE FROM tags WHERE {where}", ident)
         if uid is not None:
             x(
-                "INSERT INTO tags VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [*ident, uid, ev.occurred_at, ev.actor],
-            )
-            x(
-                "INSERT INTO tag_history "
-                "VALUES (?, ?, ?, ?, ?, ?, NULL, ?, NULL, ?, ?, NULL, NULL)",
+                "INSERT INTO tags VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [*ident, uid, ev.occurred_at, ev.actor, r.partition, r.offset],
             )
 

@@ -241,10 +241,12 @@ class Fold:
                 r["uid"],
                 (r["log_partition"], r["log_offset"]),
             )
-        # tag history: intervals opened in this batch, and closes of older open ones
-        self.history: list[Row] = []
-        self.open_intervals: dict[TagId, Row] = {}
-        self.closes: dict[TagId, Row] = {}
+        # tag history: the open interval of a tag is its row in ``tags``; moving it
+        # closes the interval. Closed here: intervals this batch opened and closed
+        # (rows of tag_intervals), and the close of each stored open interval
+        # (valid_to, removed_by, to_partition, to_offset: the rest is its stored row).
+        self.closed: list[Row] = []
+        self.closes: dict[TagId, tuple[Any, str, int, int]] = {}
         self.source_rows: dict[str, list[Row]] = {}
         self.link_dirty: set[str] = set()
         self.changed_runs: set[str] = set()
@@ -297,29 +299,31 @@ class Fold:
     def _move_tag(self, tid: TagId, uid: str | None, ev: Stamp, record: Record) -> None:
         """Point tag ``tid`` at ``uid`` (None removes it), keeping its history."""
         current = self.tags.get(tid)
-        old = current["uid"] if current is not None else None
-        if old == uid:
+        if current is not None:
+            if current["uid"] == uid:
+                return
+            if tid in self.stored_tags and tid not in self.closes:  # the stored row
+                self.closes[tid] = (ev.occurred_at, ev.actor, record.partition, record.offset)
+            else:  # a row this batch wrote
+                self.closed.append(
+                    {
+                        "project": tid[0],
+                        "key": tid[1],
+                        "iteration": tid[2],
+                        "tag": tid[3],
+                        "uid": current["uid"],
+                        "valid_from": current["updated"],
+                        "valid_to": ev.occurred_at,
+                        "set_by": current["updated_by"],
+                        "removed_by": ev.actor,
+                        "from_partition": current["from_partition"],
+                        "from_offset": current["from_offset"],
+                        "to_partition": record.partition,
+                        "to_offset": record.offset,
+                    }
+                )
+        elif uid is None:
             return
-        when, actor = ev.occurred_at, ev.actor
-        partition, offset = record.partition, record.offset
-        if old is not None:
-            interval = self.open_intervals.pop(tid, None)
-            if interval is not None:  # opened earlier in this batch
-                interval["valid_to"] = when
-                interval["removed_by"] = actor
-                interval["to_partition"] = partition
-                interval["to_offset"] = offset
-            elif tid not in self.closes:  # the open interval stored by an earlier batch
-                self.closes[tid] = {
-                    "project": tid[0],
-                    "key": tid[1],
-                    "iteration": tid[2],
-                    "tag": tid[3],
-                    "valid_to": when,
-                    "removed_by": actor,
-                    "to_partition": partition,
-                    "to_offset": offset,
-                }
         if uid is None:
             self.tags[tid] = None
         else:
@@ -330,26 +334,11 @@ class Fold:
                 "iteration": tid[2],
                 "tag": tid[3],
                 "uid": uid,
-                "updated": when,
-                "updated_by": actor,
+                "updated": ev.occurred_at,
+                "updated_by": ev.actor,
+                "from_partition": record.partition,
+                "from_offset": record.offset,
             }
-            interval = {
-                "project": tid[0],
-                "key": tid[1],
-                "iteration": tid[2],
-                "tag": tid[3],
-                "uid": uid,
-                "valid_from": when,
-                "valid_to": None,
-                "set_by": actor,
-                "removed_by": None,
-                "from_partition": partition,
-                "from_offset": offset,
-                "to_partition": None,
-                "to_offset": None,
-            }
-            self.history.append(interval)
-            self.open_intervals[tid] = interval
         self.changed_tags.add(tid)
 
     def _set_tag(self, ev: Stamp, record: Record, row: Row, tag: str) -> None:

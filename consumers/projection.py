@@ -571,24 +571,14 @@ class Projection:
             )
         self._insert(schema.ARTIFACTS, rows)
 
-        # Tags: delete the stored ones that changed, insert those that exist now.
+        # Tags: a stored tag that moved closes its interval (its row, with the close,
+        # becomes a tag_intervals row) and is deleted; the tags that exist now and
+        # changed are inserted, with the intervals this batch opened and closed.
+        self._close_stored_tags(fold)
         changed = sorted(fold.changed_tags)
-        stored = [t for t in changed if t in fold.stored_tags]
-        if stored:
-            self._delete(
-                schema.TAGS,
-                pa.table(
-                    {
-                        "project": [t[0] for t in stored],
-                        "key": [t[1] for t in stored],
-                        "iteration": pa.array([t[2] for t in stored], type=pa.int32()),
-                        "tag": [t[3] for t in stored],
-                    }
-                ),
-            )
         live = [fold.tags[t] for t in changed if fold.tags[t] is not None]
         self._insert(schema.TAGS, live)  # type: ignore[arg-type]
-        self._flush_history(fold)
+        self._insert(schema.TAG_INTERVALS, fold.closed)
 
         # Lineage: sources replaced on (re)log, links recomputed when they changed.
         sources = sorted(fold.source_rows)
@@ -625,38 +615,47 @@ class Projection:
         finally:
             self.con.unregister("_luids")
 
-    def _flush_history(self, fold: Fold) -> None:
-        """Close the intervals this batch ended, insert the ones it opened."""
-        closes = [fold.closes[t] for t in sorted(fold.closes)]
-        if closes:
-            self.con.register(
-                "_closes",
-                pa.table(
-                    {
-                        "project": [c["project"] for c in closes],
-                        "key": [c["key"] for c in closes],
-                        "iteration": pa.array([c["iteration"] for c in closes], pa.int32()),
-                        "tag": [c["tag"] for c in closes],
-                        "valid_to": pa.array([c["valid_to"] for c in closes], TS),
-                        "removed_by": [c["removed_by"] for c in closes],
-                        "to_partition": pa.array([c["to_partition"] for c in closes], pa.int32()),
-                        "to_offset": pa.array([c["to_offset"] for c in closes], pa.int64()),
-                    }
-                ),
+    def _close_stored_tags(self, fold: Fold) -> None:
+        """Move the stored tags the batch moved or removed from ``tags`` to ``tag_intervals``.
+
+        ``fold.closes`` holds exactly the stored tags that changed, with how each
+        interval ended; the rest of the interval is the stored row.
+        """
+        if not fold.closes:
+            return
+        tids = sorted(fold.closes)
+        ends = [fold.closes[t] for t in tids]
+        self.con.register(
+            "_closes",
+            pa.table(
+                {
+                    "project": pa.array([t[0] for t in tids], STR),
+                    "key": pa.array([t[1] for t in tids], STR),
+                    "iteration": pa.array([t[2] for t in tids], pa.int32()),
+                    "tag": pa.array([t[3] for t in tids], STR),
+                    "valid_to": pa.array([e[0] for e in ends], TS),
+                    "removed_by": pa.array([e[1] for e in ends], STR),
+                    "to_partition": pa.array([e[2] for e in ends], pa.int32()),
+                    "to_offset": pa.array([e[3] for e in ends], pa.int64()),
+                }
+            ),
+        )
+        try:
+            self.con.execute(
+                """
+                INSERT INTO tag_intervals
+                SELECT t.project, t.key, t.iteration, t.tag, t.uid, t.updated, c.valid_to,
+                       t.updated_by, c.removed_by, t.from_partition, t.from_offset,
+                       c.to_partition, c.to_offset
+                FROM tags t JOIN _closes c USING (project, key, iteration, tag)
+                """
             )
-            try:
-                self.con.execute(
-                    """
-                    UPDATE tag_history h SET valid_to = c.valid_to, removed_by = c.removed_by,
-                        to_partition = c.to_partition, to_offset = c.to_offset
-                    FROM _closes c
-                    WHERE h.project = c.project AND h.key = c.key
-                      AND h.iteration = c.iteration AND h.tag = c.tag AND h.valid_to IS NULL
-                    """
-                )
-            finally:
-                self.con.unregister("_closes")
-        self._insert(schema.TAG_HISTORY, fold.history)
+            self.con.execute(
+                "DELETE FROM tags WHERE (project, key, iteration, tag) IN "
+                "(SELECT (project, key, iteration, tag) FROM _closes)"
+            )
+        finally:
+            self.con.unregister("_closes")
 
     # -------------------------------------------------------------- catch up
 

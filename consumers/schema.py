@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MAP = "MAP(VARCHAR, VARCHAR)"
 PRODUCER = "STRUCT(kind VARCHAR, name VARCHAR, uri VARCHAR, owner VARCHAR)"
@@ -83,14 +83,38 @@ TAGS = _t(
     ("uid", "VARCHAR", "The version the tag names."),
     ("updated", "TIMESTAMPTZ", "When the tag last moved (the time of the event that moved it)."),
     ("updated_by", "VARCHAR", "Who moved it last."),
+    ("from_partition", "INTEGER", "Log position of the event that moved it last..."),
+    ("from_offset", "BIGINT", "...its offset."),
+)
+
+TAG_INTERVALS = _t(
+    "tag_intervals",
+    "The closed intervals of ``tag_history`` (a tag named ``uid`` from ``valid_from`` "
+    "until ``valid_to``). Written once, when an event moves or removes the tag, and never "
+    "updated: the open intervals are the rows of ``tags``. Query ``tag_history``, the view "
+    "of both.",
+    ("project", "VARCHAR", "Project name."),
+    ("key", "VARCHAR", "Artifact key."),
+    ("iteration", "INTEGER", "Iteration of the tagged version."),
+    ("tag", "VARCHAR", "The tag."),
+    ("uid", "VARCHAR", "The version the tag named during the interval."),
+    ("valid_from", "TIMESTAMPTZ", "Time of the event that put the tag on the version."),
+    ("valid_to", "TIMESTAMPTZ", "Time of the event that moved or removed it."),
+    ("set_by", "VARCHAR", "Actor who put the tag there (for latest: who logged or deleted)."),
+    ("removed_by", "VARCHAR", "Actor whose event ended the interval."),
+    ("from_partition", "INTEGER", "Log position of the event that opened the interval..."),
+    ("from_offset", "BIGINT", "...its offset."),
+    ("to_partition", "INTEGER", "Log position of the event that closed it..."),
+    ("to_offset", "BIGINT", "...its offset."),
 )
 
 TAG_HISTORY = _t(
     "tag_history",
-    "Every tag's history as validity intervals, ``latest`` included: the tag named "
+    "A view: every tag's history as validity intervals, ``latest`` included: the tag named "
     "``uid`` from ``valid_from`` (inclusive) until ``valid_to`` (exclusive; NULL while it "
     "still does). Which version was ``prod`` at time T: ``valid_from <= T AND "
-    "(valid_to IS NULL OR valid_to > T)``.",
+    "(valid_to IS NULL OR valid_to > T)``. The closed intervals are ``tag_intervals``, "
+    "the open ones the current ``tags``.",
     ("project", "VARCHAR", "Project name."),
     ("key", "VARCHAR", "Artifact key."),
     ("iteration", "INTEGER", "Iteration of the tagged version."),
@@ -199,7 +223,7 @@ META = _t(
 TABLES = (
     ARTIFACTS,
     TAGS,
-    TAG_HISTORY,
+    TAG_INTERVALS,
     LINEAGE,
     RUNS,
     PROJECTS,
@@ -210,6 +234,17 @@ TABLES = (
 )
 
 VIEWS = {
+    "tag_history": (
+        TAG_HISTORY.doc,
+        """CREATE OR REPLACE VIEW tag_history AS
+SELECT project, key, iteration, tag, uid, valid_from, valid_to, set_by, removed_by,
+       from_partition, from_offset, to_partition, to_offset
+FROM tag_intervals
+UNION ALL
+SELECT project, key, iteration, tag, uid, updated, NULL::TIMESTAMPTZ, updated_by, NULL::VARCHAR,
+       from_partition, from_offset, NULL::INTEGER, NULL::BIGINT
+FROM tags""",
+    ),
     "latest_artifacts": (
         "The version each key's ``latest`` tag names: one row per (project, key, iteration).",
         """CREATE OR REPLACE VIEW latest_artifacts AS
@@ -254,15 +289,18 @@ def ddl() -> list[str]:
 def docs_markdown() -> str:
     """The column reference of ``docs/sql.md`` (between its generated markers)."""
     out = []
-    for table in TABLES:
-        out.append(f"### `{table.name}`\n\n{table.doc}\n")
+    for table, title in [(t, f"`{t.name}`") for t in TABLES] + [
+        (TAG_HISTORY, f"`{TAG_HISTORY.name}` (a view)")
+    ]:
+        out.append(f"### {title}\n\n{table.doc}\n")
         out.append("| column | type | meaning |\n|---|---|---|")
         for c in table.columns:
             out.append(f"| `{c.name}` | `{c.type}` | {c.doc} |")
         out.append("")
-    out.append("### Views\n")
+    out.append("### Other views\n")
     for name, (doc, _) in VIEWS.items():
-        out.append(f"- `{name}`: {doc}")
+        if name != TAG_HISTORY.name:
+            out.append(f"- `{name}`: {doc}")
     return "\n".join(out) + "\n"
 
 
