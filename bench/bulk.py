@@ -25,9 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
-
 from catalog import Catalog
+from consumers.projection import connect
 
 PROJECT = "bench"
 KINDS = [
@@ -85,8 +84,7 @@ def generate(root: Path, versions: int, keys: int, *, stride: int | None = None)
     step = year_us // versions
     now = datetime.now(UTC).replace(microsecond=0)
     start = now - timedelta(days=365)
-    con = duckdb.connect(str(db))
-    con.execute("SET TimeZone = 'UTC'")
+    con = connect(str(db))  # as the projector writes it (row group size, settings)
     started = time.perf_counter()
     con.execute("BEGIN")
     con.execute(

@@ -62,6 +62,15 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 DEFAULT_BATCH = 5000
 CHECKPOINT_THRESHOLD = "256MB"
 BULK_CHECKPOINT_THRESHOLD = "16MB"  # DuckDB's default: a bulk load's RSS stays in budget
+#: rows per row group in the files the projection writes (DuckDB's default: 122,880).
+#: Groups this small fill within a batch or two, and DuckDB writes a full group
+#: to the file as it fills ("optimistic writes"); a checkpoint then rewrites only
+#: the last, partial group of a table. With the default, every checkpoint
+#: recompressed the growing last group of every table, again and again.
+#: Measured on a 1,000,000-event replay: commits and checkpoints 103 -> 27 s, the
+#: replay 282 -> 194 s, same peak RSS. Smaller groups waste space: at 2,048 the
+#: file doubled and a replay ran out of its buffer pool. A multiple of 2,048.
+ROW_GROUP_SIZE = 8192
 
 #: a decoded record: the record, its event, the writer schema version, the payload JSON,
 #: its index in the batch; event and JSON are None for an ArtifactLogged left in columns
@@ -141,7 +150,11 @@ def connect(
                 # events: 53 -> 15 µs per event), for the same peak RSS; a clean
                 # close checkpoints anyway, and a crash replays the WAL on open.
                 settings.setdefault("checkpoint_threshold", CHECKPOINT_THRESHOLD)
-            con = duckdb.connect(path, read_only=read_only, config=settings)
+            if read_only or path == ":memory:":
+                con = duckdb.connect(path, read_only=read_only, config=settings)
+            else:
+                con = duckdb.connect(":memory:", config=settings)
+                _attach(con, path)
             con.execute("SET TimeZone = 'UTC'")
             return con
         except duckdb.ParserException as exc:
@@ -156,6 +169,21 @@ def connect(
                 raise ProjectionBusy(path, str(exc).splitlines()[0]) from exc
             time.sleep(delay)
             delay = min(delay * 2, 0.25)
+
+
+def _attach(con: duckdb.DuckDBPyConnection, path: str) -> None:
+    """Open ``path`` for writing in ``con`` with :data:`ROW_GROUP_SIZE`; it becomes the default.
+
+    The row group size is a setting of the attachment, not of the file, so
+    every writer attaches this way (readers need not).
+    """
+    quoted = path.replace("'", "''")
+    try:
+        con.execute(f"ATTACH '{quoted}' AS projection (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+        con.execute("USE projection")
+    except BaseException:
+        con.close()
+        raise
 
 
 class Projection:
@@ -194,7 +222,10 @@ class Projection:
 
     def _ensure_schema(self) -> None:
         tables = {
-            r[0] for r in self.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+            r[0]
+            for r in self.con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+            ).fetchall()
         }
         if "meta" in tables:
             version = self._meta("schema_version")
