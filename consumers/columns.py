@@ -60,21 +60,6 @@ PAYLOAD_FIELDS = (
     "spec",
     "description",
 )
-#: the artifacts columns a lazy row holds itself
-ROW_FIELDS = (
-    "project",
-    "key",
-    "iteration",
-    "uid",
-    "created",
-    "updated",
-    "created_by",
-    "updated_by",
-    "deleted",
-    "log_partition",
-    "log_offset",
-)
-
 
 #: per check of short names, values it accepted in earlier batches (they repeat)
 _ACCEPTED: dict[str, set[Any]] = {name: set() for name in ("project", "key", "kind", "tag")}
@@ -243,9 +228,20 @@ class LoggedColumns:
         Maps keep the event's entry order here; the insert sorts them (as the
         event path does) so that both paths store identical rows.
         """
-        take = pa.array(self.position[[r.index for r in rows]])
-        columns: dict[str, Any] = {}
-        for name in ROW_FIELDS:
+        indices = pa.array([r.index for r in rows], pa.int64())
+        take = pa.array(self.position[indices.to_numpy()])
+        env = self.batch.envelope
+        columns: dict[str, Any] = {
+            # a still-lazy row is as the log made it (an update or delete fills it)
+            "project": env["project"].take(indices),
+            "key": env["key"].take(indices),
+            "updated": env["occurred_at"].take(indices),
+            "updated_by": env["actor"].take(indices),
+            "iteration": self.struct.field("iteration").take(take),
+            "uid": self.struct.field("uid").take(take),
+            "deleted": pa.array([False] * len(rows)),
+        }
+        for name in ("created", "created_by", "log_partition", "log_offset"):
             columns[name] = [r[name] for r in rows]
         for name in PAYLOAD_FIELDS:
             columns[name] = self.struct.field(name).take(take)

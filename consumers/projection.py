@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from catalog.errors import EventError, InvalidInput, LogError, LogUnavailable, ProjectionBusy
@@ -405,7 +406,10 @@ class Projection:
         if batch is not None:
             logged = LoggedColumns(batch)
             events = batch.events(skip=logged.fast)
-            texts = batch.payload_json.to_pylist()
+            slow = np.flatnonzero(~logged.fast)  # the JSON of the rest is written by Arrow
+            texts = dict(
+                zip(slow.tolist(), batch.payload_json.take(pa.array(slow)).to_pylist(), strict=True)
+            )
             event_ids = batch.envelope_lists()["event_id"]
             version = codec.current.version
             fast = logged.fast.tolist()

@@ -8,6 +8,7 @@ scribbled record detected by its CRC and dead-lettered by the projection.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import signal
@@ -373,3 +374,13 @@ def test_a_damaged_record_is_reported_and_dead_lettered(
             assert con.execute("SELECT count(*) FROM dead_letters").fetchall() == [(1,)]
             assert proj.positions == {0: 6}
         assert log.read({0: 5})[0].error is None
+
+
+def test_record_make_is_the_constructor() -> None:
+    """Readers build records with Record.make: equal to the constructor's, and still frozen."""
+    fields = (2, 7, "p/k", b"\x00v", 1_700_000_000_000, (("type", b"T"),), "bad crc")
+    made, built = Record.make(*fields), Record(*fields)
+    assert made == built and repr(made) == repr(built)
+    assert Record.make(0, 1, "k", b"v", 5) == Record(0, 1, "k", b"v", 5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.offset = 8  # type: ignore[misc]

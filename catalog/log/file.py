@@ -182,7 +182,7 @@ class FileLog(EventLog):
                     parsed = _parse_headers(headers)
                 except (ValueError, TypeError):
                     error = "unreadable headers"
-            records.append(Record(0, offset, key, value, ms, parsed, error))
+            records.append(Record.make(0, offset, key, value, ms, parsed, error))
         return records
 
     def end_offsets(self) -> dict[int, int]:

@@ -614,4 +614,4 @@ def _record(partition: int, cr: Any) -> Record:
     headers: tuple[tuple[str, bytes], ...] = tuple(cr.headers) if cr.headers else ()
     if headers and not all(type(v) is bytes for _, v in headers):
         headers = tuple((str(k), bytes(v) if v is not None else b"") for k, v in headers)
-    return Record(partition, cr.offset, key, value, int(cr.timestamp), headers)
+    return Record.make(partition, cr.offset, key, value, int(cr.timestamp), headers)
