@@ -213,3 +213,31 @@ def test_audit_follow_prints_new_events(catalog: Catalog) -> None:
         if proc.stdout is not None:
             proc.stdout.close()
     assert proc.returncode == 0
+
+
+def test_open_intervals_are_the_tags_rows_closed_ones_are_appended(catalog: Catalog) -> None:
+    """tag_history is tag_intervals (closed, never updated) plus the current tags."""
+    v1 = catalog.log_artifact("model", body=b"1", tag="prod")
+    v2 = catalog.log_artifact("model", body=b"2")
+    catalog.tag_artifact(v2.uri, "prod")
+    rows = catalog.sql(
+        "SELECT tag, uid, valid_to IS NULL AS open FROM tag_intervals ORDER BY from_offset, tag"
+    ).to_pylist()
+    assert rows == [
+        {"tag": "latest", "uid": v1.uid, "open": False},
+        {"tag": "prod", "uid": v1.uid, "open": False},
+    ]
+    # a tags row carries the position of the event that put it there
+    tagged = catalog.sql(
+        "SELECT t.tag, e.type FROM tags t JOIN events e "
+        'ON e."partition" = t.from_partition AND e."offset" = t.from_offset ORDER BY t.tag'
+    ).to_pylist()
+    assert tagged == [
+        {"tag": "latest", "type": "ArtifactLogged"},
+        {"tag": "prod", "type": "ArtifactTagged"},
+    ]
+    counts = catalog.sql(
+        "SELECT (SELECT count(*) FROM tag_history) AS history, "
+        "(SELECT count(*) FROM tag_intervals) + (SELECT count(*) FROM tags) AS parts"
+    ).to_pylist()
+    assert counts == [{"history": 4, "parts": 4}]

@@ -328,3 +328,23 @@ def test_docs_sql_is_current() -> None:
     assert generated == schema.docs_markdown(), (
         "docs/sql.md is stale: run python -m consumers.schema"
     )
+
+
+def test_files_are_written_in_small_row_groups(tmp_path: Path) -> None:
+    """Row groups of ROW_GROUP_SIZE rows (full ones are written as a batch fills them),
+    in a directory whose name needs quoting in SQL."""
+    from bench import events as bench_events
+    from consumers.projection import ROW_GROUP_SIZE
+
+    n = 2 * ROW_GROUP_SIZE + 100
+    url = f"file://{tmp_path / 'log.db'}"
+    bench_events.write_log(url, n)
+    path = tmp_path / "it's a dir" / "p.duckdb"
+    with open_log(url) as lg, Projection(str(path)) as p:
+        assert p.catch_up(lg, batch_size=n) == n
+        groups = p.con.execute(
+            "SELECT row_group_id, max(count) FROM pragma_storage_info('events') GROUP BY ALL"
+        ).fetchall()
+        assert len(groups) == 3 and max(c for _, c in groups) == ROW_GROUP_SIZE
+    with Projection(str(path)) as p:  # reopened: the same file, the same positions
+        assert p.positions == {0: n}
