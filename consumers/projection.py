@@ -61,6 +61,10 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 DEFAULT_BATCH = 5000
+#: a bulk load's batch (replay, snapshot): each batch's lookups scan the tables
+#: built so far, so bigger batches scan less often. With the bulk buffer pool,
+#: a 1,000,000-event replay: 194 -> 175 s, peak RSS 469 -> 475 MB.
+BULK_BATCH = 10_000
 CHECKPOINT_THRESHOLD = "256MB"
 BULK_CHECKPOINT_THRESHOLD = "16MB"  # DuckDB's default: a bulk load's RSS stays in budget
 #: rows per row group in the files the projection writes (DuckDB's default: 122,880).
@@ -119,13 +123,13 @@ class BatchResult:
 
 
 def memory_limit(bulk: bool = False) -> str:
-    """DuckDB's memory limit: ``CATALOG_DUCKDB_MEMORY``, else 512MB (200MB for a bulk load).
+    """DuckDB's memory limit: ``CATALOG_DUCKDB_MEMORY``, else 512MB (150MB for a bulk load).
 
     A replay only appends and rewrites small slices, so a small buffer pool
     costs it nothing (measured: same speed, 463 MB peak RSS instead of 655 MB
     at 400,000 events), while queries (sorts, joins) use the larger one.
     """
-    return os.environ.get("CATALOG_DUCKDB_MEMORY") or ("200MB" if bulk else "512MB")
+    return os.environ.get("CATALOG_DUCKDB_MEMORY") or ("150MB" if bulk else "512MB")
 
 
 def connect(
