@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from catalog.errors import InvalidInput
 from catalog.events.columnar import Batch
@@ -225,8 +226,8 @@ class LoggedColumns:
     def versions_table(self, rows: Sequence[LazyRow], arrow_schema: pa.Schema) -> pa.Table:
         """The artifacts rows of versions still lazy, typed as ``arrow_schema``.
 
-        Maps keep the event's entry order here; the insert sorts them (as the
-        event path does) so that both paths store identical rows.
+        Map entries are sorted by key, as the event path writes them: both
+        paths store identical rows.
         """
         indices = pa.array([r.index for r in rows], pa.int64())
         take = pa.array(self.position[indices.to_numpy()])
@@ -245,6 +246,8 @@ class LoggedColumns:
             columns[name] = [r[name] for r in rows]
         for name in PAYLOAD_FIELDS:
             columns[name] = self.struct.field(name).take(take)
+        for name in ("labels", "extra_data"):
+            columns[name] = sorted_map(columns[name])
         columns["category"] = [KIND_CATEGORY[k] for k in columns["kind"].to_pylist()]
         return pa.table(
             {
@@ -279,6 +282,30 @@ class LoggedColumns:
             "payload": self.batch.payload_json.take(take),
         }
         return pa.table({f.name: columns[f.name].cast(f.type) for f in arrow_schema})
+
+
+def sorted_map(maps: pa.MapArray) -> pa.MapArray:
+    """``maps`` with each map's entries sorted by key (Python's order for str: code points).
+
+    One sort of all entries by (row, key); Arrow compares strings as UTF-8
+    bytes, which orders them as code points do.
+    """
+    offsets = maps.offsets.to_numpy()
+    first, count = int(offsets[0]), int(offsets[-1] - offsets[0])
+    if count < 2:
+        return maps
+    keys, items = maps.keys.slice(first, count), maps.items.slice(first, count)
+    rows = np.repeat(np.arange(len(maps)), np.diff(offsets))
+    order = pc.sort_indices(
+        pa.table({"row": rows, "key": keys}), sort_keys=[("row", "ascending"), ("key", "ascending")]
+    )
+    return pa.MapArray.from_arrays(
+        pa.array(offsets - first, pa.int32()),
+        keys.take(order),
+        items.take(order),
+        type=maps.type,
+        mask=maps.is_null() if maps.null_count else None,
+    )
 
 
 class Stamp:

@@ -544,13 +544,11 @@ class Projection:
         if rows:
             self._insert_table(table, to_arrow(table, rows))
 
-    def _insert_table(self, table: schema.Table, rows: pa.Table, select: str | None = None) -> None:
+    def _insert_table(self, table: schema.Table, rows: pa.Table) -> None:
         cols = ", ".join(f'"{c}"' for c in table.column_names)
         self.con.register("_rows", rows)
         try:
-            self.con.execute(
-                f"INSERT INTO {table.name} ({cols}) SELECT {select or cols} FROM _rows"
-            )
+            self.con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _rows")
         finally:
             self.con.unregister("_rows")
 
@@ -596,17 +594,8 @@ class Projection:
                 rows.append(row)
         if lazy:
             assert logged is not None
-            # maps sorted as to_arrow sorts them: both paths store the same rows
-            select = ", ".join(
-                f'map_from_entries(list_sort(map_entries("{c}")))'
-                if c in ("labels", "extra_data")
-                else f'"{c}"'
-                for c in schema.ARTIFACTS.column_names
-            )
             self._insert_table(
-                schema.ARTIFACTS,
-                logged.versions_table(lazy, arrow_schema(schema.ARTIFACTS)),
-                select,
+                schema.ARTIFACTS, logged.versions_table(lazy, arrow_schema(schema.ARTIFACTS))
             )
         self._insert(schema.ARTIFACTS, rows)
 

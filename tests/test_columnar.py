@@ -396,3 +396,28 @@ def test_status_says_where_the_kernel_is(tmp_path: Path, monkeypatch: pytest.Mon
     assert columnar.status() == f"built: {columnar.library_path()[0]}"
     monkeypatch.setenv("CC", "no-such-compiler")
     assert columnar.status().startswith("unavailable (no C compiler 'no-such-compiler')")
+
+
+@given(
+    st.lists(
+        st.one_of(st.none(), st.dictionaries(st.text(max_size=6), st.text(max_size=3), max_size=6)),
+        max_size=12,
+    ),
+    st.data(),
+)
+@settings(max_examples=200, deadline=None)
+def test_sorted_map_sorts_each_map_as_python_does(
+    maps: list[dict[str, str] | None], data: st.DataObject
+) -> None:
+    """The columnar path sorts map entries in Arrow; the event path with ``sorted``."""
+    import pyarrow as pa
+
+    from consumers.columns import sorted_map
+
+    array = pa.array(
+        [None if m is None else list(m.items()) for m in maps], pa.map_(pa.string(), pa.string())
+    )
+    start = data.draw(st.integers(0, len(maps)))
+    part = array.slice(start, data.draw(st.integers(0, len(maps) - start)))
+    want = [None if m is None else sorted(m) for m in part.to_pylist()]
+    assert sorted_map(part).to_pylist() == want
