@@ -775,7 +775,7 @@ def _summary(etype: str, payload: dict[str, Any]) -> str:
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
-    default=5000,
+    default=10_000,  # consumers.projection.DEFAULT_BATCH (not imported by the CLI's startup)
     show_default=True,
     help="Records applied per transaction.",
 )

@@ -201,7 +201,7 @@ class Fold:
     def __init__(
         self,
         versions: Iterable[Row],
-        tags: Iterable[Row],
+        tags: Iterable[tuple[TagId, str]],
         runs: Iterable[Row],
         projects: Iterable[Row],
         tag_keys: set[KeyId],
@@ -214,9 +214,8 @@ class Fold:
             kid = (row["project"], row["key"])
             if kid in self.key_versions:
                 self.key_versions[kid].add(row["uid"])
-        self.tags: dict[TagId, Row | None] = {
-            (t["project"], t["key"], t["iteration"], t["tag"]): t for t in tags
-        }
+        # a stored tag: what the rules read of it (a tag that moves gets a new row)
+        self.tags: dict[TagId, Row | None] = {tid: {"uid": uid} for tid, uid in tags}
         # the tags of each key (delete looks up a version's tags without a scan)
         self.key_tags: dict[KeyId, set[TagId]] = {}
         for tid in self.tags:

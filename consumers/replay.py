@@ -18,7 +18,7 @@ from pathlib import Path
 from catalog.errors import EventError
 from catalog.events.codec import Codec, default_codec
 from catalog.log import EventLog, Record
-from consumers.projection import BULK_BATCH, Projection, connect
+from consumers.projection import DEFAULT_BATCH, Projection, connect
 
 
 def _cut_at_time(records: list[Record], until: datetime, codec: Codec) -> tuple[list[Record], bool]:
@@ -41,7 +41,7 @@ def replay_into(
     *,
     until: datetime | None = None,
     to_position: int | None = None,
-    batch_size: int = BULK_BATCH,
+    batch_size: int = DEFAULT_BATCH,
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Apply the log to ``projection`` from its positions up to the stop; records applied."""

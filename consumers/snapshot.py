@@ -19,7 +19,7 @@ from pathlib import Path
 
 from catalog.events.codec import Codec
 from catalog.log import EventLog
-from consumers.projection import BULK_BATCH, Projection
+from consumers.projection import DEFAULT_BATCH, Projection
 
 KEEP = 8  # snapshots kept in the directory (least recently used go first)
 
@@ -48,7 +48,7 @@ def snapshot(
     try:
         with Projection(str(temp), codec=codec) as projection:
             projection.drop_indexes()  # private until the rename: built once at the end
-            projection.catch_up(log, until=dict(ends), batch_size=BULK_BATCH, progress=progress)
+            projection.catch_up(log, until=dict(ends), batch_size=DEFAULT_BATCH, progress=progress)
             projection.create_indexes(bulk=True)
         os.replace(temp, path)
     finally:

@@ -940,3 +940,10 @@ def test_bad_input_is_refused_and_changes_nothing(
     assert bad in message
     assert (app.log_end(), app.blobs()) == before
     assert not (app.root / "dest.csv").exists()
+
+
+def test_consume_batch_size_default_is_the_projections() -> None:
+    from consumers.projection import DEFAULT_BATCH
+
+    option = next(p for p in cli.commands["consume"].params if p.name == "batch_size")
+    assert option.default == DEFAULT_BATCH
