@@ -463,25 +463,23 @@ class Projection:
             fresh.append(item)
         return fresh, len(decoded) - len(fresh)
 
-    def _select(self, sql: str, table: schema.Table | None, **temps: pa.Table) -> list[Row]:
+    def _query(self, sql: str, **temps: pa.Table) -> pa.Table:
+        """The result of ``sql`` over the Arrow tables ``temps`` (registered meanwhile)."""
         for name, tbl in temps.items():
             self.con.register(name, tbl)
         try:
-            result = self.con.sql(sql).to_arrow_table()
+            return self.con.sql(sql).to_arrow_table()
         finally:
             for name in temps:
                 self.con.unregister(name)
+
+    def _select(self, sql: str, table: schema.Table | None, **temps: pa.Table) -> list[Row]:
+        result = self._query(sql, **temps)
         return from_arrow(result, _map_columns(table) if table is not None else ())
 
     def _columns(self, sql: str, **temps: pa.Table) -> dict[str, list[Any]]:
         """The result of ``sql`` as Python lists, one per column (no row dicts)."""
-        for name, tbl in temps.items():
-            self.con.register(name, tbl)
-        try:
-            result = self.con.sql(sql).to_arrow_table()
-        finally:
-            for name in temps:
-                self.con.unregister(name)
+        result = self._query(sql, **temps)
         return {name: result.column(name).to_pylist() for name in result.column_names}
 
     def _load(self, needs: Needs) -> Fold:

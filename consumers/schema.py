@@ -87,34 +87,8 @@ TAGS = _t(
     ("from_offset", "BIGINT", "...its offset."),
 )
 
-TAG_INTERVALS = _t(
-    "tag_intervals",
-    "The closed intervals of ``tag_history`` (a tag named ``uid`` from ``valid_from`` "
-    "until ``valid_to``). Written once, when an event moves or removes the tag, and never "
-    "updated: the open intervals are the rows of ``tags``. Query ``tag_history``, the view "
-    "of both.",
-    ("project", "VARCHAR", "Project name."),
-    ("key", "VARCHAR", "Artifact key."),
-    ("iteration", "INTEGER", "Iteration of the tagged version."),
-    ("tag", "VARCHAR", "The tag."),
-    ("uid", "VARCHAR", "The version the tag named during the interval."),
-    ("valid_from", "TIMESTAMPTZ", "Time of the event that put the tag on the version."),
-    ("valid_to", "TIMESTAMPTZ", "Time of the event that moved or removed it."),
-    ("set_by", "VARCHAR", "Actor who put the tag there (for latest: who logged or deleted)."),
-    ("removed_by", "VARCHAR", "Actor whose event ended the interval."),
-    ("from_partition", "INTEGER", "Log position of the event that opened the interval..."),
-    ("from_offset", "BIGINT", "...its offset."),
-    ("to_partition", "INTEGER", "Log position of the event that closed it..."),
-    ("to_offset", "BIGINT", "...its offset."),
-)
-
-TAG_HISTORY = _t(
-    "tag_history",
-    "A view: every tag's history as validity intervals, ``latest`` included: the tag named "
-    "``uid`` from ``valid_from`` (inclusive) until ``valid_to`` (exclusive; NULL while it "
-    "still does). Which version was ``prod`` at time T: ``valid_from <= T AND "
-    "(valid_to IS NULL OR valid_to > T)``. The closed intervals are ``tag_intervals``, "
-    "the open ones the current ``tags``.",
+#: the columns of a tag's validity interval (tag_intervals, the tag_history view)
+_INTERVAL = (
     ("project", "VARCHAR", "Project name."),
     ("key", "VARCHAR", "Artifact key."),
     ("iteration", "INTEGER", "Iteration of the tagged version."),
@@ -128,6 +102,25 @@ TAG_HISTORY = _t(
     ("from_offset", "BIGINT", "...its offset."),
     ("to_partition", "INTEGER", "Log position of the event that closed it (NULL if open)..."),
     ("to_offset", "BIGINT", "...its offset."),
+)
+
+TAG_INTERVALS = _t(
+    "tag_intervals",
+    "The closed intervals of ``tag_history`` (a tag named ``uid`` from ``valid_from`` "
+    "until ``valid_to``). Written once, when an event moves or removes the tag, and never "
+    "updated: the open intervals are the rows of ``tags``. Query ``tag_history``, the view "
+    "of both.",
+    *_INTERVAL,
+)
+
+TAG_HISTORY = _t(
+    "tag_history",
+    "A view: every tag's history as validity intervals, ``latest`` included: the tag named "
+    "``uid`` from ``valid_from`` (inclusive) until ``valid_to`` (exclusive; NULL while it "
+    "still does). Which version was ``prod`` at time T: ``valid_from <= T AND "
+    "(valid_to IS NULL OR valid_to > T)``. The closed intervals are ``tag_intervals``, "
+    "the open ones the current ``tags``.",
+    *_INTERVAL,
 )
 
 LINEAGE = _t(
