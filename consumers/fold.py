@@ -432,10 +432,14 @@ class Fold:
         group = (ev.project, ev.key, row["iteration"])
         self._push(group, uid, (record.partition, record.offset))
         self._refresh_latest(group, ev, record)
-        self.source_rows[uid] = [
-            self._lineage_row(row, "source", s.name, s.uri, s.uid, s.hash) for s in sources
-        ]
-        self.link_dirty.add(uid)
+        # sources and links are rewritten when they may have changed: a version
+        # seen before (stored, or logged earlier in the batch) or one that has some
+        rows = [self._lineage_row(row, "source", s.name, s.uri, s.uid, s.hash) for s in sources]
+        if old is not None or rows:
+            self.source_rows[uid] = rows
+        links = row.extra_data() if isinstance(row, LazyRow) else row["extra_data"]
+        if old is not None or links:
+            self.link_dirty.add(uid)
         if tag:
             self._set_tag(ev, record, row, tag)
 
