@@ -24,7 +24,7 @@ from bench import events
 from bench.common import Context, Result, bench_main, profile, say
 from bench.naive import NaiveProjector, check_same
 from catalog.log import EventLog, open_log
-from consumers.projection import Projection
+from consumers.projection import DEFAULT_BATCH, Projection
 
 
 def project(log: EventLog, path: Path, until: dict[int, int] | None = None) -> tuple[int, float]:
@@ -98,7 +98,7 @@ def run(ctx: Context) -> list[Result]:
             "events/s",
             target="≥ 50,000 events/s",
             met=rate >= 50_000,
-            notes="Projection.catch_up into a fresh file, batches of 5,000",
+            notes=f"Projection.catch_up into a fresh file, batches of {DEFAULT_BATCH:,}",
         )
     )
     results.append(
