@@ -19,6 +19,7 @@ from the stored positions, so nothing is lost or applied twice.
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import logging
 import os
@@ -159,7 +160,7 @@ def connect(
             if read_only or path == ":memory:":
                 con = duckdb.connect(path, read_only=read_only, config=settings)
             else:
-                con = duckdb.connect(":memory:", config=settings)
+                con = duckdb.connect(_instance(path), config=settings)
                 _attach(con, path)
             con.execute("SET TimeZone = 'UTC'")
             return con
@@ -168,8 +169,10 @@ def connect(
                 f"CATALOG_DUCKDB_MEMORY={memory_limit()!r} is not a memory size "
                 f"(e.g. 512MB, 2GB): {str(exc).splitlines()[0]}"
             ) from exc
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
+        except (duckdb.IOException, duckdb.ResourceInUseException) as exc:
+            # ResourceInUse: this process has the file open otherwise (another path
+            # to it, or a read-only connection)
+            if isinstance(exc, duckdb.IOException) and "lock" not in str(exc).lower():
                 raise LogError(path, f"cannot open the projection: {exc}") from exc
             if time.monotonic() >= deadline:
                 raise ProjectionBusy(path, str(exc).splitlines()[0]) from exc
@@ -177,15 +180,29 @@ def connect(
             delay = min(delay * 2, 0.25)
 
 
+def _instance(path: str) -> str:
+    """The in-memory DuckDB database a writable ``path`` is attached to, named after it.
+
+    DuckDB shares a named in-memory database between the connections of a
+    process, as it shares a file opened by path: every writer of one file in
+    this process goes through the same instance, and the file is released
+    when the last of them closes.
+    """
+    name = hashlib.sha256(os.path.realpath(path).encode()).hexdigest()[:24]
+    return f":memory:projection_{name}"
+
+
 def _attach(con: duckdb.DuckDBPyConnection, path: str) -> None:
     """Open ``path`` for writing in ``con`` with :data:`ROW_GROUP_SIZE`; it becomes the default.
 
     The row group size is a setting of the attachment, not of the file, so
-    every writer attaches this way (readers need not).
+    every writer attaches this way (readers need not). Once per instance.
     """
     quoted = path.replace("'", "''")
     try:
-        con.execute(f"ATTACH '{quoted}' AS projection (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+        con.execute(
+            f"ATTACH IF NOT EXISTS '{quoted}' AS projection (ROW_GROUP_SIZE {ROW_GROUP_SIZE})"
+        )
         con.execute("USE projection")
     except BaseException:
         con.close()
@@ -273,10 +290,18 @@ class Projection:
         self.con.execute("SET checkpoint_threshold = ?", [CHECKPOINT_THRESHOLD])
 
     def _drop_all(self) -> None:
-        for view in schema.VIEWS:
-            self.con.execute(f"DROP VIEW IF EXISTS {view}")
-        for table in schema.TABLES:
-            self.con.execute(f"DROP TABLE IF EXISTS {table.name}")
+        """Drop every view, then every table, this file holds (``meta`` last).
+
+        What the file holds, not what this version declares: a file of another
+        schema version may have other tables and views (v4's tag_history table).
+        """
+        here = "database_name = current_database() AND NOT internal"
+        views = self.con.execute(f"SELECT view_name FROM duckdb_views() WHERE {here}").fetchall()
+        tables = self.con.execute(f"SELECT table_name FROM duckdb_tables() WHERE {here}").fetchall()
+        for (view,) in views:
+            self.con.execute(f'DROP VIEW IF EXISTS "{view}"')
+        for (table,) in sorted(tables, key=lambda t: t[0] == "meta"):
+            self.con.execute(f'DROP TABLE IF EXISTS "{table}"')
 
     def reset(self) -> None:
         """Empty every table (the next catch-up replays the whole log)."""

@@ -19,14 +19,18 @@ from pathlib import Path
 
 from catalog.events.codec import Codec
 from catalog.log import EventLog
+from consumers import schema
 from consumers.projection import DEFAULT_BATCH, Projection
 
 KEEP = 8  # snapshots kept in the directory (least recently used go first)
 
 
 def snapshot_path(directory: Path, log: EventLog, ends: Mapping[int, int]) -> Path:
+    """Where the snapshot of ``log`` at ``ends`` is cached, for this schema version
+    (one built by another version of the tables is never reused)."""
     key = ",".join(f"{p}:{o}" for p, o in sorted(ends.items()))
-    digest = hashlib.sha256(f"{log.log_id}|{key}".encode()).hexdigest()[:16]
+    identity = f"{log.log_id}|{key}|schema {schema.SCHEMA_VERSION}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
     return directory / f"asof-{digest}.duckdb"
 
 

@@ -241,3 +241,17 @@ def test_open_intervals_are_the_tags_rows_closed_ones_are_appended(catalog: Cata
         "(SELECT count(*) FROM tag_intervals) + (SELECT count(*) FROM tags) AS parts"
     ).to_pylist()
     assert counts == [{"history": 4, "parts": 4}]
+
+
+def test_snapshots_are_not_shared_between_schema_versions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cached as-of snapshot built by another version of the tables is never reused."""
+    from catalog.log import open_log
+    from consumers import schema
+    from consumers.snapshot import snapshot_path
+
+    with open_log(f"file://{tmp_path / 'log.db'}") as log:
+        now = snapshot_path(tmp_path, log, {0: 5})
+        monkeypatch.setattr(schema, "SCHEMA_VERSION", schema.SCHEMA_VERSION - 1)
+        assert snapshot_path(tmp_path, log, {0: 5}) != now

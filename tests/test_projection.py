@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -280,6 +282,52 @@ def test_schema_version_mismatch_rebuilds(w: Writer, log: EventLog, tmp_path: Pa
         assert p.positions == {}  # derived data: dropped, to be rebuilt from the log
         p.catch_up(log)
         assert tags(p) == {("k", "latest"): "a1"}
+
+
+def test_a_file_of_the_previous_schema_is_rebuilt(w: Writer, log: EventLog, tmp_path: Path) -> None:
+    """Schema 4 had tag_history as a table (now a view) and no tag_intervals."""
+    w.emit("k", logged("a1"))
+    path = str(tmp_path / "v4.duckdb")
+    with Projection(path) as p:
+        p.catch_up(log)
+        p.con.execute("DROP VIEW tag_history")
+        p.con.execute("DROP TABLE tag_intervals")
+        p.con.execute("CREATE TABLE tag_history (project VARCHAR, valid_to TIMESTAMPTZ)")
+        p.con.execute("CREATE VIEW old_view AS SELECT * FROM tag_history")
+        p.con.execute("UPDATE meta SET value = '4' WHERE name = 'schema_version'")
+    with Projection(path) as p:
+        assert p.positions == {}
+        p.catch_up(log)
+        kinds = dict(
+            p.con.execute(
+                "SELECT table_name, table_type FROM information_schema.tables "
+                "WHERE table_catalog = current_database()"
+            ).fetchall()
+        )
+        assert kinds["tag_history"] == "VIEW" and kinds["tag_intervals"] == "BASE TABLE"
+        assert "old_view" not in kinds
+        assert tags(p) == {("k", "latest"): "a1"}
+
+
+def test_writers_of_one_file_in_one_process_share_it(
+    w: Writer, log: EventLog, tmp_path: Path
+) -> None:
+    """Two writable connections to one file in a process (two Catalogs, a session and
+    a one-shot call) share DuckDB's instance, as opening the file by path does; the
+    file is free for other processes once both close."""
+    w.emit("k", logged("a1"))
+    path = str(tmp_path / "shared.duckdb")
+    with Projection(path) as first, Projection(path) as second:
+        first.catch_up(log)
+        assert tags(second) == {("k", "latest"): "a1"}
+    code = (
+        "import duckdb, sys; "
+        "print(duckdb.connect(sys.argv[1]).execute('SELECT count(*) FROM tags').fetchall())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, path], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[(1,)]"
 
 
 def _indexes(path: str) -> set[str]:
