@@ -151,6 +151,11 @@ def _full(row: Row) -> Row:
     return row.fill() if isinstance(row, LazyRow) else row
 
 
+def _links(row: Row) -> dict[str, str]:
+    """A version's links (``extra_data``), without filling a lazy row."""
+    return row.extra_data() if isinstance(row, LazyRow) else row["extra_data"]
+
+
 @dataclass
 class Needs:
     """What a batch needs loaded before it can be folded."""
@@ -437,8 +442,7 @@ class Fold:
         rows = [self._lineage_row(row, "source", s.name, s.uri, s.uid, s.hash) for s in sources]
         if old is not None or rows:
             self.source_rows[uid] = rows
-        links = row.extra_data() if isinstance(row, LazyRow) else row["extra_data"]
-        if old is not None or links:
+        if old is not None or _links(row):
             self.link_dirty.add(uid)
         if tag:
             self._set_tag(ev, record, row, tag)
@@ -545,10 +549,9 @@ class Fold:
     def link_rows(self, uid: str) -> list[Row]:
         """The ``extra_data`` lineage rows of a version, from its final links."""
         row = self.versions[uid]
-        links = row.extra_data() if isinstance(row, LazyRow) else row["extra_data"]
         return [
             self._lineage_row(row, "extra_data", name, target, None, None)
-            for name, target in sorted(links.items())
+            for name, target in sorted(_links(row).items())
         ]
 
     # ------------------------------------------------------------ runs/projects

@@ -20,7 +20,7 @@ from pathlib import Path
 from catalog.events.codec import Codec
 from catalog.log import EventLog
 from consumers import schema
-from consumers.projection import DEFAULT_BATCH, Projection
+from consumers.projection import Projection
 
 KEEP = 8  # snapshots kept in the directory (least recently used go first)
 
@@ -52,7 +52,7 @@ def snapshot(
     try:
         with Projection(str(temp), codec=codec) as projection:
             projection.drop_indexes()  # private until the rename: built once at the end
-            projection.catch_up(log, until=dict(ends), batch_size=DEFAULT_BATCH, progress=progress)
+            projection.catch_up(log, until=dict(ends), progress=progress)
             projection.create_indexes(bulk=True)
         os.replace(temp, path)
     finally:
