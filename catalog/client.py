@@ -438,7 +438,10 @@ class Catalog:
         if inline > MAX_INLINE_BODY:  # refused before any byte is stored
             raise LimitExceeded("inline body", inline, MAX_INLINE_BODY, "pass local_path= instead")
         spec_json = jsonutil.dumps(dict(spec)) if spec else "{}"
-        path = Path(local_path) if local_path is not None else None
+        # a string, not a Path: building and printing a Path costs more than the stat
+        path = os.fspath(local_path) if local_path is not None else None
+        if path is not None and not isinstance(path, str):
+            raise InvalidInput(f"local_path must be a str or a path, not {type(path).__name__}")
         is_dir = False
         if path is not None:  # one stat; errors as Path.exists() tells them apart
             try:
@@ -446,9 +449,9 @@ class Catalog:
             except OSError as exc:
                 if exc.errno not in _MISSING_ERRNOS:
                     raise
-                raise InvalidInput(f"local_path {str(path)!r} does not exist") from None
+                raise InvalidInput(f"local_path {path!r} does not exist") from None
             except ValueError:  # e.g. an embedded NUL byte
-                raise InvalidInput(f"local_path {str(path)!r} does not exist") from None
+                raise InvalidInput(f"local_path {path!r} does not exist") from None
         refs = self.resolve_sources(sources, project)
         links = self.resolve_links(extra_data, project)
 
@@ -460,7 +463,7 @@ class Catalog:
                 kind = "dir" if kind == "artifact" else kind
                 format = format or "dir"
             elif path is not None:
-                filename = filename or path.name
+                filename = filename or os.path.basename(path)
         if format is None and filename and "." in filename:
             format = filename.rsplit(".", 1)[1].lower()
 
