@@ -57,6 +57,11 @@ Row = dict[str, Any]
 KeyId = tuple[str, str]  # (project, key)
 TagId = tuple[str, str, int, str]  # (project, key, iteration, tag)
 Group = tuple[str, str, int]  # (project, key, iteration)
+#: a tag's state: (uid, updated, updated_by, from_partition, from_offset); a stored
+#: tag has only its uid (the rest None): it is written back only once it moves
+TagState = tuple[str, Any, Any, Any, Any]
+#: a closed interval: the columns of ``tag_intervals``, in order
+Interval = tuple[str, str, int, str, str, Any, Any, str, str, int, int, int, int]
 
 
 class Refused(Exception):
@@ -220,7 +225,9 @@ class Fold:
             if kid in self.key_versions:
                 self.key_versions[kid].add(row["uid"])
         # a stored tag: what the rules read of it (a tag that moves gets a new row)
-        self.tags: dict[TagId, Row | None] = {tid: {"uid": uid} for tid, uid in tags}
+        self.tags: dict[TagId, TagState | None] = {
+            tid: (uid, None, None, None, None) for tid, uid in tags
+        }
         # the tags of each key (delete looks up a version's tags without a scan)
         self.key_tags: dict[KeyId, set[TagId]] = {}
         for tid in self.tags:
@@ -249,7 +256,7 @@ class Fold:
         # closes the interval. Closed here: intervals this batch opened and closed
         # (rows of tag_intervals), and the close of each stored open interval
         # (valid_to, removed_by, to_partition, to_offset: the rest is its stored row).
-        self.closed: list[Row] = []
+        self.closed: list[Interval] = []
         self.closes: dict[TagId, tuple[Any, str, int, int]] = {}
         self.source_rows: dict[str, list[Row]] = {}
         self.link_dirty: set[str] = set()
@@ -304,27 +311,25 @@ class Fold:
         """Point tag ``tid`` at ``uid`` (None removes it), keeping its history."""
         current = self.tags.get(tid)
         if current is not None:
-            if current["uid"] == uid:
+            if current[0] == uid:
                 return
             if tid in self.stored_tags and tid not in self.closes:  # the stored row
                 self.closes[tid] = (ev.occurred_at, ev.actor, record.partition, record.offset)
             else:  # a row this batch wrote
+                was, since, set_by, from_partition, from_offset = current
                 self.closed.append(
-                    {
-                        "project": tid[0],
-                        "key": tid[1],
-                        "iteration": tid[2],
-                        "tag": tid[3],
-                        "uid": current["uid"],
-                        "valid_from": current["updated"],
-                        "valid_to": ev.occurred_at,
-                        "set_by": current["updated_by"],
-                        "removed_by": ev.actor,
-                        "from_partition": current["from_partition"],
-                        "from_offset": current["from_offset"],
-                        "to_partition": record.partition,
-                        "to_offset": record.offset,
-                    }
+                    (
+                        *tid,
+                        was,
+                        since,
+                        ev.occurred_at,
+                        set_by,
+                        ev.actor,
+                        from_partition,
+                        from_offset,
+                        record.partition,
+                        record.offset,
+                    )
                 )
         elif uid is None:
             return
@@ -332,17 +337,7 @@ class Fold:
             self.tags[tid] = None
         else:
             self.key_tags.setdefault(tid[:2], set()).add(tid)
-            self.tags[tid] = {
-                "project": tid[0],
-                "key": tid[1],
-                "iteration": tid[2],
-                "tag": tid[3],
-                "uid": uid,
-                "updated": ev.occurred_at,
-                "updated_by": ev.actor,
-                "from_partition": record.partition,
-                "from_offset": record.offset,
-            }
+            self.tags[tid] = (uid, ev.occurred_at, ev.actor, record.partition, record.offset)
         self.changed_tags.add(tid)
 
     def _set_tag(self, ev: Stamp, record: Record, row: Row, tag: str) -> None:
@@ -457,7 +452,7 @@ class Fold:
             raise Refused("the latest tag is maintained by the catalog and cannot be removed")
         tid = (ev.project, ev.key, p.iteration, p.tag)
         current = self.tags.get(tid)
-        if current is None or (p.uid is not None and current["uid"] != p.uid):
+        if current is None or (p.uid is not None and current[0] != p.uid):
             return  # nothing to remove: the tag is gone or has moved since
         self._move_tag(tid, None, ev, record)
 
@@ -512,7 +507,7 @@ class Fold:
             self.order.get(group, {}).pop(row["uid"], None)
             for tid in sorted(self.key_tags.get(kid, ())):
                 tag = self.tags[tid]
-                if tag is not None and tag["uid"] == row["uid"] and tid[3] != "latest":
+                if tag is not None and tag[0] == row["uid"] and tid[3] != "latest":
                     self._move_tag(tid, None, ev, record)
             self._refresh_latest(group, ev, record)
 

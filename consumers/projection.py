@@ -101,6 +101,17 @@ def to_arrow(table: schema.Table, rows: Sequence[Row]) -> pa.Table:
     return pa.table(columns)
 
 
+def tuples_to_arrow(table: schema.Table, rows: Sequence[tuple[Any, ...]]) -> pa.Table:
+    """Rows as tuples in ``table``'s column order (no map columns) as an Arrow table."""
+    columns = zip(*rows, strict=True) if rows else ((),) * len(table.columns)
+    return pa.table(
+        {
+            c.name: pa.array(values, type=ARROW_TYPES[c.type])
+            for c, values in zip(table.columns, columns, strict=True)
+        }
+    )
+
+
 def from_arrow(tbl: pa.Table, maps: Iterable[str] = ()) -> list[Row]:
     rows: list[Row] = tbl.to_pylist()
     for name in maps:
@@ -653,9 +664,13 @@ class Projection:
         # changed are inserted, with the intervals this batch opened and closed.
         self._close_stored_tags(fold)
         changed = sorted(fold.changed_tags)
-        live = [fold.tags[t] for t in changed if fold.tags[t] is not None]
-        self._insert(schema.TAGS, live)  # type: ignore[arg-type]
-        self._insert(schema.TAG_INTERVALS, fold.closed)
+        live = [(*t, *state) for t in changed if (state := fold.tags[t]) is not None]
+        if live:
+            self._insert_table(schema.TAGS, tuples_to_arrow(schema.TAGS, live))
+        if fold.closed:
+            self._insert_table(
+                schema.TAG_INTERVALS, tuples_to_arrow(schema.TAG_INTERVALS, fold.closed)
+            )
 
         # Lineage: sources replaced on (re)log, links recomputed when they changed.
         sources = sorted(fold.source_rows)
