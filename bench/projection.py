@@ -9,7 +9,10 @@ broker can be started, to a Kafka topic of 3 partitions on Tansu. Measured:
 - the baseline, :class:`bench.naive.NaiveProjector` (decode, then one SQL
   statement at a time per event), on a prefix of the same events, next to ours
   on the same prefix (the ratio); both results are compared table by table
-  (``consumers.digest``) so the baseline is known to do the same work.
+  (``consumers.digest``) so the baseline is known to do the same work;
+- the floor under each (:mod:`bench.floor`): reading, decoding and the DuckDB
+  writes of the final rows alone, without the rules — what no projector on
+  this stack can go below.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench import events
+from bench import events, floor
 from bench.common import Context, Result, bench_main, profile, say
 from bench.naive import NaiveProjector, check_same
 from catalog.log import EventLog, open_log
@@ -78,6 +81,9 @@ def run(ctx: Context) -> list[Result]:
         assert count == n, count
         rate = count / seconds
         say(f"ours: {rate:,.0f} events/s")
+        say("the floor: read, decode and DuckDB writes alone, no rules")
+        ground = floor.measure(log, ctx.workdir / "ours.duckdb", ctx.workdir)
+        say(f"floor: {ground.rate:,.0f} events/s ({ground.describe(50_000)})")
         say(f"ours and the naive projector on the first {prefix:,} events")
         _, ours_s = project(log, ctx.workdir / "ours-prefix.duckdb", until={0: prefix})
         naive = NaiveProjector(str(ctx.workdir / "naive.duckdb"))
@@ -99,6 +105,16 @@ def run(ctx: Context) -> list[Result]:
             target="≥ 50,000 events/s",
             met=rate >= 50_000,
             notes=f"Projection.catch_up into a fresh file, batches of {DEFAULT_BATCH:,}",
+        )
+    )
+    results.append(
+        Result(
+            "B2",
+            f"floor: read + decode + DuckDB writes of the final rows, no rules ({n:,} events)",
+            ground.rate,
+            "events/s",
+            notes=f"bench/floor.py: {ground.describe(50_000)}; the projection ran at "
+            f"{rate / ground.rate:.0%} of it",
         )
     )
     results.append(
@@ -139,6 +155,9 @@ def run(ctx: Context) -> list[Result]:
             assert count == kafka_n, count
             krate = count / seconds
             say(f"Kafka: {krate:,.0f} events/s")
+            with open_log(kurl) as klog:
+                kground = floor.measure(klog, ctx.workdir / "kafka.duckdb", ctx.workdir)
+            say(f"Kafka floor: {kground.rate:,.0f} events/s ({kground.describe(25_000)})")
             results.append(
                 Result(
                     "B2",
@@ -148,6 +167,16 @@ def run(ctx: Context) -> list[Result]:
                     target="≥ 25,000 events/s",
                     met=krate >= 25_000,
                     notes="Projection.catch_up over loopback from a fresh log handle",
+                )
+            )
+            results.append(
+                Result(
+                    "B2",
+                    f"floor from Kafka: read + decode + DuckDB writes alone ({kafka_n:,} events)",
+                    kground.rate,
+                    "events/s",
+                    notes=f"bench/floor.py, reading with kafka-python: {kground.describe(25_000)}; "
+                    f"the projection ran at {krate / kground.rate:.0%} of it",
                 )
             )
 

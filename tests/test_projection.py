@@ -396,3 +396,25 @@ def test_files_are_written_in_small_row_groups(tmp_path: Path) -> None:
         assert len(groups) == 3 and max(c for _, c in groups) == ROW_GROUP_SIZE
     with Projection(str(path)) as p:  # reopened: the same file, the same positions
         assert p.positions == {0: n}
+
+
+def test_the_bench_floor_writes_every_row_of_the_projection(tmp_path: Path) -> None:
+    """bench/floor.py times what no projector can skip: it reads and decodes every
+    record and writes exactly the rows the projection holds, into an equal file."""
+    from bench import events as bench_events
+    from bench import floor
+
+    n = 3_000
+    url = f"file://{tmp_path / 'log.db'}"
+    bench_events.write_log(url, n)
+    with open_log(url) as lg, Projection(str(tmp_path / "p.duckdb")) as p:
+        assert p.catch_up(lg) == n
+        held = {t: p.con.sql(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in floor.TABLES}
+    with open_log(url) as lg:
+        ground = floor.measure(lg, tmp_path / "p.duckdb", tmp_path)
+    assert ground.events == n and ground.rows == sum(held.values())
+    assert min(ground.read_s, ground.decode_s, ground.write_s) > 0
+    with Projection(str(tmp_path / "floor.duckdb")) as copy:
+        for table, count in held.items():
+            assert copy.con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0] == count
+    assert "50,000/s allows 20 µs/event" in ground.describe(50_000)
