@@ -22,7 +22,6 @@ digests.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -31,7 +30,7 @@ import pyarrow.compute as pc
 
 from catalog.errors import InvalidInput
 from catalog.events.columnar import Batch
-from catalog.events.model import _EPOCH, SourceRef
+from catalog.events.model import SourceRef
 from catalog.log import Record
 from catalog.uri import KIND_CATEGORY
 from catalog.validation import (
@@ -41,7 +40,7 @@ from catalog.validation import (
     validate_label_value,
     validate_project,
 )
-from consumers.fold import LazyRow, Needs, Refused, Row, check_spec, check_tag
+from consumers.fold import LazyRow, Needs, Refused, Row, Stamp, check_spec, check_tag
 
 LOGGED = "catalog.ArtifactLogged"
 TS = pa.timestamp("us", tz="UTC")
@@ -306,15 +305,3 @@ def sorted_map(maps: pa.MapArray) -> pa.MapArray:
         type=maps.type,
         mask=maps.is_null() if maps.null_count else None,
     )
-
-
-class Stamp:
-    """The envelope fields the rules read, for an event never built as an object."""
-
-    __slots__ = ("actor", "key", "occurred_at", "project")
-
-    def __init__(self, project: str, key: str, actor: str, micros: int) -> None:
-        self.project = project
-        self.key = key
-        self.actor = actor
-        self.occurred_at = _EPOCH + timedelta(microseconds=micros)

@@ -35,10 +35,12 @@ import heapq
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from catalog.errors import InvalidInput
 from catalog.events.model import (
+    _EPOCH,
     ArtifactDeleted,
     ArtifactLogged,
     ArtifactTagged,
@@ -57,6 +59,7 @@ Row = dict[str, Any]
 KeyId = tuple[str, str]  # (project, key)
 TagId = tuple[str, str, int, str]  # (project, key, iteration, tag)
 Group = tuple[str, str, int]  # (project, key, iteration)
+_MICROSECOND = timedelta(microseconds=1)
 #: a tag's state: (uid, updated, updated_by, from_partition, from_offset); a stored
 #: tag has only its uid (the rest None): it is written back only once it moves
 TagState = tuple[str, Any, Any, Any, Any]
@@ -72,20 +75,31 @@ class Refused(Exception):
         self.reason = reason
 
 
-class Stamp(Protocol):
-    """What the rules read of an event besides its payload (a :class:`CatalogEvent` is one)."""
+class Stamp:
+    """The envelope fields the rules read: project, key, actor and the time.
 
-    @property
-    def project(self) -> str: ...
+    The time (``occurred_at``) is an integer: microseconds since the epoch, UTC,
+    as Avro's ``timestamp-micros`` carries it. The fold never builds a datetime:
+    every time it writes goes to Arrow, which takes the integers column by
+    column (a datetime costs ~1.7 us to make and ~0.9 us to convert, per value).
+    """
 
-    @property
-    def key(self) -> str: ...
+    __slots__ = ("actor", "key", "occurred_at", "project")
 
-    @property
-    def actor(self) -> str: ...
+    def __init__(self, project: str, key: str, actor: str, occurred_at: int) -> None:
+        self.project = project
+        self.key = key
+        self.actor = actor
+        self.occurred_at = occurred_at
 
-    @property
-    def occurred_at(self) -> Any: ...
+    @classmethod
+    def of(cls, ev: CatalogEvent) -> Stamp:
+        return cls(ev.project, ev.key, ev.actor, micros(ev.occurred_at))
+
+
+def micros(at: datetime) -> int:
+    """``at`` (timezone-aware) as microseconds since the epoch."""
+    return (at - _EPOCH) // _MICROSECOND
 
 
 class RowSource(Protocol):
@@ -272,29 +286,30 @@ class Fold:
         except InvalidInput as exc:
             raise Refused(str(exc)) from exc
         p = ev.payload
+        stamp = Stamp.of(ev)
         if isinstance(p, ArtifactLogged):
-            self._logged(ev, p, record)
+            self._logged(stamp, p, record)
         elif isinstance(p, ArtifactTagged):
-            self._tagged(ev, p, record)
+            self._tagged(stamp, p, record)
         elif isinstance(p, ArtifactUntagged):
-            self._untagged(ev, p, record)
+            self._untagged(stamp, p, record)
         elif isinstance(p, ArtifactUpdated):
-            self._updated(ev, p)
+            self._updated(stamp, p)
         elif isinstance(p, ArtifactDeleted):
-            self._deleted(ev, p, record)
+            self._deleted(stamp, p, record)
         elif isinstance(p, RunStarted):
-            self._run_started(ev, p)
+            self._run_started(stamp, p)
         elif isinstance(p, RunFinished):
-            self._run_finished(ev, p)
+            self._run_finished(stamp, p)
         elif isinstance(p, ProjectConfigured):
-            self._project_configured(ev, p)
+            self._project_configured(stamp, p)
         else:  # pragma: no cover - the codec only yields known payloads
             raise Refused(f"unknown payload type {type(p).__name__}")
-        self._touch_project(ev)
+        self._touch_project(stamp)
 
     # -------------------------------------------------------------- artifacts
 
-    def _live(self, ev: CatalogEvent, uid: str, what: str) -> Row:
+    def _live(self, ev: Stamp, uid: str, what: str) -> Row:
         row = self.versions.get(uid)
         if row is None:
             raise Refused(f"{what} of unknown version {uid} of {ev.project}/{ev.key}")
@@ -357,7 +372,7 @@ class Fold:
         newest = heap[0][2] if heap else None
         self._move_tag((*group, "latest"), newest, ev, record)
 
-    def _logged(self, ev: CatalogEvent, p: ArtifactLogged, record: Record) -> None:
+    def _logged(self, ev: Stamp, p: ArtifactLogged, record: Record) -> None:
         try:
             validate_key(ev.key)
             labels = validate_labels(p.labels)
@@ -442,12 +457,12 @@ class Fold:
         if tag:
             self._set_tag(ev, record, row, tag)
 
-    def _tagged(self, ev: CatalogEvent, p: ArtifactTagged, record: Record) -> None:
+    def _tagged(self, ev: Stamp, p: ArtifactTagged, record: Record) -> None:
         check_tag(p.tag)
         row = self._live(ev, p.uid, "tag")
         self._set_tag(ev, record, row, p.tag)
 
-    def _untagged(self, ev: CatalogEvent, p: ArtifactUntagged, record: Record) -> None:
+    def _untagged(self, ev: Stamp, p: ArtifactUntagged, record: Record) -> None:
         if p.tag == "latest":
             raise Refused("the latest tag is maintained by the catalog and cannot be removed")
         tid = (ev.project, ev.key, p.iteration, p.tag)
@@ -456,7 +471,7 @@ class Fold:
             return  # nothing to remove: the tag is gone or has moved since
         self._move_tag(tid, None, ev, record)
 
-    def _updated(self, ev: CatalogEvent, p: ArtifactUpdated) -> None:
+    def _updated(self, ev: Stamp, p: ArtifactUpdated) -> None:
         row = dict(_full(self._live(ev, p.uid, "update")))
         try:
             labels = {k: v for k, v in row["labels"].items() if k not in p.labels_removed}
@@ -484,7 +499,7 @@ class Fold:
         if p.extra_data_set or p.extra_data_removed:
             self.link_dirty.add(p.uid)
 
-    def _deleted(self, ev: CatalogEvent, p: ArtifactDeleted, record: Record) -> None:
+    def _deleted(self, ev: Stamp, p: ArtifactDeleted, record: Record) -> None:
         kid = (ev.project, ev.key)
         uids = list(p.uids)
         if p.all_versions:
@@ -551,7 +566,7 @@ class Fold:
 
     # ------------------------------------------------------------ runs/projects
 
-    def _run_started(self, ev: CatalogEvent, p: RunStarted) -> None:
+    def _run_started(self, ev: Stamp, p: RunStarted) -> None:
         old = self.runs.get(p.uid)
         if old is not None and old["project"] != ev.project:
             raise Refused(f"run {p.uid} already exists in project {old['project']}")
@@ -574,7 +589,7 @@ class Fold:
         }
         self.changed_runs.add(p.uid)
 
-    def _run_finished(self, ev: CatalogEvent, p: RunFinished) -> None:
+    def _run_finished(self, ev: Stamp, p: RunFinished) -> None:
         old = self.runs.get(p.uid)
         if old is None or old["project"] != ev.project:
             raise Refused(f"finish of unknown run {ev.project}/{p.uid}")
@@ -592,7 +607,7 @@ class Fold:
         )
         self.changed_runs.add(p.uid)
 
-    def _project_configured(self, ev: CatalogEvent, p: ProjectConfigured) -> None:
+    def _project_configured(self, ev: Stamp, p: ProjectConfigured) -> None:
         self._touch_project(ev)
         row = dict(self.projects[ev.project])
         for name in ("artifact_path", "description", "owner"):

@@ -113,6 +113,11 @@ def tuples_to_arrow(table: schema.Table, rows: Sequence[tuple[Any, ...]]) -> pa.
 
 
 def from_arrow(tbl: pa.Table, maps: Iterable[str] = ()) -> list[Row]:
+    """Rows as dicts for the fold: maps as dicts, times as integer microseconds
+    (the fold's time, :class:`consumers.fold.Stamp`)."""
+    for i, f in enumerate(tbl.schema):
+        if pa.types.is_timestamp(f.type):
+            tbl = tbl.set_column(i, f.name, tbl.column(i).cast(pa.int64()))
     rows: list[Row] = tbl.to_pylist()
     for name in maps:
         for r in rows:
