@@ -231,6 +231,7 @@ class Fold:
         tag_keys: set[KeyId],
         all_version_keys: set[KeyId],
         live_order: Iterable[Row] = (),
+        order_keys: set[KeyId] | frozenset[KeyId] = frozenset(),
     ) -> None:
         self.versions: dict[str, Row] = {r["uid"]: r for r in versions}
         self.key_versions: dict[KeyId, set[str]] = {k: set() for k in all_version_keys}
@@ -257,7 +258,10 @@ class Fold:
         # what changed
         self.changed_versions: set[str] = set()
         self.changed_tags: set[TagId] = set()
-        # log order of the live versions of each group whose latest may move
+        # log order of the live versions of each group whose latest may fall back
+        # (the keys with a delete in the batch, ``order_keys``; ``live_order`` has
+        # their stored live versions); elsewhere a log makes its version latest
+        self.order_keys = order_keys
         self.order: dict[Group, dict[str, tuple[int, int]]] = {}
         self._heaps: dict[Group, list[tuple[int, int, str]]] = {}
         for r in live_order:
@@ -445,8 +449,11 @@ class Fold:
         if kid in self.key_versions:
             self.key_versions[kid].add(uid)
         group = (ev.project, ev.key, row["iteration"])
-        self._push(group, uid, (record.partition, record.offset))
-        self._refresh_latest(group, ev, record)
+        if kid in self.order_keys:
+            self._push(group, uid, (record.partition, record.offset))
+            self._refresh_latest(group, ev, record)
+        else:  # no delete of this key in the batch: the log just made is the newest
+            self._move_tag((*group, "latest"), uid, ev, record)
         # sources and links are rewritten when they may have changed: a version
         # seen before (stored, or logged earlier in the batch) or one that has some
         rows = [self._lineage_row(row, "source", s.name, s.uri, s.uid, s.hash) for s in sources]

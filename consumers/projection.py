@@ -603,6 +603,7 @@ class Projection:
             needs.tag_keys,
             needs.all_version_keys,
             live_order,
+            needs.order_keys,
         )
 
     def _insert(self, table: schema.Table, rows: Sequence[Row]) -> None:
