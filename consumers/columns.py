@@ -260,18 +260,20 @@ class LoggedColumns:
     def events_table(
         self,
         indices: Sequence[int],
+        types: Sequence[str],
         records: Sequence[Record],
         version: int,
         arrow_schema: pa.Schema,
     ) -> pa.Table:
-        """The ``events`` rows of the applied ArtifactLogged events at ``indices``."""
+        """The ``events`` rows of the applied events at batch rows ``indices`` (of ``types``),
+        all decoded in columns (written with schema ``version``)."""
         env = self.batch.envelope
         take = pa.array(indices, pa.int64())
         columns = {
             "partition": pa.array([records[i].partition for i in indices], pa.int32()),
             "offset": pa.array([records[i].offset for i in indices], pa.int64()),
             "event_id": env["event_id"].take(take),
-            "type": pa.array(["ArtifactLogged"] * len(indices), pa.string()),
+            "type": pa.array(types, pa.string()),
             "actor": env["actor"].take(take),
             "occurred_at": env["occurred_at"].take(take).cast(TS),
             "project": env["project"].take(take),

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 
 from catalog.errors import EventError, InvalidInput, LogError, LogUnavailable, ProjectionBusy
@@ -80,7 +79,8 @@ BULK_CHECKPOINT_THRESHOLD = "16MB"  # DuckDB's default: a bulk load's RSS stays 
 ROW_GROUP_SIZE = 8192
 
 #: a decoded record: the record, its event, the writer schema version, the payload JSON,
-#: its index in the batch; event and JSON are None for an ArtifactLogged left in columns
+#: its index in the batch. The event is None for an ArtifactLogged left in columns; the
+#: JSON is None for every event decoded in columns (the batch's column has it)
 Decoded = tuple[Record, CatalogEvent | None, int, str | None, int]
 
 _logger = logging.getLogger("catalog.consumers")
@@ -384,7 +384,8 @@ class Projection:
             logged.add_needs(needs, [item[4] for item in fresh if item[1] is None])
         fold = self._load(needs)
         applied: list[Row] = []
-        applied_logged: list[int] = []
+        in_columns: list[int] = []  # batch rows applied whose events rows come from columns
+        types: list[str] = []
         for r, ev, version, text, j in fresh:
             if ev is None:  # an ArtifactLogged left in columns
                 assert logged is not None
@@ -394,25 +395,31 @@ class Projection:
                 except Refused as exc:
                     dead.append(_dead(r, exc.reason, self.codec.decode(r.value)))
                     continue
-                applied_logged.append(j)
+                in_columns.append(j)
+                types.append("ArtifactLogged")
                 continue
             try:
                 fold.apply(ev, r)
             except Refused as exc:
                 dead.append(_dead(r, exc.reason, ev))
                 continue
-            applied.append(_event_row(r, ev, version, text))  # type: ignore[arg-type]
+            if text is None:  # decoded in columns: its JSON is there
+                in_columns.append(j)
+                types.append(ev.type)
+            else:
+                applied.append(_event_row(r, ev, version, text))
 
         self.con.execute("BEGIN")
         try:
             self._flush(fold, logged)
             self._insert(schema.EVENTS, applied)
-            if applied_logged:
+            if in_columns:
                 assert logged is not None
                 self._insert_table(
                     schema.EVENTS,
                     logged.events_table(
-                        applied_logged,
+                        in_columns,
+                        types,
                         todo,
                         self.codec.current.version,
                         arrow_schema(schema.EVENTS),
@@ -429,7 +436,7 @@ class Projection:
             self.con.execute("ROLLBACK")
             raise
         self.positions = new_positions
-        return BatchResult(len(applied) + len(applied_logged), len(dead), duplicates, skipped)
+        return BatchResult(len(applied) + len(in_columns), len(dead), duplicates, skipped)
 
     def _temp(self, name: str, tbl: pa.Table) -> str:
         self.con.register(name, tbl)
@@ -442,7 +449,9 @@ class Projection:
 
         A big batch is decoded to columns; its valid ``ArtifactLogged`` events
         stay there (event None: :class:`consumers.columns.LoggedColumns` has
-        them). Undecodable records go to ``dead``. Also returns the event ids.
+        them), and the payload JSON of every event decoded there stays in the
+        batch's column (JSON None). Undecodable records go to ``dead``. Also
+        returns the event ids.
         """
         decoded: list[Decoded] = []
         ids: list[str] = []
@@ -452,10 +461,6 @@ class Projection:
         if batch is not None:
             logged = LoggedColumns(batch)
             events = batch.events(skip=logged.fast)
-            slow = np.flatnonzero(~logged.fast)  # the JSON of the rest is written by Arrow
-            texts = dict(
-                zip(slow.tolist(), batch.payload_json.take(pa.array(slow)).to_pylist(), strict=True)
-            )
             event_ids = batch.envelope_lists()["event_id"]
             version = codec.current.version
             fast = logged.fast.tolist()
@@ -465,8 +470,8 @@ class Projection:
                     ids.append(event_ids[j])
                     continue
                 ev = events[j]
-                if ev is not None:
-                    decoded.append((r, ev, version, texts[j], j))
+                if ev is not None:  # its payload JSON stays in the batch's column
+                    decoded.append((r, ev, version, None, j))
                     ids.append(ev.event_id)
                     continue
                 result = codec.decode_json(r.value)
