@@ -18,7 +18,7 @@ from pathlib import Path
 from catalog.errors import EventError
 from catalog.events.codec import Codec, default_codec
 from catalog.log import EventLog, Record
-from consumers.projection import DEFAULT_BATCH, Projection, connect
+from consumers.projection import Projection, connect
 
 
 def _cut_at_time(records: list[Record], until: datetime, codec: Codec) -> tuple[list[Record], bool]:
@@ -41,7 +41,7 @@ def replay_into(
     *,
     until: datetime | None = None,
     to_position: int | None = None,
-    batch_size: int = DEFAULT_BATCH,
+    batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Apply the log to ``projection`` from its positions up to the stop; records applied."""
@@ -54,7 +54,9 @@ def replay_into(
     total = 0
     done = False
     while not done:
-        records = log.read_range(projection.positions, ends, max_records=batch_size)
+        records = log.read_range(
+            projection.positions, ends, max_records=batch_size or projection.batch_size
+        )
         if not records:
             break
         records, done = _cut_at_time(records, until, projection.codec)

@@ -418,3 +418,31 @@ def test_the_bench_floor_writes_every_row_of_the_projection(tmp_path: Path) -> N
         for table, count in held.items():
             assert copy.con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0] == count
     assert "50,000/s allows 20 µs/event" in ground.describe(50_000)
+
+
+def test_a_bulk_load_reads_bigger_batches(tmp_path: Path) -> None:
+    """Between drop_indexes and create_indexes (a replay, a snapshot) a catch-up reads
+    BULK_BATCH records a transaction; otherwise DEFAULT_BATCH, or what it is given."""
+    from bench import events as bench_events
+    from consumers.projection import BULK_BATCH, DEFAULT_BATCH
+
+    url = f"file://{tmp_path / 'log.db'}"
+    bench_events.write_log(url, 30)
+    asked: list[int] = []
+    with open_log(url) as lg, Projection(str(tmp_path / "p.duckdb")) as p:
+        read_range = lg.read_range
+
+        def spy(offsets: dict, ends: dict, max_records: int = 1000) -> list:
+            asked.append(max_records)
+            return read_range(offsets, ends, max_records)
+
+        lg.read_range = spy  # type: ignore[method-assign]
+        p.catch_up(lg, until={0: 10})
+        p.drop_indexes()
+        assert p.batch_size == BULK_BATCH
+        p.catch_up(lg, until={0: 20})
+        p.create_indexes(bulk=True)
+        p.catch_up(lg, until={0: 25}, batch_size=7)
+        p.catch_up(lg)
+        assert p.positions == {0: 30}
+    assert asked == [DEFAULT_BATCH, BULK_BATCH, 7, DEFAULT_BATCH]
