@@ -5,12 +5,13 @@ and batches as the projection (``DEFAULT_BATCH`` records a transaction):
 
 - **read**: ``EventLog.read_range``, batch after batch, to the end;
 - **decode**: ``Codec.decode_columns`` of each batch (the C kernel into Arrow
-  columns; no Python object per event);
+  columns; no Python object per event), or record by record for a batch too
+  small for columns, as the projection does;
 - **write**: the final rows of a finished projection (every table but the
-  bookkeeping ones), inserted from Arrow into a fresh projection file in as
-  many transactions as the catch-up made, each with its share of every table,
-  then committed. The real projection writes more than this (rows a later
-  event replaces are written, then deleted), so this is a lower bound.
+  bookkeeping ones), inserted from Arrow into a fresh projection file in one
+  transaction per batch read, each with its share of every table, then
+  committed. The real projection writes more than this (rows a later event
+  replaces are written, then deleted), so this is a lower bound.
 
 The floor rate, 1 / (read + decode + write) per event, bounds the projection
 rate from above: the gap between the two is the rules (the fold) and the
@@ -19,13 +20,13 @@ per-event Python around them.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 
+from catalog.events import columnar
 from catalog.events.codec import default_codec
 from catalog.log import EventLog
 from consumers.projection import DEFAULT_BATCH, Projection, connect
@@ -42,6 +43,7 @@ class Floor:
     decode_s: float
     write_s: float
     rows: int  # rows written by the write stage
+    transactions: int  # one per batch read
 
     def us(self, seconds: float) -> float:
         return seconds / self.events * 1e6
@@ -55,8 +57,9 @@ class Floor:
         return (
             f"read {self.us(self.read_s):.1f} + decode {self.us(self.decode_s):.1f} + "
             f"DuckDB writes {self.us(self.write_s):.1f} µs/event "
-            f"({self.rows / self.events:.2f} rows an event, {DEFAULT_BATCH:,} events "
-            f"a transaction); {target:,.0f}/s allows {1e6 / target:.0f} µs/event in all"
+            f"({self.rows / self.events:.2f} rows an event, "
+            f"{self.events / self.transactions:,.0f} events a transaction); "
+            f"{target:,.0f}/s allows {1e6 / target:.0f} µs/event in all"
         )
 
 
@@ -79,14 +82,19 @@ def measure(log: EventLog, projected: Path, workdir: Path) -> Floor:
     codec = default_codec()
     started = time.perf_counter()
     for values in batches:
-        if codec.decode_columns(values) is None:
+        if codec.decode_columns(values) is not None:
+            continue
+        if len(values) >= columnar.MIN_BATCH:
             raise RuntimeError("the columnar decoder is not available here")
+        for value in values:  # a short batch: one by one, as the projection decodes it
+            codec.decode_json(value)
     decode_s = time.perf_counter() - started
+    reads = len(batches)
     del batches
 
     with connect(str(projected), read_only=True) as con:
         tables = {name: con.sql(f"SELECT * FROM {name}").to_arrow_table() for name in TABLES}
-    transactions = max(1, math.ceil(count / DEFAULT_BATCH))
+    transactions = max(1, reads)
     target = workdir / "floor.duckdb"
     for leftover in (target, Path(f"{target}.wal")):
         leftover.unlink(missing_ok=True)
@@ -105,7 +113,7 @@ def measure(log: EventLog, projected: Path, workdir: Path) -> Floor:
             con.execute("COMMIT")
         write_s = time.perf_counter() - started
     rows = sum(t.num_rows for t in tables.values())
-    return Floor(count, read_s, decode_s, write_s, rows)
+    return Floor(count, read_s, decode_s, write_s, rows, transactions)
 
 
 def _share(tbl: pa.Table, i: int, parts: int) -> pa.Table:

@@ -440,8 +440,12 @@ class Catalog:
         spec_json = jsonutil.dumps(dict(spec)) if spec else "{}"
         # a string, not a Path: building and printing a Path costs more than the stat
         path = os.fspath(local_path) if local_path is not None else None
-        if path is not None and not isinstance(path, str):
-            raise InvalidInput(f"local_path must be a str or a path, not {type(path).__name__}")
+        if path is not None:
+            if not isinstance(path, str):
+                raise InvalidInput(f"local_path must be a str or a path, not {type(path).__name__}")
+            if not path:  # Path("") would be "." (the whole current directory)
+                raise InvalidInput("local_path is empty")
+            path = path.rstrip("/") or "/"  # trailing slashes, as Path drops them
         is_dir = False
         if path is not None:  # one stat; errors as Path.exists() tells them apart
             try:

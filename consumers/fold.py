@@ -453,6 +453,9 @@ class Fold:
             self._push(group, uid, (record.partition, record.offset))
             self._refresh_latest(group, ev, record)
         else:  # no delete of this key in the batch: the log just made is the newest
+            # (a key's events share a partition, the message key being the artifact's;
+            # should a topic gain partitions, a key's later logs may land on another
+            # one: latest is then the last log applied)
             self._move_tag((*group, "latest"), uid, ev, record)
         # sources and links are rewritten when they may have changed: a version
         # seen before (stored, or logged earlier in the batch) or one that has some

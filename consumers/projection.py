@@ -5,7 +5,8 @@ process per file). :meth:`Projection.apply` takes a batch of log records and,
 in one transaction:
 
 1. decodes them (undecodable or damaged records become ``dead_letters``);
-2. drops events already applied (same ``event_id``: redelivery);
+2. drops events already seen (same ``event_id``: redelivery), whether the first
+   copy was applied or refused;
 3. loads the slice of state the batch touches with a handful of set-based
    queries, folds the events over it in log order (:mod:`consumers.fold`);
 4. writes the changed rows back as Arrow tables (delete by key + insert
@@ -509,11 +510,16 @@ class Projection:
     def _drop_duplicates(self, decoded: list[Decoded], ids: list[str]) -> tuple[list[Decoded], int]:
         if not decoded:
             return [], 0
+        # An event id counts once, whatever became of its first copy: applied
+        # (events) or refused (dead_letters). So a redelivered copy of a refused
+        # event is dropped whether the two copies share a batch or not.
         self._temp("_batch_ids", pa.table({"event_id": pa.array(ids, STR)}))
         seen = {
             r[0]
             for r in self.con.execute(
-                "SELECT e.event_id FROM events e SEMI JOIN _batch_ids b USING (event_id)"
+                "SELECT e.event_id FROM events e SEMI JOIN _batch_ids b USING (event_id) "
+                "UNION ALL "
+                "SELECT d.event_id FROM dead_letters d SEMI JOIN _batch_ids b USING (event_id)"
             ).fetchall()
         }
         self.con.unregister("_batch_ids")

@@ -47,6 +47,8 @@ def test_bytes_are_stored_once_and_read_back_verified(catalog: Catalog, tmp_path
     a = catalog.log_artifact("blob", local_path=src)
     copy = catalog.log_artifact("blob-copy", local_path=str(src))  # a str path as well
     assert copy.spec.filename == "data.bin" and copy.spec.format == "bin"
+    slashed = catalog.log_artifact("blob-slash", local_path=f"{src}/")  # as pathlib reads it
+    assert slashed.spec.filename == "data.bin" and slashed.spec.hash == copy.spec.hash
     assert len(blob_files(tmp_path / "artifacts")) == 1  # dedup by content
     item = catalog.get_dataitem(a.uri)
     assert item.get() == src.read_bytes()
@@ -227,6 +229,7 @@ def test_read_your_writes_across_clients(tmp_path: Path, catalog: Catalog) -> No
         (lambda c: c.log_artifact("k", body=b"x", project="Bad_Project"), InvalidKey),
         (lambda c: c.log_artifact("k", local_path="/no/such/file"), InvalidInput),
         (lambda c: c.log_artifact("k", local_path=b"/etc/hostname"), InvalidInput),
+        (lambda c: c.log_artifact("k", local_path=""), InvalidInput),
         (lambda c: c.log_artifact("k", body=b"x", kind="nope"), InvalidInput),
         (lambda c: c.log_artifact("k", body=b"x", sources=["store://missing"]), ArtifactNotFound),
         (lambda c: c.log_artifact("k", body=b"x", sources=["/no/such/source"]), InvalidInput),
