@@ -24,12 +24,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
-
 from catalog.events import columnar
 from catalog.events.codec import default_codec
 from catalog.log import EventLog
-from consumers.projection import DEFAULT_BATCH, Projection, connect
+from consumers.projection import BULK_BATCH, DEFAULT_BATCH, Projection, connect
 
 #: the tables a catch-up fills with the catalog's state (meta, positions and
 #: dead letters are a few rows)
@@ -49,8 +47,12 @@ class Floor:
         return seconds / self.events * 1e6
 
     @property
+    def seconds(self) -> float:
+        return self.read_s + self.decode_s + self.write_s
+
+    @property
     def rate(self) -> float:
-        return self.events / (self.read_s + self.decode_s + self.write_s)
+        return self.events / self.seconds
 
     def describe(self, target: float) -> str:
         """The stages per event, next to what a rate of ``target`` events/s allows."""
@@ -63,60 +65,70 @@ class Floor:
         )
 
 
-def measure(log: EventLog, projected: Path, workdir: Path) -> Floor:
-    """The floor over ``log`` (all of it), whose finished projection is ``projected``."""
+def measure(log: EventLog, projected: Path, workdir: Path, *, bulk: bool = False) -> Floor:
+    """The floor over ``log`` (all of it), whose finished projection is ``projected``.
+
+    ``bulk``: as a replay loads (:meth:`Projection.drop_indexes`: no indexes, the
+    bulk buffer pool, BULK_BATCH records a batch). Streams: one batch of records,
+    or one transaction's rows, in memory at a time; only the stages are timed.
+    """
+    size = BULK_BATCH if bulk else DEFAULT_BATCH
     ends = log.end_offsets()
-    batches: list[list[bytes]] = []
-    started = time.perf_counter()
+    codec = default_codec()
     positions: dict[int, int] = {}
+    read_s = decode_s = 0.0
+    count = reads = 0
     while True:
-        records = log.read_range(positions, ends, max_records=DEFAULT_BATCH)
+        started = time.perf_counter()
+        records = log.read_range(positions, ends, max_records=size)
+        read_s += time.perf_counter() - started
         if not records:
             break
         for r in records:
             positions[r.partition] = r.offset + 1
-        batches.append([r.value for r in records])
-    read_s = time.perf_counter() - started
-    count = sum(map(len, batches))
+        values = [r.value for r in records]
+        count, reads = count + len(values), reads + 1
+        started = time.perf_counter()
+        if codec.decode_columns(values) is None:
+            if len(values) >= columnar.MIN_BATCH:
+                raise RuntimeError("the columnar decoder is not available here")
+            for value in values:  # a short batch: one by one, as the projection decodes it
+                codec.decode_json(value)
+        decode_s += time.perf_counter() - started
 
-    codec = default_codec()
-    started = time.perf_counter()
-    for values in batches:
-        if codec.decode_columns(values) is not None:
-            continue
-        if len(values) >= columnar.MIN_BATCH:
-            raise RuntimeError("the columnar decoder is not available here")
-        for value in values:  # a short batch: one by one, as the projection decodes it
-            codec.decode_json(value)
-    decode_s = time.perf_counter() - started
-    reads = len(batches)
-    del batches
-
-    with connect(str(projected), read_only=True) as con:
-        tables = {name: con.sql(f"SELECT * FROM {name}").to_arrow_table() for name in TABLES}
     transactions = max(1, reads)
     target = workdir / "floor.duckdb"
     for leftover in (target, Path(f"{target}.wal")):
         leftover.unlink(missing_ok=True)
-    with Projection(str(target)) as fresh:  # the same schema, indexes and settings
+    rows = 0
+    write_s = 0.0
+    with (
+        connect(str(projected), read_only=True) as source,
+        Projection(str(target)) as fresh,  # the same schema, indexes and settings
+    ):
+        if bulk:
+            fresh.drop_indexes()
+        spans = {
+            name: source.sql(f"SELECT coalesce(max(rowid) + 1, 0) FROM {name}").fetchall()[0][0]
+            for name in TABLES
+        }
         con = fresh.con
-        started = time.perf_counter()
         for i in range(transactions):
+            shares = {}
+            for name, span in spans.items():  # this transaction's rows, read untimed
+                low, high = span * i // transactions, span * (i + 1) // transactions
+                shares[name] = source.sql(
+                    f"SELECT * FROM {name} WHERE rowid >= {low} AND rowid < {high}"
+                ).to_arrow_table()
+            started = time.perf_counter()
             con.execute("BEGIN")
-            for name, tbl in tables.items():
-                share = _share(tbl, i, transactions)
+            for name, share in shares.items():
                 if share.num_rows:
                     cols = ", ".join(f'"{c}"' for c in share.column_names)
                     con.register("_rows", share)
                     con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM _rows")
                     con.unregister("_rows")
+                    rows += share.num_rows
             con.execute("COMMIT")
-        write_s = time.perf_counter() - started
-    rows = sum(t.num_rows for t in tables.values())
+            write_s += time.perf_counter() - started
     return Floor(count, read_s, decode_s, write_s, rows, transactions)
-
-
-def _share(tbl: pa.Table, i: int, parts: int) -> pa.Table:
-    """The ``i``-th of ``parts`` consecutive slices of ``tbl``."""
-    start, stop = tbl.num_rows * i // parts, tbl.num_rows * (i + 1) // parts
-    return tbl.slice(start, stop - start)

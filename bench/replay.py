@@ -6,7 +6,9 @@ codec, appended to the embedded log in batches of 20,000). Then
 projection from it in a fresh interpreter, whose peak RSS (``ru_maxrss``,
 imports included) is the memory figure. A replay still running after the time
 budget (30 minutes; --quick: 15 s) is stopped, and its rate and how far it got
-are reported, with the full time extrapolated from that rate.
+are reported, with the full time extrapolated from that rate. The floor under
+it (:mod:`bench.floor`, with the bulk load's settings) is measured on the same
+log: reading, decoding and writing the replayed file's rows, without the rules.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import events
+from bench import events, floor
 from bench.child import run_child
 from bench.common import Context, Result, bench_main, fmt, profile, say
+from catalog.log import open_log
 
 
 class OutOfTime(Exception):
@@ -108,6 +111,12 @@ def run(ctx: Context) -> list[Result]:
         )
     say(f"replay: {fmt(wall, 's')} ({note}), peak RSS {rss:.0f} MB")
     target_s = 30 * n / 1_000_000
+    ground = None
+    if out["finished"]:
+        say("the floor: read, decode and DuckDB writes alone, loading as a replay does")
+        with open_log(url) as log:
+            ground = floor.measure(log, ctx.workdir / "replayed.duckdb", ctx.workdir, bulk=True)
+        say(f"floor: {fmt(ground.seconds, 's')} ({ground.describe(n / target_s)})")
     results = [
         Result(
             "B3",
@@ -133,6 +142,19 @@ def run(ctx: Context) -> list[Result]:
             f"threads {out['threads']}",
         ),
     ]
+    if ground is not None:
+        results.insert(
+            1,
+            Result(
+                "B3",
+                f"floor under the replay: read + decode + DuckDB writes alone ({scale})",
+                ground.seconds,
+                "s",
+                higher_is_better=False,
+                notes=f"bench/floor.py, bulk load settings: {ground.describe(n / target_s)}; "
+                f"the replay took {wall / ground.seconds:.1f}x it",
+            ),
+        )
     if not ctx.quick and any(r.met is False for r in results):
         sample = min(n, 50_000)
         say(f"profiling a replay of the first {sample:,} events")
