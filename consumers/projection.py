@@ -70,10 +70,11 @@ DEFAULT_BATCH = 10_000
 #: records per batch of a bulk load (a replay, an as-of snapshot: between
 #: drop_indexes and create_indexes), which loads with a smaller buffer pool
 #: (memory_limit(bulk=True)). Fewer, bigger batches scan the growing tables
-#: fewer times. Measured on the 1,000,000-event replay, back to back: 16,000 a
-#: batch with a 100MB pool 124 s, peak RSS 470 MB; 10,000 with 150MB 145 s, 466 MB;
-#: 20,000 with 100MB 124 s but 500 MB; 20,000 with 64MB ran out of memory.
-BULK_BATCH = 16_000
+#: fewer times, but hold more in memory. Measured on the 1,000,000-event replay:
+#: 10,000 a batch with a 150MB pool 145 s, peak RSS 466 MB; with 100MB: 12,000
+#: 129 s, 433 MB; 16,000 112-124 s, 470-476 MB, but 513 MB in one full bench run
+#: (over the 500 MB budget); 20,000 124 s, 500 MB. 12,000 keeps a margin.
+BULK_BATCH = 12_000
 CHECKPOINT_THRESHOLD = "256MB"
 BULK_CHECKPOINT_THRESHOLD = "16MB"  # DuckDB's default: a bulk load's RSS stays in budget
 #: rows per row group in the files the projection writes (DuckDB's default: 122,880).
