@@ -1,7 +1,8 @@
-"""The floor under B2: what any projector built on this stack must spend per event.
+"""The floor under B2 and B3: what any projector built on this stack must spend per event.
 
 Three stages that no set of rules can skip, each timed alone over the same log
-and batches as the projection (``DEFAULT_BATCH`` records a transaction):
+and batches as the projection (``DEFAULT_BATCH`` records a transaction; a bulk
+load's settings and ``BULK_BATCH`` for the floor under a replay):
 
 - **read**: ``EventLog.read_range``, batch after batch, to the end;
 - **decode**: ``Codec.decode_columns`` of each batch (the C kernel into Arrow
