@@ -1,6 +1,7 @@
 /* The compiled half of catalog/events/columnar.py: decode a batch of Avro
  * single-object-encoded events into columns, by interpreting a program (the
- * schema flattened into opcodes by columnar.py).
+ * schema flattened into opcodes by columnar.py); and split a Kafka record
+ * batch into its records for catalog/log/kafka.py.
  *
  * Built with the system C compiler on first use and loaded with ctypes
  * (columnar.py); no Python API is used here. Every read is checked against
@@ -324,4 +325,61 @@ void catalog_list_offsets(const int64_t *Q, const uint8_t *valid, int64_t n, int
         if (valid[i]) p += Q[i];
         offsets[i + 1] = (int32_t)p;
     }
+}
+
+/* The records of one uncompressed Kafka record batch (format v2, for
+ * catalog/log/kafka.py): buf[pos, end) holds `count` records, from the first
+ * one to the batch's end. Per record i, rec[10i .. 10i + 9]: offset delta,
+ * timestamp delta, key start, key length (-1: null), value start, value
+ * length (-1: null), first header, header count, and where the headers'
+ * bytes start and end (records with the same header bytes have the same
+ * headers). Per header j, hdr[4j .. 4j + 3]: key start, key length, value
+ * start, value length (-1: null).
+ * Returns `count`; -1 if the bytes are not `count` well-formed records that
+ * fill [pos, end) exactly; -2 if there are more than hcap headers. */
+int64_t catalog_kafka_records(const uint8_t *buf, int64_t pos, int64_t end, int64_t count,
+                              int64_t *rec, int64_t *hdr, int64_t hcap) {
+    int64_t nh = 0;
+    for (int64_t i = 0; i < count; i++) {
+        int ok = 1;
+        int64_t len = rd_long(buf, &pos, end, &ok);
+        if (!ok || len < 1 || len > end - pos) return -1;
+        int64_t stop = pos + len;
+        int64_t *r = rec + 10 * i;
+        pos++; /* attributes: unused in format v2 */
+        r[1] = rd_long(buf, &pos, stop, &ok);
+        r[0] = rd_long(buf, &pos, stop, &ok);
+        int64_t n = rd_long(buf, &pos, stop, &ok);
+        if (!ok || n < -1 || n > stop - pos) return -1;
+        r[2] = pos;
+        r[3] = n;
+        if (n > 0) pos += n;
+        n = rd_long(buf, &pos, stop, &ok);
+        if (!ok || n < -1 || n > stop - pos) return -1;
+        r[4] = pos;
+        r[5] = n;
+        if (n > 0) pos += n;
+        n = rd_long(buf, &pos, stop, &ok);
+        if (!ok || n < 0 || n > stop - pos) return -1; /* a header takes 2 bytes or more */
+        if (n > hcap - nh) return -2;
+        r[6] = nh;
+        r[7] = n;
+        r[8] = pos;
+        r[9] = stop;
+        for (int64_t j = 0; j < n; j++, nh++) {
+            int64_t *h = hdr + 4 * nh;
+            int64_t m = rd_long(buf, &pos, stop, &ok);
+            if (!ok || m < 0 || m > stop - pos) return -1;
+            h[0] = pos;
+            h[1] = m;
+            pos += m;
+            m = rd_long(buf, &pos, stop, &ok);
+            if (!ok || m < -1 || m > stop - pos) return -1;
+            h[2] = pos;
+            h[3] = m;
+            if (m > 0) pos += m;
+        }
+        if (!ok || pos != stop) return -1;
+    }
+    return pos == end ? count : -1;
 }

@@ -479,7 +479,7 @@ def _build_library() -> Path:
 
 
 class Native:
-    """The kernel's three functions, called through ctypes on numpy arrays."""
+    """The kernel's functions, called through ctypes on numpy arrays."""
 
     def __init__(self, path: Path) -> None:
         import ctypes
@@ -517,6 +517,27 @@ class Native:
         self._offsets = lib.catalog_list_offsets
         self._offsets.restype = None
         self._offsets.argtypes = [p, p, i64, p]
+        self._kafka = lib.catalog_kafka_records
+        self._kafka.restype = i64
+        self._kafka.argtypes = [p, i64, i64, i64, p, p, i64]
+
+    def kafka_records(self, buf: Any, start: int, count: int, rec: Any, hdr: Any) -> int:
+        """Split the ``count`` records of a Kafka record batch, ``buf[start:]``.
+
+        Fills ``rec`` (10 int64 a record) and ``hdr`` (4 a header); see
+        ``catalog_kafka_records`` in ``_kernel.c``. Returns ``count``, -1 for
+        malformed bytes, -2 if ``hdr`` is too short.
+        """
+        import numpy as np
+
+        i64 = np.int64
+        if len(rec) < 10 * count:
+            raise ValueError("rec holds fewer than 10 values a record")
+        result: int = self._kafka(
+            self._ptr(buf, np.uint8), start, len(buf), count,
+            self._ptr(rec, i64), self._ptr(hdr, i64), len(hdr) // 4,
+        )  # fmt: skip
+        return result
 
     @staticmethod
     def _ptr(array: Any, dtype: Any) -> int:

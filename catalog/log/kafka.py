@@ -31,6 +31,10 @@ How the contract (catalog/log/base.py) maps onto Kafka:
   stores its own positions, in its own DuckDB transaction). One consumer is kept
   per handle and fetches in large batches; records fetched ahead are held and
   served to the next read when it continues where the last one stopped.
+- **Record batches** are split into records by the compiled kernel
+  (``catalog/events/_kernel.c``) rather than kafka-python's pure-Python reader,
+  which took ~40 µs a record; see :class:`_SplitRecords`. Without a C compiler,
+  or for a batch the kernel does not accept, kafka-python's reader does it.
 - **End offsets.** ListOffsets, then one fetch of the last record of every
   non-empty partition, whose high watermark is the answer. The fetch makes the
   answer exact on brokers whose ListOffsets lags by a batch (Tansu 0.6 returns
@@ -56,7 +60,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.consumer.fetcher import Fetcher
 from kafka.errors import (
+    CorruptRecordError,
     KafkaError,
     OffsetOutOfRangeError,
     TopicAlreadyExistsError,
@@ -270,6 +276,7 @@ class KafkaLog(EventLog):
                     max_poll_records=10_000,
                 )
             self._consumer = consumer
+            split_batches(consumer)
             self._assign(consumer)
             for p in self._partitions:
                 self._reset(p, 0)
@@ -501,7 +508,7 @@ class KafkaLog(EventLog):
             for cr in batch:
                 if cr.offset < pos:
                     continue
-                held.append(_record(p, cr))
+                held.append(cr if type(cr) is Record else _record(p, cr))
                 pos = cr.offset + 1
                 count += 1
             self._fetch_pos[p] = pos
@@ -615,3 +622,124 @@ def _record(partition: int, cr: Any) -> Record:
     if headers and not all(type(v) is bytes for _, v in headers):
         headers = tuple((str(k), bytes(v) if v is not None else b"") for k, v in headers)
     return Record.make(partition, cr.offset, key, value, int(cr.timestamp), headers)
+
+
+# ------------------------------------------------------------- record batches
+
+
+def split_batches(consumer: KafkaConsumer) -> bool:
+    """Have ``consumer`` split record batches with the kernel; whether it will.
+
+    kafka-python builds a ``Fetcher.PartitionRecords`` per partition of a fetch
+    response and iterates its records in Python. The consumer's fetcher gets
+    :class:`_SplitRecords` instead, whose records are already log
+    :class:`Record`s. False (and kafka-python's reader stays) without the
+    kernel, or if this kafka-python's fetcher is not laid out as expected.
+    """
+    from catalog.events import columnar
+
+    fetcher = getattr(consumer, "_fetcher", None)
+    if (
+        not isinstance(fetcher, Fetcher)
+        or getattr(fetcher, "PartitionRecords", None) is not Fetcher.PartitionRecords
+        or not hasattr(Fetcher.PartitionRecords, "_unpack_records")
+        or not columnar.available()
+    ):
+        return False
+    fetcher.PartitionRecords = _SplitRecords
+    return True
+
+
+class _SplitRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
+    """kafka-python's records of one partition, split by the kernel.
+
+    The same steps as kafka-python's ``_unpack_records`` for this consumer
+    (read-uncommitted, no deserializers): check each batch's CRC, skip
+    control batches, yield the records and advance ``next_fetch_offset``. A
+    batch's records are split by :func:`_split` when it can, else by
+    kafka-python (which also raises on malformed bytes).
+    """
+
+    def _unpack_records(
+        self, tp: Any, records: Any, key_deserializer: Any, value_deserializer: Any
+    ) -> Iterator[Any]:
+        partition = tp.partition
+        last = None
+        batch = records.next_batch()
+        while batch is not None:
+            last = batch
+            if self.check_crcs and not batch.validate_crc():
+                raise CorruptRecordError(
+                    f"Record batch for partition {tp} at offset {batch.base_offset} "
+                    "failed crc check"
+                )
+            if batch.magic == 2:
+                self.leader_epoch = batch.leader_epoch
+                if batch.is_control_batch:  # transaction markers: not records
+                    self.next_fetch_offset = batch.next_offset
+                    batch = records.next_batch()
+                    continue
+            split = _split(partition, batch) if batch.magic == 2 else None
+            for record in split if split is not None else batch:
+                self.records_read += 1
+                self.next_fetch_offset = record.offset + 1
+                yield record if split is not None else _record(partition, record)
+            self.bytes_read += batch.size_in_bytes
+            batch = records.next_batch()
+        if last is not None and last.magic == 2:
+            self.next_fetch_offset = last.next_offset  # past records compacted away
+        self.drain()
+
+
+def _split(partition: int, batch: Any) -> list[Record] | None:
+    """The records of a format-v2 batch, split by the kernel; None if it cannot.
+
+    ``iter(batch)`` decompresses the batch: then its buffer from ``_pos`` holds
+    the records. None for bytes the kernel finds malformed: kafka-python's
+    reader then raises its own error on them.
+    """
+    import numpy as np
+
+    from catalog.events import columnar
+
+    iter(batch)
+    buf, start = getattr(batch, "_buffer", None), getattr(batch, "_pos", None)
+    if not isinstance(buf, bytes | bytearray) or not isinstance(start, int):
+        return None
+    count = batch.records_count
+    kernel = columnar.kernel()
+    data = np.frombuffer(buf, np.uint8)
+    rec = np.empty(10 * count, np.int64)
+    hdr = np.empty(4 * 4 * count, np.int64)  # 4 headers a record; ours have 2 or 3
+    found = kernel.kafka_records(data, start, count, rec, hdr)
+    if found == -2:  # every header takes 2 bytes or more
+        hdr = np.empty(4 * ((len(buf) - start) // 2 + 1), np.int64)
+        found = kernel.kafka_records(data, start, count, rec, hdr)
+    if found != count:
+        return None
+    raw = bytes(buf)
+    base_offset, base_time = batch.base_offset, batch.first_timestamp
+    append_time = batch.max_timestamp if batch.timestamp_type == 1 else None
+    header_rows = hdr[: 4 * int(rec[7::10].sum())].reshape(-1, 4).tolist()
+    known: dict[bytes, tuple[tuple[str, bytes], ...]] = {b"": ()}  # header bytes -> headers
+    make = Record.make
+    out = []
+    for offset, delta, ks, kn, vs, vn, h, hn, hs, he in rec.reshape(count, 10).tolist():
+        region = raw[hs:he]
+        headers = known.get(region)
+        if headers is None:
+            headers = known[region] = tuple(
+                (raw[a : a + an].decode("utf-8", "replace"), raw[b : b + bn] if bn > 0 else b"")
+                for a, an, b, bn in header_rows[h : h + hn]
+            )
+        out.append(
+            make(
+                partition,
+                base_offset + offset,
+                raw[ks : ks + kn].decode("utf-8", "replace") if kn > 0 else "",
+                raw[vs : vs + vn] if vn > 0 else b"",
+                base_time + delta if append_time is None else append_time,
+                headers,
+            )
+        )
+    return out
