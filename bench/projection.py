@@ -175,7 +175,9 @@ def run(ctx: Context) -> list[Result]:
                     f"floor from Kafka: read + decode + DuckDB writes alone ({kafka_n:,} events)",
                     kground.rate,
                     "events/s",
-                    notes=f"bench/floor.py, reading with kafka-python: {kground.describe(25_000)}; "
+                    notes="bench/floor.py, reading with kafka-python "
+                    "(batches split by the kernel): "
+                    f"{kground.describe(25_000)}; "
                     f"the projection ran at {krate / kground.rate:.0%} of it",
                 )
             )
