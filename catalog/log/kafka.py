@@ -60,7 +60,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.consumer.fetcher import Fetcher
+from kafka.consumer.fetcher import Fetcher, IsolationLevel
 from kafka.errors import (
     CorruptRecordError,
     KafkaError,
@@ -663,6 +663,9 @@ class _SplitRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
     def _unpack_records(
         self, tp: Any, records: Any, key_deserializer: Any, value_deserializer: Any
     ) -> Iterator[Any]:
+        if self.isolation_level != IsolationLevel.READ_UNCOMMITTED:  # not ours: as kafka-python
+            yield from super()._unpack_records(tp, records, key_deserializer, value_deserializer)
+            return
         partition = tp.partition
         last = None
         batch = records.next_batch()
