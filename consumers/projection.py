@@ -396,39 +396,40 @@ class Projection:
         if new_positions == self.positions:
             return BatchResult(0, 0, 0, skipped)
         decoded, ids, logged = self._decode(todo, dead)
-        fresh, duplicates = self._drop_duplicates(decoded, ids)
-        needs = needs_of(item[1] for item in fresh if item[1] is not None)
-        if logged is not None:
-            logged.add_needs(needs, [item[4] for item in fresh if item[1] is None])
-        fold = self._load(needs)
-        applied: list[Row] = []
-        in_columns: list[int] = []  # batch rows applied whose events rows come from columns
-        types: list[str] = []
-        for r, ev, version, text, j in fresh:
-            if ev is None:  # an ArtifactLogged left in columns
-                assert logged is not None
-                stamp = logged.stamp(j)
-                try:
-                    fold.log_lazy(stamp, r, *logged.lazy(j, r, stamp))
-                except Refused as exc:
-                    dead.append(_dead(r, exc.reason, self.codec.decode(r.value)))
-                    continue
-                in_columns.append(j)
-                types.append("ArtifactLogged")
-                continue
-            try:
-                fold.apply(ev, r)
-            except Refused as exc:
-                dead.append(_dead(r, exc.reason, ev))
-                continue
-            if text is None:  # decoded in columns: its JSON is there
-                in_columns.append(j)
-                types.append(ev.type)
-            else:
-                applied.append(_event_row(r, ev, version, text))
-
+        # One transaction: what the rules read is what they write over.
         self.con.execute("BEGIN")
         try:
+            fresh, duplicates = self._drop_duplicates(decoded, ids)
+            needs = needs_of(item[1] for item in fresh if item[1] is not None)
+            if logged is not None:
+                logged.add_needs(needs, [item[4] for item in fresh if item[1] is None])
+            fold = self._load(needs)
+            applied: list[Row] = []
+            in_columns: list[int] = []  # batch rows applied whose events rows come from columns
+            types: list[str] = []
+            for r, ev, version, text, j in fresh:
+                if ev is None:  # an ArtifactLogged left in columns
+                    assert logged is not None
+                    stamp = logged.stamp(j)
+                    try:
+                        fold.log_lazy(stamp, r, *logged.lazy(j, r, stamp))
+                    except Refused as exc:
+                        dead.append(_dead(r, exc.reason, self.codec.decode(r.value)))
+                        continue
+                    in_columns.append(j)
+                    types.append("ArtifactLogged")
+                    continue
+                try:
+                    fold.apply(ev, r)
+                except Refused as exc:
+                    dead.append(_dead(r, exc.reason, ev))
+                    continue
+                if text is None:  # decoded in columns: its JSON is there
+                    in_columns.append(j)
+                    types.append(ev.type)
+                else:
+                    applied.append(_event_row(r, ev, version, text))
+
             self._flush(fold, logged)
             self._insert(schema.EVENTS, applied)
             if in_columns:
@@ -555,11 +556,18 @@ class Projection:
         uids = pa.table({"uid": pa.array(sorted(needs.uids), type=STR)})
         vkeys = _key_table(needs.all_version_keys)
         tkeys = _key_table(needs.tag_keys)
+        # Stored versions in two steps: their row ids, scanning only the uid
+        # column, then their rows by row id. One all-column semi-join on uid
+        # decompressed every column of the table (the versions named are spread
+        # all over it): 25 against 15 µs an event at 900,000 versions.
         versions = (
             self._select(
-                "SELECT a.* FROM artifacts a SEMI JOIN _uids u USING (uid)",
+                "SELECT a.* FROM artifacts a SEMI JOIN _rows r ON a.rowid = r.row",
                 schema.ARTIFACTS,
-                _uids=uids,
+                _rows=self._query(
+                    "SELECT a.rowid AS row FROM artifacts a SEMI JOIN _uids u USING (uid)",
+                    _uids=uids,
+                ),
             )
             if needs.uids
             else []
