@@ -336,7 +336,9 @@ void catalog_list_offsets(const int64_t *Q, const uint8_t *valid, int64_t n, int
  * headers). Per header j, hdr[4j .. 4j + 3]: key start, key length, value
  * start, value length (-1: null).
  * Returns `count`; -1 if the bytes are not `count` well-formed records that
- * fill [pos, end) exactly; -2 if there are more than hcap headers. */
+ * fill [pos, end) exactly, or anything kafka-python's reader would read
+ * otherwise or refuse (an attributes byte >= 0x80, a header key that is not
+ * UTF-8); -2 if there are more than hcap headers. */
 int64_t catalog_kafka_records(const uint8_t *buf, int64_t pos, int64_t end, int64_t count,
                               int64_t *rec, int64_t *hdr, int64_t hcap) {
     int64_t nh = 0;
@@ -346,7 +348,8 @@ int64_t catalog_kafka_records(const uint8_t *buf, int64_t pos, int64_t end, int6
         if (!ok || len < 1 || len > end - pos) return -1;
         int64_t stop = pos + len;
         int64_t *r = rec + 10 * i;
-        pos++; /* attributes: unused in format v2 */
+        if (buf[pos] & 0x80) return -1; /* kafka-python reads the attributes as a varint */
+        pos++;                            /* (unused in format v2) */
         r[1] = rd_long(buf, &pos, stop, &ok);
         r[0] = rd_long(buf, &pos, stop, &ok);
         int64_t n = rd_long(buf, &pos, stop, &ok);
@@ -369,7 +372,7 @@ int64_t catalog_kafka_records(const uint8_t *buf, int64_t pos, int64_t end, int6
         for (int64_t j = 0; j < n; j++, nh++) {
             int64_t *h = hdr + 4 * nh;
             int64_t m = rd_long(buf, &pos, stop, &ok);
-            if (!ok || m < 0 || m > stop - pos) return -1;
+            if (!ok || m < 0 || m > stop - pos || !utf8_ok(buf + pos, m)) return -1;
             h[0] = pos;
             h[1] = m;
             pos += m;

@@ -621,7 +621,8 @@ def _record(partition: int, cr: Any) -> Record:
     headers: tuple[tuple[str, bytes], ...] = tuple(cr.headers) if cr.headers else ()
     if headers and not all(type(v) is bytes for _, v in headers):
         headers = tuple((str(k), bytes(v) if v is not None else b"") for k, v in headers)
-    return Record.make(partition, cr.offset, key, value, int(cr.timestamp), headers)
+    timestamp = int(cr.timestamp) if cr.timestamp is not None else -1  # v0: none (Kafka's -1)
+    return Record.make(partition, cr.offset, key, value, timestamp, headers)
 
 
 # ------------------------------------------------------------- record batches
@@ -683,10 +684,20 @@ class _SplitRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
                     batch = records.next_batch()
                     continue
             split = _split(partition, batch) if batch.magic == 2 else None
-            for record in split if split is not None else batch:
-                self.records_read += 1
-                self.next_fetch_offset = record.offset + 1
-                yield record if split is not None else _record(partition, record)
+            if split is not None:
+                for record in split:
+                    self.records_read += 1
+                    self.next_fetch_offset = record.offset + 1
+                    yield record
+            else:
+                for read in batch:
+                    if self.check_crcs and not read.validate_crc():  # legacy records have one
+                        raise CorruptRecordError(
+                            f"Record for partition {tp} at offset {read.offset} failed crc check"
+                        )
+                    self.records_read += 1
+                    self.next_fetch_offset = read.offset + 1
+                    yield _record(partition, read)
             self.bytes_read += batch.size_in_bytes
             batch = records.next_batch()
         if last is not None and last.magic == 2:
@@ -710,6 +721,8 @@ def _split(partition: int, batch: Any) -> list[Record] | None:
     if not isinstance(buf, bytes | bytearray) or not isinstance(start, int):
         return None
     count = batch.records_count
+    if not 0 <= count <= (len(buf) - start) // 7:  # a record takes 7 bytes or more
+        return None
     kernel = columnar.kernel()
     data = np.frombuffer(buf, np.uint8)
     rec = np.empty(10 * count, np.int64)
