@@ -89,6 +89,10 @@ def _label_ok(pair: tuple[str, str]) -> None:
     validate_label_value(validate_label_key(pair[0]), pair[1])
 
 
+def _value_ok(value: str) -> None:
+    validate_label_value("", value)
+
+
 def _kind_ok(kind: str) -> None:
     KIND_CATEGORY[kind]
 
@@ -146,6 +150,14 @@ class LoggedColumns:
         labels = self.struct.field("labels")
         counts = np.diff(labels.offsets.to_numpy())
         ok &= counts <= MAX_LABELS
+        # A label's value is checked apart from its key (which only names it in
+        # the error): the distinct keys and the distinct values, from Arrow.
+        label_keys = pc.unique(labels.keys).to_pylist()
+        label_values = pc.unique(labels.items).to_pylist()
+        if all(_valid("label key", validate_label_key, label_keys).values()) and all(
+            _valid("label value", _value_ok, label_values).values()
+        ):
+            return ok
         names = labels.keys.to_pylist()
         values = labels.items.to_pylist()
         pairs = list(zip(names, values, strict=True))
