@@ -313,19 +313,25 @@ def test_the_fetcher_hands_out_what_kafka_pythons_does(case: str, sizes: list[in
     assert drain(_SplitRecords, data, fetch_offset, sizes) == expected
 
 
-def test_the_fetcher_splits_v2_batches_with_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Guards the comparison above: the v2 batches did go through the kernel."""
-    split: list[int] = []
+@pytest.fixture
+def split_counts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Per batch split from now on, its records (-1: left to kafka-python)."""
+    counts: list[int] = []
 
     def counting(partition: int, batch: Any) -> list[Record] | None:
         records = _split(partition, batch)
-        split.append(-1 if records is None else len(records))
+        counts.append(-1 if records is None else len(records))
         return records
 
     monkeypatch.setattr(kafka_log, "_split", counting)
+    return counts
+
+
+def test_the_fetcher_splits_v2_batches_with_the_kernel(split_counts: list[int]) -> None:
+    """Guards the comparison above: the v2 batches did go through the kernel."""
     data, _ = FETCHES["two batches"]
     assert len(drain(_SplitRecords, data, 0, [None])[0][0]) == 5
-    assert split == [3, 2]
+    assert split_counts == [3, 2]
 
 
 def test_gzip_is_what_the_builder_used() -> None:
@@ -339,20 +345,12 @@ def test_gzip_is_what_the_builder_used() -> None:
 
 @pytest.mark.kafka
 def test_the_kafka_log_reads_through_the_kernel(
-    kafka_broker: servers.Broker, monkeypatch: pytest.MonkeyPatch
+    kafka_broker: servers.Broker, split_counts: list[int]
 ) -> None:
     url = kafka_broker.log_url(f"t-{uuid.uuid4().hex[:12]}", timeout=10)
     messages = [
         Message(f"p/k{i % 7}", b"v%d" % i, (("type", b"T"), ("schema", b"s"))) for i in range(500)
     ]
-    split: list[int] = []
-
-    def counting(partition: int, batch: Any) -> list[Record] | None:
-        records = _split(partition, batch)
-        split.append(-1 if records is None else len(records))
-        return records
-
-    monkeypatch.setattr(kafka_log, "_split", counting)
     with open_log(url) as log:
         assert isinstance(log, KafkaLog)
         written = log.append(messages)
@@ -360,7 +358,7 @@ def test_the_kafka_log_reads_through_the_kernel(
         fetcher: Any = log._consumer._fetcher  # type: ignore[union-attr]
         assert fetcher.PartitionRecords is _SplitRecords
     assert len(records) == 500
-    assert sum(split) == 500 and min(split) > 0  # every batch split by the kernel
+    assert sum(split_counts) == 500 and min(split_counts) > 0  # every batch: by the kernel
     by_position = {(r.partition, r.offset): r for r in records}
     for message, position in zip(messages, written, strict=True):
         record = by_position[(position.partition, position.offset)]
