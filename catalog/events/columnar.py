@@ -447,7 +447,10 @@ def status() -> str:
         return f"built: {target}"
     if shutil.which(compiler):
         return f"built on first use with {compiler} into {target.parent}"
-    return f"unavailable (no C compiler {compiler!r}): big batches decode event by event"
+    return (
+        f"unavailable (no C compiler {compiler!r}): big batches decode event by event, "
+        "kafka-python splits Kafka record batches"
+    )
 
 
 def _build_library() -> Path:
