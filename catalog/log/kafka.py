@@ -709,8 +709,9 @@ def _split(partition: int, batch: Any) -> list[Record] | None:
     """The records of a format-v2 batch, split by the kernel; None if it cannot.
 
     ``iter(batch)`` decompresses the batch: then its buffer from ``_pos`` holds
-    the records. None for bytes the kernel finds malformed: kafka-python's
-    reader then raises its own error on them.
+    the records. None where the kernel declines: bytes it finds malformed, or
+    that kafka-python would read otherwise or refuse (see the kernel's
+    ``catalog_kafka_records``); kafka-python's reader then decides.
     """
     import numpy as np
 
