@@ -140,6 +140,19 @@ def test_cli_write_without_a_broker_exits_5(tmp_path: Path) -> None:
     assert "event log kafka://" in result.output and len(result.output.strip().splitlines()) == 1
 
 
+def test_a_failed_connection_leaves_no_client_thread_behind() -> None:
+    """kafka-python 3 leaves an admin client's IO thread retrying forever when its
+    bootstrap fails; the log stops it, so a process that retries while the broker
+    is down does not gather threads."""
+    url = f"kafka://127.0.0.1:{servers.free_port()}/events?timeout=1"
+    before = set(threading.enumerate())
+    for _ in range(2):
+        with open_log(url) as log, pytest.raises(LogUnavailable):
+            log.end_offsets()
+    time.sleep(0.2)
+    assert [t.name for t in set(threading.enumerate()) - before] == []
+
+
 class Lines:
     """Collects a child's stderr lines in a thread; :meth:`wait_for` a line containing text."""
 

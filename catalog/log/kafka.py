@@ -223,7 +223,7 @@ class KafkaLog(EventLog):
         if self._log_id is not None:
             return
         with self._failures("cannot reach the Kafka cluster"):
-            admin = KafkaAdminClient(**self._common())
+            admin = _admin_client(self._common())
             try:
                 cluster_id = admin.describe_cluster().get("cluster_id") or "unknown-cluster"
                 topic_id, partitions = self._ensure_topic(admin)
@@ -610,6 +610,24 @@ class KafkaLog(EventLog):
                         consumer.close(autocommit=False, timeout_ms=1000)
             self._consumer = self._probe = None
             self._held.clear()
+
+
+def _admin_client(config: dict[str, Any]) -> KafkaAdminClient:
+    """A bootstrapped admin client.
+
+    kafka-python 3 starts the client's IO thread before bootstrapping and leaves
+    it running when bootstrapping fails (broker down): a thread that retries
+    the cluster's metadata for the rest of the process. Here it is stopped.
+    """
+    admin = KafkaAdminClient.__new__(KafkaAdminClient)
+    try:
+        admin.__init__(**config)
+    except BaseException:
+        for part, stop in (("_client", "close"), ("_net", "stop")):
+            with suppress(Exception):  # best effort: the error raised is what matters
+                getattr(getattr(admin, part), stop)()
+        raise
+    return admin
 
 
 def _record(partition: int, cr: Any) -> Record:
