@@ -26,7 +26,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -452,7 +452,8 @@ class Projection:
             )
             self.con.execute("COMMIT")
         except BaseException:
-            self.con.execute("ROLLBACK")
+            with suppress(duckdb.Error):  # a failed COMMIT has ended the transaction already
+                self.con.execute("ROLLBACK")
             raise
         self.positions = new_positions
         return BatchResult(len(applied) + len(in_columns), len(dead), duplicates, skipped)

@@ -281,6 +281,36 @@ def test_positions_are_committed_with_the_state(w: Writer, log: EventLog, tmp_pa
         assert digest(p.con) != first
 
 
+def test_a_failed_commit_raises_its_own_error_and_applies_nothing(
+    w: Writer, log: EventLog, proj: Projection
+) -> None:
+    """A COMMIT that fails (disk full, I/O error) ends the transaction: the batch
+    raises that error, not the ROLLBACK's "no transaction is active"."""
+    import duckdb
+
+    w.emit("k", logged("a"))
+    proj.bind(log)  # its own COMMIT goes through
+    real = proj.con
+
+    class FailingCommit:  # the connection, with a COMMIT that fails after rolling back
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def execute(self, sql: str, *args: object) -> object:
+            if sql == "COMMIT":
+                real.execute("ROLLBACK")
+                raise duckdb.IOException("IO Error: could not write the WAL (no space left)")
+            return real.execute(sql, *args)
+
+    proj.con = FailingCommit()  # type: ignore[assignment]
+    with pytest.raises(duckdb.IOException, match="no space left"):
+        proj.catch_up(log)
+    proj.con = real
+    assert proj.positions == {}
+    assert proj.con.execute("SELECT count(*) FROM artifacts").fetchall() == [(0,)]
+    assert proj.catch_up(log) == 1  # and the next try applies it
+
+
 def test_runs(w: Writer, log: EventLog, proj: Projection) -> None:
     w.emit("r1", RunStarted(uid="r1", name="train", parameters='{"lr": 0.1}'))
     w.emit(
