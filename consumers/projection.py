@@ -380,7 +380,6 @@ class Projection:
 
     def _apply(self, records: Sequence[Record]) -> BatchResult:
         dead: list[Row] = []
-        decoded: list[Decoded] = []
         new_positions = dict(self.positions)
         skipped = 0
         todo: list[Record] = []
@@ -404,32 +403,7 @@ class Projection:
             if logged is not None:
                 logged.add_needs(needs, [item[4] for item in fresh if item[1] is None])
             fold = self._load(needs)
-            applied: list[Row] = []
-            in_columns: list[int] = []  # batch rows applied whose events rows come from columns
-            types: list[str] = []
-            for r, ev, version, text, j in fresh:
-                if ev is None:  # an ArtifactLogged left in columns
-                    assert logged is not None
-                    stamp = logged.stamp(j)
-                    try:
-                        fold.log_lazy(stamp, r, *logged.lazy(j, r, stamp))
-                    except Refused as exc:
-                        dead.append(_dead(r, exc.reason, self.codec.decode(r.value)))
-                        continue
-                    in_columns.append(j)
-                    types.append("ArtifactLogged")
-                    continue
-                try:
-                    fold.apply(ev, r)
-                except Refused as exc:
-                    dead.append(_dead(r, exc.reason, ev))
-                    continue
-                if text is None:  # decoded in columns: its JSON is there
-                    in_columns.append(j)
-                    types.append(ev.type)
-                else:
-                    applied.append(_event_row(r, ev, version, text))
-
+            applied, in_columns, types = self._fold(fold, fresh, logged, dead)
             self._flush(fold, logged)
             self._insert(schema.EVENTS, applied)
             if in_columns:
@@ -457,6 +431,42 @@ class Projection:
             raise
         self.positions = new_positions
         return BatchResult(len(applied) + len(in_columns), len(dead), duplicates, skipped)
+
+    def _fold(
+        self, fold: Fold, fresh: list[Decoded], logged: LoggedColumns | None, dead: list[Row]
+    ) -> tuple[list[Row], list[int], list[str]]:
+        """Apply the rules to ``fresh`` in log order; refused events go to ``dead``.
+
+        Returns the ``events`` rows of the events applied outside columns, and the
+        batch rows (with their types) of those whose ``events`` rows come from
+        the batch's columns.
+        """
+        applied: list[Row] = []
+        in_columns: list[int] = []
+        types: list[str] = []
+        for r, ev, version, text, j in fresh:
+            if ev is None:  # an ArtifactLogged left in columns
+                assert logged is not None
+                stamp = logged.stamp(j)
+                try:
+                    fold.log_lazy(stamp, r, *logged.lazy(j, r, stamp))
+                except Refused as exc:
+                    dead.append(_dead(r, exc.reason, self.codec.decode(r.value)))
+                    continue
+                in_columns.append(j)
+                types.append("ArtifactLogged")
+                continue
+            try:
+                fold.apply(ev, r)
+            except Refused as exc:
+                dead.append(_dead(r, exc.reason, ev))
+                continue
+            if text is None:  # decoded in columns: its JSON is there
+                in_columns.append(j)
+                types.append(ev.type)
+            else:
+                applied.append(_event_row(r, ev, version, text))
+        return applied, in_columns, types
 
     def _temp(self, name: str, tbl: pa.Table) -> str:
         self.con.register(name, tbl)

@@ -695,13 +695,14 @@ class _SplitRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
                     f"Record batch for partition {tp} at offset {batch.base_offset} "
                     "failed crc check"
                 )
+            split = None
             if batch.magic == 2:
                 self.leader_epoch = batch.leader_epoch
                 if batch.is_control_batch:  # transaction markers: not records
                     self.next_fetch_offset = batch.next_offset
                     batch = records.next_batch()
                     continue
-            split = _split(partition, batch) if batch.magic == 2 else None
+                split = _split(partition, batch)
             if split is not None:
                 for record in split:
                     self.records_read += 1
@@ -764,7 +765,7 @@ def _split(partition: int, batch: Any) -> list[Record] | None:
         headers = known.get(region)
         if headers is None:
             headers = known[region] = tuple(
-                (raw[a : a + an].decode("utf-8", "replace"), raw[b : b + bn] if bn > 0 else b"")
+                (raw[a : a + an].decode(), raw[b : b + bn] if bn > 0 else b"")  # UTF-8: checked
                 for a, an, b, bn in header_rows[h : h + hn]
             )
         out.append(
