@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import signal
 import sys
 from collections.abc import Iterable, Sequence
@@ -27,6 +28,19 @@ from catalog.errors import CatalogError, IntegrityError, InvalidInput
 from catalog.validation import parse_label_args, parse_time
 
 pass_catalog = click.make_pass_decorator(Catalog)
+
+
+class _PathType(click.Path):
+    """click's Path, refusing what no file system takes (a NUL byte) as a usage error
+    rather than the ValueError its ``os.stat`` raises."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if "\x00" in os.fsdecode(value):
+            self.fail(f"{os.fsdecode(value)!r} is not a path: it holds a NUL byte", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+PATH = _PathType(path_type=Path)
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 
@@ -175,7 +189,7 @@ def cli(
 @cli.command("log")
 # Existence is checked by Catalog.log_artifact: a one-line InvalidInput (exit 2),
 # not click's multi-line usage error.
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=PATH)
 @click.option("--key", "-k", help="Artifact key (default: the file name).")
 @click.option("--project", "-p", help="Project (default: the group's --project).")
 @click.option(
@@ -241,7 +255,7 @@ def log_cmd(
 @click.option(
     "--output",
     "-o",
-    type=click.Path(path_type=Path),
+    type=PATH,
     help="Write to this file instead of standard output.",
 )
 @pass_catalog
@@ -434,7 +448,7 @@ def show(catalog: Catalog, uri: str, fmt: str, deleted: bool) -> None:
 @click.argument("uri")
 @click.option("--json", "fmt", flag_value="json", help="Write JSON.")
 @click.option("--yaml", "fmt", flag_value="yaml", default=True, help="Write YAML (default).")
-@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write to a file.")
+@click.option("--output", "-o", type=PATH, help="Write to a file.")
 @pass_catalog
 def export(catalog: Catalog, uri: str, fmt: str, output: Path | None) -> None:
     """Export one version's document (to re-register it elsewhere with import)."""
@@ -448,10 +462,10 @@ def export(catalog: Catalog, uri: str, fmt: str, output: Path | None) -> None:
 
 
 @cli.command("import")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=PATH)
 @click.option(
     "--body",
-    type=click.Path(path_type=Path),
+    type=PATH,
     help="The content, when the document's target path is not reachable here.",
 )
 @click.option("--project", "-p", help="Register in this project instead of the document's.")
@@ -479,7 +493,7 @@ def import_cmd(
 
 @cli.command()
 @click.argument("uri")
-@click.argument("dest", type=click.Path(path_type=Path))
+@click.argument("dest", type=PATH)
 @pass_catalog
 def get(catalog: Catalog, uri: str, dest: Path) -> None:
     """Download the content of URI to DEST, verified against its hash.
@@ -801,7 +815,7 @@ def consume(catalog: Catalog, follow: bool, batch_size: int) -> None:
 )
 @click.option(
     "--into",
-    type=click.Path(path_type=Path),
+    type=PATH,
     help="Write the rebuilt projection here instead of replacing the live one.",
 )
 @pass_catalog

@@ -1128,6 +1128,8 @@ class Catalog:
         """
         from consumers.replay import rebuild
 
+        if into is not None and (not into or "\x00" in into or os.path.isdir(into)):
+            raise InvalidInput(f"into {into!r} is not a file path (a new projection file)")
         if self._projection is not None:
             self._projection.close()
             self._projection = None

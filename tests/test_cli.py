@@ -737,6 +737,17 @@ def test_replay_until_time(app: App) -> None:
     assert projection_state(app, into) == (1, [("a", "latest")])
 
 
+def test_replay_into_a_directory_or_a_nul_path_is_refused(app: App) -> None:
+    app.log("a", b"a")
+    before = app.json("digest", "--json")
+    for into, says in ((app.root, "is not a file path"), ("", "is not a file path")):
+        result = app.run("replay", "--into", into)
+        assert result.exit_code == 2 and says in result.output, result.output
+    result = app.run("replay", "--into", "p\x00.duckdb")
+    assert result.exit_code == 2 and "holds a NUL byte" in result.output, result.output
+    assert app.json("digest", "--json") == before
+
+
 # -------------------------------------------------------------------- config
 
 
