@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +34,32 @@ def isolated_home(
     for name in ENV:
         monkeypatch.delenv(name, raising=False)
     return home
+
+
+def _kafka_threads() -> set[threading.Thread]:
+    """The IO threads of kafka-python clients (consumers, admins, producers)."""
+    return {
+        t
+        for t in threading.enumerate()
+        if t.name.startswith("kafka-io-") or t.name.endswith("-network-thread")
+    }
+
+
+@pytest.fixture(autouse=True, scope="module")
+def no_kafka_client_left() -> Iterator[None]:
+    """Every Kafka client a test module starts is closed by the module's end.
+
+    A client left open keeps an IO thread that, once its broker is gone,
+    retries with random backoff for the rest of the session: it moves the
+    global ``random`` state under the hypothesis tests of later modules, which
+    then fail as flaky far from the cause.
+    """
+    before = _kafka_threads()
+    yield
+    deadline = time.monotonic() + 5
+    while (left := _kafka_threads() - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not left, f"Kafka clients left open by this module: {sorted(t.name for t in left)}"
 
 
 @pytest.fixture

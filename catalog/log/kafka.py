@@ -354,8 +354,7 @@ class KafkaLog(EventLog):
     def _drop_producer(self) -> None:
         producer, self._producer = self._producer, None
         if producer is not None:
-            with suppress(Exception):  # best effort
-                producer.close(timeout=0)  # abandon what is not sent yet
+            _stop_producer(producer, timeout=0)  # abandon what is not sent yet
 
     def append(self, messages: Sequence[Message]) -> list[Position]:
         if not messages:
@@ -602,14 +601,31 @@ class KafkaLog(EventLog):
             self._closed = True
             producer, self._producer = self._producer, None
             if producer is not None:
-                with suppress(Exception):  # best effort
-                    producer.close(timeout=self.settings.timeout)
+                _stop_producer(producer, timeout=self.settings.timeout)
             for consumer in (self._consumer, self._probe):
                 if consumer is not None:
                     with suppress(Exception):  # best effort
                         consumer.close(autocommit=False, timeout_ms=1000)
             self._consumer = self._probe = None
             self._held.clear()
+
+
+def _stop_producer(producer: KafkaProducer, timeout: float) -> None:
+    """Close a producer; what it has not sent within ``timeout`` seconds is abandoned.
+
+    kafka-python 3's ``close`` flushes first and raises when records are still
+    pending (broker down), before it stops the sender's IO thread: a thread that
+    then retries the cluster for the rest of the process. Here it is stopped.
+    """
+    with suppress(Exception):
+        producer.close(timeout=timeout)
+        return
+    sender: Any = getattr(producer, "_sender", None)
+    with suppress(Exception):  # best effort: the producer is abandoned either way
+        sender.force_close()  # fails what is pending, then closes its connections
+        sender.join(1.0)
+    with suppress(Exception):
+        producer.close(timeout=0)  # nothing pending now: releases the rest
 
 
 def _admin_client(config: dict[str, Any]) -> KafkaAdminClient:
