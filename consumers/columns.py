@@ -114,6 +114,7 @@ class LoggedColumns:
         self.position[rows] = np.arange(len(rows))
         self._lists: dict[str, list[Any]] = {}
         self._fold_lists: tuple[list[Any], ...] | None = None
+        self._filled: dict[int, Row] = {}  # struct row -> payload fields (prefetch)
         self.fast = np.zeros(batch.size, bool)
         self._no_links = struct is None or len(struct.field("extra_data").keys) == 0
         if struct is not None:
@@ -170,10 +171,26 @@ class LoggedColumns:
 
     # --------------------------------------------------------- the fold's view
 
+    def prefetch(self, uids: set[str]) -> None:
+        """Convert, in one take, the rows logging ``uids`` (those the batch updates
+        or deletes): :meth:`row` fills them without converting whole columns."""
+        if self.struct is None or not uids:
+            return
+        take = pc.indices_nonzero(
+            pc.is_in(self.struct.field("uid"), value_set=pa.array(sorted(uids), pa.string()))
+        )
+        if len(take):
+            payload = self.struct.take(take)
+            columns = [payload.field(name).to_pylist() for name in PAYLOAD_FIELDS]
+            for i, values in zip(take.to_pylist(), zip(*columns, strict=True), strict=True):
+                self._filled[i] = dict(zip(PAYLOAD_FIELDS, values, strict=True))
+
     def row(self, index: int) -> Row:
         """The payload fields of batch row ``index`` as the event path writes them."""
         i = int(self.position[index])
-        row = {name: self.column(name)[i] for name in PAYLOAD_FIELDS}
+        row = self._filled.pop(i, None)
+        if row is None:  # not prefetched: this row's values alone (whole columns cost ~50 ms)
+            row = {name: self.struct.field(name)[i].as_py() for name in PAYLOAD_FIELDS}
         row["labels"], row["extra_data"] = dict(row["labels"]), dict(row["extra_data"])  # own
         row["category"] = KIND_CATEGORY[row["kind"]]
         return row

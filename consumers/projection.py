@@ -38,7 +38,12 @@ import pyarrow as pa
 from catalog.errors import EventError, InvalidInput, LogError, LogUnavailable, ProjectionBusy
 from catalog.events import columnar
 from catalog.events.codec import Codec, default_codec
-from catalog.events.model import CatalogEvent, payload_to_json
+from catalog.events.model import (
+    ArtifactDeleted,
+    ArtifactUpdated,
+    CatalogEvent,
+    payload_to_json,
+)
 from catalog.log import EventLog, Offsets, Position, Record, is_behind
 from consumers import schema
 from consumers.columns import LoggedColumns
@@ -444,6 +449,15 @@ class Projection:
         applied: list[Row] = []
         in_columns: list[int] = []
         types: list[str] = []
+        if logged is not None:  # the logs whose rows the rules will rewrite
+            logged.prefetch(
+                {
+                    uid
+                    for _, ev, _, _, _ in fresh
+                    if ev is not None
+                    for uid in _rewritten(ev.payload)
+                }
+            )
         for r, ev, version, text, j in fresh:
             if ev is None:  # an ArtifactLogged left in columns
                 assert logged is not None
@@ -919,6 +933,15 @@ def _key_table(keys: set[tuple[str, str]]) -> pa.Table:
             "key": pa.array([k[1] for k in ordered], type=STR),
         }
     )
+
+
+def _rewritten(payload: Any) -> tuple[str, ...]:
+    """The uids whose whole rows an event's rule rewrites (an update's, a delete's)."""
+    if isinstance(payload, ArtifactUpdated):
+        return (payload.uid,)
+    if isinstance(payload, ArtifactDeleted):
+        return payload.uids
+    return ()
 
 
 def _event_row(r: Record, ev: CatalogEvent, version: int, payload_json: str) -> Row:

@@ -421,3 +421,45 @@ def test_sorted_map_sorts_each_map_as_python_does(
     part = array.slice(start, data.draw(st.integers(0, len(maps) - start)))
     want = [None if m is None else sorted(m) for m in part.to_pylist()]
     assert sorted_map(part).to_pylist() == want
+
+
+def test_a_lazy_rows_fields_are_the_same_prefetched_or_not() -> None:
+    """``LoggedColumns.row``: a row prefetched in one take, and one read value by
+    value (a log the batch deletes with ``all_versions``), equal the columns' values."""
+    from bench.events import messages
+    from consumers.columns import PAYLOAD_FIELDS, LoggedColumns
+
+    codec = _codec()
+    values = [m.value for m in messages(600)]
+    extra = ArtifactLogged(
+        uid="f" * 32,
+        kind="model",
+        hash="ab" * 32,
+        labels={"b": "2", "a": "1"},
+        producer=Producer(kind="run", name="n", uri="u", owner=None),
+        sources=(SourceRef(name="s", uri="store://k", uid=None, hash="cd" * 32),),
+        extra_data={"plot": "store://p", "other": "s3://b/k"},
+        description=None,
+        size=None,
+    )
+    values.append(codec.encode(_event(extra)))
+    batch = codec.decode_columns(values)
+    assert batch is not None
+    logged = LoggedColumns(batch)
+    rows = logged.rows.tolist()
+    uid_of = {j: logged.struct.field("uid")[int(logged.position[j])].as_py() for j in rows}
+    columns = {name: logged.struct.field(name).to_pylist() for name in PAYLOAD_FIELDS}
+
+    def expected(j: int) -> dict[str, object]:
+        row = {name: columns[name][int(logged.position[j])] for name in PAYLOAD_FIELDS}
+        row["labels"], row["extra_data"] = dict(row["labels"]), dict(row["extra_data"])
+        return row
+
+    half = set(rows[::2]) | {rows[-1]}
+    logged.prefetch({uid_of[j] for j in half})
+    assert len(logged._filled) == len(half)
+    for j in rows:
+        got = logged.row(j)
+        assert got.pop("category")
+        assert got == expected(j), j
+    assert logged._filled == {}  # each prefetched row was taken once
