@@ -209,45 +209,50 @@ class LoggedColumns:
             needs.tag_keys.add((projects[j], keys[j]))
             needs.uids.add(uids[self.position[j]])
 
-    def stamp(self, index: int) -> Stamp:
-        env = self.batch.envelope_lists()
-        return Stamp(
-            env["project"][index], env["key"][index], env["actor"][index], env["occurred_at"][index]
-        )
-
-    def lazy(
-        self, index: int, record: Record, stamp: Stamp
-    ) -> tuple[LazyRow, str | None, list[SourceRef]]:
-        """The fold's arguments for the log at batch row ``index``: row, tag, sources."""
+    def fold_args(
+        self, index: int, record: Record
+    ) -> tuple[Stamp, LazyRow, str | None, list[SourceRef]]:
+        """The fold's arguments for the log at batch row ``index``: stamp, row, tag, sources."""
         if self._fold_lists is None:
+            env = self.batch.envelope_lists()
             self._fold_lists = (
+                env["project"],
+                env["key"],
+                env["actor"],
+                env["occurred_at"],
                 self.position.tolist(),
                 self.column("uid"),
                 self.column("iteration"),
                 self.column("tag"),
                 self.column("sources"),
             )
-        position, uids, iterations, tags, sources = self._fold_lists
+        projects, keys, actors, times, position, uids, iterations, tags, sources = self._fold_lists
+        project, key, actor, at = projects[index], keys[index], actors[index], times[index]
         i = position[index]
         row = LazyRow(
             self,
             index,
             {
-                "project": stamp.project,
-                "key": stamp.key,
+                "project": project,
+                "key": key,
                 "iteration": iterations[i],
                 "uid": uids[i],
                 "created": None,
-                "updated": stamp.occurred_at,
+                "updated": at,
                 "created_by": None,
-                "updated_by": stamp.actor,
+                "updated_by": actor,
                 "deleted": False,
                 "log_partition": record.partition,
                 "log_offset": record.offset,
             },
         )
         listed = sources[i]
-        return row, tags[i], [SourceRef(**s) for s in listed] if listed else []
+        return (
+            Stamp(project, key, actor, at),
+            row,
+            tags[i],
+            [SourceRef(**s) for s in listed] if listed else [],
+        )
 
     # ----------------------------------------------------------------- writing
 

@@ -421,7 +421,7 @@ class Fold:
         self._log_version(ev, record, row, p.tag, p.sources)
 
     def log_lazy(
-        self, ev: Stamp, record: Record, row: LazyRow, tag: str | None, sources: Iterable[Any]
+        self, record: Record, ev: Stamp, row: LazyRow, tag: str | None, sources: Iterable[Any]
     ) -> None:
         """An ``ArtifactLogged`` whose fields the caller validated as :meth:`_logged` does.
 

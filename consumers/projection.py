@@ -461,9 +461,8 @@ class Projection:
         for r, ev, version, text, j in fresh:
             if ev is None:  # an ArtifactLogged left in columns
                 assert logged is not None
-                stamp = logged.stamp(j)
                 try:
-                    fold.log_lazy(stamp, r, *logged.lazy(j, r, stamp))
+                    fold.log_lazy(r, *logged.fold_args(j, r))
                 except Refused as exc:
                     dead.append(_dead(r, exc.reason, self.codec.decode(r.value)))
                     continue
