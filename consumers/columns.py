@@ -10,8 +10,12 @@ Most of its events log versions; for those, :class:`LoggedColumns`:
   with its exact reason;
 - gives the fold a :class:`~consumers.fold.LazyRow` per version: what the
   rules read (identity, times, position), the payload fields left in columns;
-- writes the versions still lazy at the end of the batch, and their
-  ``events`` rows, as Arrow tables taken from the batch's columns.
+- picks the logs :meth:`~consumers.fold.Fold.log_plain` applies in one pass
+  (new versions of keys that only log in the batch, about two in three
+  logs of a catch-up), with no row per version at all;
+- writes the versions still lazy at the end of the batch, those plain logs'
+  versions, and their ``events`` rows, as Arrow tables taken from the
+  batch's columns.
 
 The fold, the tags, the history and everything else are unchanged: the
 rules stay in one place (:mod:`consumers.fold`). The model test replays
@@ -40,7 +44,16 @@ from catalog.validation import (
     validate_label_value,
     validate_project,
 )
-from consumers.fold import LazyRow, Needs, Refused, Row, Stamp, check_spec, check_tag
+from consumers.fold import (
+    LazyRow,
+    Needs,
+    PlainLog,
+    Refused,
+    Row,
+    Stamp,
+    check_spec,
+    check_tag,
+)
 
 LOGGED = "catalog.ArtifactLogged"
 TS = pa.timestamp("us", tz="UTC")
@@ -254,15 +267,83 @@ class LoggedColumns:
             [SourceRef(**s) for s in listed] if listed else [],
         )
 
+    def plain_logs(
+        self,
+        logs: Sequence[tuple[int, Record]],
+        other_keys: set[tuple[str, str]],
+        named: set[str],
+        stored_versions: set[str] | dict[str, Any],
+        projects: set[str],
+    ) -> list[tuple[int, Record]]:
+        """Of ``logs`` (batch row, record: the batch's logs left in columns, in log
+        order), those :meth:`consumers.fold.Fold.log_plain` may apply.
+
+        A key qualifies when none of its events is in ``other_keys`` (the keys
+        of the batch's other events) and each of its logs carries no tag and
+        no link, logs a uid that is not stored (``stored_versions``), not
+        logged twice in the batch and not ``named`` by another event, in a
+        project that exists (``projects``).
+        """
+        if not logs:
+            return []
+        env = self.batch.envelope_lists()
+        projects_of, keys_of = env["project"], env["key"]
+        position = self.position.tolist()
+        uids, tags = self.column("uid"), self.column("tag")
+        links = None if self._no_links else self.column("extra_data")
+        seen: set[str] = set()
+        twice: set[str] = set()
+        for j, _ in logs:
+            uid = uids[position[j]]
+            if uid in seen:
+                twice.add(uid)
+            seen.add(uid)
+        bad = set(other_keys)
+        for j, _ in logs:
+            i = position[j]
+            uid = uids[i]
+            if (
+                tags[i] is not None
+                or (links is not None and links[i])
+                or uid in twice
+                or uid in named
+                or uid in stored_versions
+                or projects_of[j] not in projects
+            ):
+                bad.add((projects_of[j], keys_of[j]))
+        return [(j, r) for j, r in logs if (projects_of[j], keys_of[j]) not in bad]
+
+    def plain_args(self, logs: Sequence[tuple[int, Record]]) -> list[PlainLog]:
+        """The arguments of :meth:`consumers.fold.Fold.log_plain` for ``logs``."""
+        env = self.batch.envelope_lists()
+        projects, keys, actors, times = env["project"], env["key"], env["actor"], env["occurred_at"]
+        position = self.position.tolist()
+        uids, iterations = self.column("uid"), self.column("iteration")
+        sources = self.column("sources")
+        out: list[PlainLog] = []
+        for j, r in logs:
+            i = position[j]
+            out.append(
+                (projects[j], keys[j], iterations[i], uids[i], actors[j], times[j],
+                 r.partition, r.offset, sources[i])
+            )  # fmt: skip
+        return out
+
     # ----------------------------------------------------------------- writing
 
-    def versions_table(self, rows: Sequence[LazyRow], arrow_schema: pa.Schema) -> pa.Table:
-        """The artifacts rows of versions still lazy, typed as ``arrow_schema``.
+    def versions_table(
+        self,
+        rows: Sequence[LazyRow],
+        arrow_schema: pa.Schema,
+        plain: Sequence[tuple[int, Record]] = (),
+    ) -> pa.Table:
+        """The artifacts rows of versions still lazy, and of the ``plain`` logs
+        (batch row, record: created when logged), typed as ``arrow_schema``.
 
         Map entries are sorted by key, as the event path writes them: both
         paths store identical rows.
         """
-        indices = pa.array([r.index for r in rows], pa.int64())
+        indices = pa.array([r.index for r in rows] + [j for j, _ in plain], pa.int64())
         take = pa.array(self.position[indices.to_numpy()])
         env = self.batch.envelope
         columns: dict[str, Any] = {
@@ -273,10 +354,17 @@ class LoggedColumns:
             "updated_by": env["actor"].take(indices),
             "iteration": self.struct.field("iteration").take(take),
             "uid": self.struct.field("uid").take(take),
-            "deleted": pa.array([False] * len(rows)),
+            "deleted": pa.array([False] * len(indices)),
         }
         for name in ("created", "created_by", "log_partition", "log_offset"):
             columns[name] = [r[name] for r in rows]
+        if plain:
+            env_lists = self.batch.envelope_lists()
+            times, actors = env_lists["occurred_at"], env_lists["actor"]
+            columns["created"] += [times[j] for j, _ in plain]
+            columns["created_by"] += [actors[j] for j, _ in plain]
+            columns["log_partition"] += [r.partition for _, r in plain]
+            columns["log_offset"] += [r.offset for _, r in plain]
         for name in PAYLOAD_FIELDS:
             columns[name] = self.struct.field(name).take(take)
         for name in ("labels", "extra_data"):

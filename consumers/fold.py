@@ -65,6 +65,9 @@ _MICROSECOND = timedelta(microseconds=1)
 TagState = tuple[str, Any, Any, Any, Any]
 #: a closed interval: the columns of ``tag_intervals``, in order
 Interval = tuple[str, str, int, str, str, Any, Any, str, str, int, int, int, int]
+#: a log for :meth:`Fold.log_plain`: project, key, iteration, uid, actor, time
+#: (microseconds), partition, offset, sources (dicts, or None)
+PlainLog = tuple[str, str, int, str, str, int, int, int, Any]
 
 
 class Refused(Exception):
@@ -432,6 +435,48 @@ class Fold:
         """
         self._log_version(ev, record, row, tag, sources)
         self._touch_project(ev)
+
+    def log_plain(self, logs: Iterable[PlainLog]) -> None:
+        """``ArtifactLogged`` events that only create a version and move ``latest``.
+
+        The caller guarantees, of each log: its fields are valid (as for
+        :meth:`log_lazy`); no event of its key but logs without a tag is in
+        the batch; its uid is new (not stored, logged once in the batch, named
+        by no other event of the batch); its project exists already; it
+        links nothing. Then the rule of :meth:`_log_version` comes down to
+        what is done here, and it does not depend on the batch's other events,
+        so these logs are applied apart from them, in log order among
+        themselves. Their versions are not kept here: they are new, nothing
+        in the batch reads them, and the projection writes them from the
+        batch's columns. ``sources`` are the log's source records, as dicts.
+        """
+        tags, stored, closes, closed, changed = (
+            self.tags,
+            self.stored_tags,
+            self.closes,
+            self.closed,
+            self.changed_tags,
+        )
+        for project, key, iteration, uid, actor, at, partition, offset, sources in logs:
+            tid = (project, key, iteration, "latest")
+            current = tags.get(tid)  # as _move_tag (uid is new: never the current one)
+            if current is not None:
+                if tid in stored and tid not in closes:
+                    closes[tid] = (at, actor, partition, offset)
+                else:
+                    was, since, set_by, from_partition, from_offset = current
+                    closed.append(
+                        (*tid, was, since, at, set_by, actor, from_partition, from_offset,
+                         partition, offset)
+                    )  # fmt: skip
+            tags[tid] = (uid, at, actor, partition, offset)
+            changed.add(tid)
+            if sources:
+                row = {"project": project, "key": key, "uid": uid}
+                self.source_rows[uid] = [
+                    self._lineage_row(row, "source", s["name"], s["uri"], s["uid"], s["hash"])
+                    for s in sources
+                ]
 
     def _log_version(
         self, ev: Stamp, record: Record, row: Row, tag: str | None, sources: Iterable[Any]

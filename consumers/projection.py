@@ -408,8 +408,8 @@ class Projection:
             if logged is not None:
                 logged.add_needs(needs, [item[4] for item in fresh if item[1] is None])
             fold = self._load(needs)
-            applied, in_columns, types = self._fold(fold, fresh, logged, dead)
-            self._flush(fold, logged)
+            applied, in_columns, types, plain = self._fold(fold, fresh, logged, dead)
+            self._flush(fold, logged, plain)
             self._insert(schema.EVENTS, applied)
             if in_columns:
                 assert logged is not None
@@ -439,28 +439,46 @@ class Projection:
 
     def _fold(
         self, fold: Fold, fresh: list[Decoded], logged: LoggedColumns | None, dead: list[Row]
-    ) -> tuple[list[Row], list[int], list[str]]:
+    ) -> tuple[list[Row], list[int], list[str], list[tuple[int, Record]]]:
         """Apply the rules to ``fresh`` in log order; refused events go to ``dead``.
 
-        Returns the ``events`` rows of the events applied outside columns, and the
+        Returns the ``events`` rows of the events applied outside columns, the
         batch rows (with their types) of those whose ``events`` rows come from
-        the batch's columns.
+        the batch's columns, and the plain logs (batch row, record) whose
+        versions the batch's columns give whole (:meth:`Fold.log_plain`).
         """
         applied: list[Row] = []
         in_columns: list[int] = []
         types: list[str] = []
-        if logged is not None:  # the logs whose rows the rules will rewrite
-            logged.prefetch(
-                {
-                    uid
-                    for _, ev, _, _, _ in fresh
-                    if ev is not None
-                    for uid in _rewritten(ev.payload)
-                }
+        plain: list[tuple[int, Record]] = []
+        if logged is not None:
+            rewritten: set[str] = set()  # the logs whose rows the rules will rewrite
+            named: set[str] = set()  # every uid an event outside columns names
+            keys: set[tuple[str, str]] = set()  # and their keys
+            for _, ev, _, _, _ in fresh:
+                if ev is not None:
+                    keys.add((ev.project, ev.key))
+                    rewritten.update(_rewritten(ev.payload))
+                    named.update(_named(ev.payload))
+            logged.prefetch(rewritten)
+            # Logs that only make a new version of keys that only log: applied
+            # apart, in one pass (the same rule, without a row per version).
+            plain = logged.plain_logs(
+                [(j, r) for r, ev, _, _, j in fresh if ev is None],
+                keys,
+                named,
+                fold.versions,
+                fold.stored_projects,
             )
+            fold.log_plain(logged.plain_args(plain))
+        skip = {j for j, _ in plain}
         for r, ev, version, text, j in fresh:
             if ev is None:  # an ArtifactLogged left in columns
                 assert logged is not None
+                if j in skip:  # applied by log_plain above
+                    in_columns.append(j)
+                    types.append("ArtifactLogged")
+                    continue
                 try:
                     fold.log_lazy(r, *logged.fold_args(j, r))
                 except Refused as exc:
@@ -479,7 +497,7 @@ class Projection:
                 types.append(ev.type)
             else:
                 applied.append(_event_row(r, ev, version, text))
-        return applied, in_columns, types
+        return applied, in_columns, types, plain
 
     def _temp(self, name: str, tbl: pa.Table) -> str:
         self.con.register(name, tbl)
@@ -700,7 +718,12 @@ class Projection:
         self._delete(table, keys)
         self._insert(table, rows)
 
-    def _flush(self, fold: Fold, logged: LoggedColumns | None = None) -> None:
+    def _flush(
+        self,
+        fold: Fold,
+        logged: LoggedColumns | None = None,
+        plain: Sequence[tuple[int, Record]] = (),
+    ) -> None:
         # Rows that existed before the batch are deleted then rewritten; new rows
         # (most of a replay) are only inserted: no scan of the table for them.
         changed_versions = sorted(fold.changed_versions)
@@ -718,10 +741,11 @@ class Projection:
                 lazy.append(row)
             else:
                 rows.append(row)
-        if lazy:
+        if lazy or plain:
             assert logged is not None
             self._insert_table(
-                schema.ARTIFACTS, logged.versions_table(lazy, arrow_schema(schema.ARTIFACTS))
+                schema.ARTIFACTS,
+                logged.versions_table(lazy, arrow_schema(schema.ARTIFACTS), plain),
             )
         self._insert(schema.ARTIFACTS, rows)
 
@@ -941,6 +965,14 @@ def _rewritten(payload: Any) -> tuple[str, ...]:
     if isinstance(payload, ArtifactDeleted):
         return payload.uids
     return ()
+
+
+def _named(payload: Any) -> tuple[str, ...]:
+    """Every uid an event names."""
+    if isinstance(payload, ArtifactDeleted):
+        return payload.uids
+    uid = getattr(payload, "uid", None)
+    return (uid,) if isinstance(uid, str) else ()
 
 
 def _event_row(r: Record, ev: CatalogEvent, version: int, payload_json: str) -> Row:

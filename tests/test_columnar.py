@@ -257,6 +257,30 @@ def test_empty_and_tiny_batches() -> None:
     _compare([struct.pack("<H", 0x01C3)])
 
 
+def _plain_edges() -> list[CatalogEvent]:
+    """Logs that ``Fold.log_plain`` must leave to the event path: a uid logged
+    twice by one key, or by two keys, or named by another key's event; links."""
+    producer = Producer("client", "t")
+
+    def logged(key: str, uid: str, **links: str) -> CatalogEvent:
+        payload = ArtifactLogged(uid=uid, kind="artifact", producer=producer, extra_data=links)
+        return CatalogEvent(project="bench", key=key, payload=payload, actor="t")
+
+    from catalog.events.model import ArtifactTagged
+
+    return [
+        logged("twice", "1" * 32),
+        logged("twice", "1" * 32),  # logged again: created stays the first log's
+        logged("pair-a", "2" * 32),
+        logged("pair-b", "2" * 32),  # refused: another key's uid
+        logged("linked", "4" * 32, plot="store://bench/key-000001"),  # its links: lineage rows
+        logged("named-a", "3" * 32),
+        CatalogEvent(  # refused: the version belongs to named-a
+            project="bench", key="named-b", payload=ArtifactTagged(uid="3" * 32, tag="x"), actor="t"
+        ),
+    ]
+
+
 def _bad_logs() -> list[CatalogEvent]:
     """ArtifactLogged events the rules refuse, each for another reason."""
     producer = Producer("client", "t")
@@ -294,12 +318,19 @@ def test_projection_in_columns_equals_the_event_path(
     from bench.events import events, message
     from catalog.log import open_log
     from consumers.digest import digest
+    from consumers.fold import Fold
     from consumers.projection import Projection
 
     codec = _codec()
     stream = list(events(3000))
     for i, bad in enumerate(_bad_logs()):
         stream.insert(200 + 150 * i, bad)
+    stream[1000:1000] = _plain_edges()  # in one batch, after the project exists
+    plain: list[int] = []
+    log_plain = Fold.log_plain
+    monkeypatch.setattr(
+        Fold, "log_plain", lambda fold, logs: (plain.append(len(logs)), log_plain(fold, logs))
+    )
     with open_log(f"file://{tmp_path / 'log.db'}") as log:
         log.append([message(codec, ev) for ev in stream])
         results = []
@@ -317,9 +348,10 @@ def test_projection_in_columns_equals_the_event_path(
     (slow, slow_dead, slow_counts), (fast, fast_dead, fast_counts) = results
     assert fast_counts == slow_counts
     assert sum(a + d for a, d in fast_counts) == len(stream)
-    assert len(slow_dead) == 11
+    assert len(slow_dead) == 13
     assert fast_dead == slow_dead
     assert fast == slow
+    assert sum(plain) > 1000  # most logs took Fold.log_plain's pass
 
 
 def _with_time(codec: Codec, event: CatalogEvent, micros: int) -> bytes:
