@@ -128,10 +128,17 @@ class LoggedColumns:
         self._lists: dict[str, list[Any]] = {}
         self._fold_lists: tuple[list[Any], ...] | None = None
         self._filled: dict[int, Row] = {}  # struct row -> payload fields (prefetch)
+        self._position_list: list[int] | None = None
         self.fast = np.zeros(batch.size, bool)
         self._no_links = struct is None or len(struct.field("extra_data").keys) == 0
         if struct is not None:
             self.fast[rows] = self._validate()
+
+    def _positions(self) -> list[int]:
+        """``position`` as a list (made once)."""
+        if self._position_list is None:
+            self._position_list = self.position.tolist()
+        return self._position_list
 
     def column(self, name: str) -> list[Any]:
         """A payload field as a Python list (made once per batch, when first needed)."""
@@ -233,7 +240,7 @@ class LoggedColumns:
                 env["key"],
                 env["actor"],
                 env["occurred_at"],
-                self.position.tolist(),
+                self._positions(),
                 self.column("uid"),
                 self.column("iteration"),
                 self.column("tag"),
@@ -288,7 +295,7 @@ class LoggedColumns:
             return []
         env = self.batch.envelope_lists()
         projects_of, keys_of = env["project"], env["key"]
-        position = self.position.tolist()
+        position = self._positions()
         uids, tags = self.column("uid"), self.column("tag")
         links = None if self._no_links else self.column("extra_data")
         seen: set[str] = set()
@@ -317,7 +324,7 @@ class LoggedColumns:
         """The arguments of :meth:`consumers.fold.Fold.log_plain` for ``logs``."""
         env = self.batch.envelope_lists()
         projects, keys, actors, times = env["project"], env["key"], env["actor"], env["occurred_at"]
-        position = self.position.tolist()
+        position = self._positions()
         uids, iterations = self.column("uid"), self.column("iteration")
         sources = self.column("sources")
         out: list[PlainLog] = []

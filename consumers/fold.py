@@ -439,16 +439,22 @@ class Fold:
     def log_plain(self, logs: Iterable[PlainLog]) -> None:
         """``ArtifactLogged`` events that only create a version and move ``latest``.
 
-        The caller guarantees, of each log: its fields are valid (as for
-        :meth:`log_lazy`); no event of its key but logs without a tag is in
-        the batch; its uid is new (not stored, logged once in the batch, named
-        by no other event of the batch); its project exists already; it
-        links nothing. Then the rule of :meth:`_log_version` comes down to
-        what is done here, and it does not depend on the batch's other events,
-        so these logs are applied apart from them, in log order among
-        themselves. Their versions are not kept here: they are new, nothing
-        in the batch reads them, and the projection writes them from the
-        batch's columns. ``sources`` are the log's source records, as dicts.
+        The caller guarantees, of each log's key: every event of that key in
+        the batch is such a log, given here; and of each log: its fields are
+        valid (as for :meth:`log_lazy`); it carries no tag and links nothing;
+        its uid is new (not stored, logged once in the batch, named by no
+        other event of the batch); its project exists already. Then the rule
+        of :meth:`_log_version` comes down to what is done here, and it does
+        not depend on the batch's other events, so these logs are applied
+        apart from them (before them), in log order among themselves.
+
+        What the rules of other events would read of these keys is left
+        untouched: their versions are not kept here (the projection writes
+        them from the batch's columns), nor are they in ``key_versions``, and
+        ``key_tags`` does not list their new ``latest``. That is sound only
+        because no other event of these keys is in the batch: a rule that
+        reads across keys would have to be checked against this.
+        ``sources`` are the log's source records, as dicts.
         """
         tags, stored, closes, closed, changed = (
             self.tags,

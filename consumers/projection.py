@@ -442,6 +442,10 @@ class Projection:
     ) -> tuple[list[Row], list[int], list[str], list[tuple[int, Record]]]:
         """Apply the rules to ``fresh`` in log order; refused events go to ``dead``.
 
+        The plain logs (:meth:`LoggedColumns.plain_logs`) are applied first,
+        in one pass: nothing else in the batch touches their keys or versions,
+        so applying them first gives what log order gives.
+
         Returns the ``events`` rows of the events applied outside columns, the
         batch rows (with their types) of those whose ``events`` rows come from
         the batch's columns, and the plain logs (batch row, record) whose
@@ -453,8 +457,10 @@ class Projection:
         plain: list[tuple[int, Record]] = []
         if logged is not None:
             rewritten: set[str] = set()  # the logs whose rows the rules will rewrite
-            named: set[str] = set()  # every uid an event outside columns names
-            keys: set[tuple[str, str]] = set()  # and their keys
+            # every uid named by an event that is not a log left in columns
+            # (run uids too: harmless, such logs just take the event path)
+            named: set[str] = set()
+            keys: set[tuple[str, str]] = set()  # and those events' keys
             for _, ev, _, _, _ in fresh:
                 if ev is not None:
                     keys.add((ev.project, ev.key))
