@@ -253,6 +253,7 @@ class Projection:
         self.codec = codec or default_codec()
         self._bound: str | None = None  # the log this connection has checked it is tied to
         self.bulk = False  # between drop_indexes and create_indexes
+        self._stored_tags: pa.Table | None = None  # of the batch being applied (_load)
         self.con = connect(self.path, timeout=timeout)
         try:
             self._ensure_schema()
@@ -434,6 +435,8 @@ class Projection:
             with suppress(duckdb.Error):  # a failed COMMIT has ended the transaction already
                 self.con.execute("ROLLBACK")
             raise
+        finally:
+            self._stored_tags = None
         self.positions = new_positions
         return BatchResult(len(applied) + len(in_columns), len(dead), duplicates, skipped)
 
@@ -631,15 +634,25 @@ class Projection:
                 )
                 if v["uid"] not in known
             ]
-        # Only what the rules read of a stored tag: a tag that moves gets a new
-        # row, and one that does not is never written back.
-        tags = (
-            self._columns(
-                "SELECT t.project, t.key, t.iteration, t.tag, t.uid FROM tags t "
-                "SEMI JOIN _tkeys k USING (project, key)",
+        # The stored tags of the keys touched, kept in Arrow with their row ids:
+        # the rules read their uids (a tag that moves gets a new row, one that
+        # does not is never written back), and those the batch moves or removes
+        # are closed from these rows (_close_stored_tags), not by a join with
+        # the whole table.
+        self._stored_tags = (
+            self._query(
+                "SELECT t.rowid AS row, t.* FROM tags t SEMI JOIN _tkeys k USING (project, key)",
                 _tkeys=tkeys,
             )
             if needs.tag_keys
+            else None
+        )
+        tags = (
+            {
+                name: self._stored_tags.column(name).to_pylist()
+                for name in ("project", "key", "iteration", "tag", "uid")
+            }
+            if self._stored_tags is not None
             else None
         )
         runs = (
@@ -811,6 +824,7 @@ class Projection:
         """
         if not fold.closes:
             return
+        assert self._stored_tags is not None  # the stored tags closed were loaded
         tids = sorted(fold.closes)
         ends = [fold.closes[t] for t in tids]
         self.con.register(
@@ -828,6 +842,7 @@ class Projection:
                 }
             ),
         )
+        self.con.register("_stored", self._stored_tags)
         try:
             self.con.execute(
                 """
@@ -835,14 +850,15 @@ class Projection:
                 SELECT t.project, t.key, t.iteration, t.tag, t.uid, t.updated, c.valid_to,
                        t.updated_by, c.removed_by, t.from_partition, t.from_offset,
                        c.to_partition, c.to_offset
-                FROM tags t JOIN _closes c USING (project, key, iteration, tag)
+                FROM _stored t JOIN _closes c USING (project, key, iteration, tag)
                 """
             )
             self.con.execute(
-                "DELETE FROM tags WHERE (project, key, iteration, tag) IN "
-                "(SELECT (project, key, iteration, tag) FROM _closes)"
+                "DELETE FROM tags WHERE rowid IN (SELECT t.row FROM _stored t "
+                "SEMI JOIN _closes c USING (project, key, iteration, tag))"
             )
         finally:
+            self.con.unregister("_stored")
             self.con.unregister("_closes")
 
     # -------------------------------------------------------------- catch up
