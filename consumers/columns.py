@@ -25,7 +25,7 @@ digests.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Any
 
 import numpy as np
@@ -279,7 +279,7 @@ class LoggedColumns:
         logs: Sequence[tuple[int, Record]],
         other_keys: set[tuple[str, str]],
         named: set[str],
-        stored_versions: set[str] | dict[str, Any],
+        stored_versions: Container[str],
         projects: set[str],
     ) -> list[tuple[int, Record]]:
         """Of ``logs`` (batch row, record: the batch's logs left in columns, in log

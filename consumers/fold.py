@@ -331,35 +331,31 @@ class Fold:
 
     def _move_tag(self, tid: TagId, uid: str | None, ev: Stamp, record: Record) -> None:
         """Point tag ``tid`` at ``uid`` (None removes it), keeping its history."""
+        self._move(tid, uid, ev.occurred_at, ev.actor, record.partition, record.offset)
+
+    def _move(
+        self, tid: TagId, uid: str | None, at: int, actor: str, partition: int, offset: int
+    ) -> None:
+        """:meth:`_move_tag` by an event of ``actor`` at ``at``, at (``partition``, ``offset``)."""
         current = self.tags.get(tid)
         if current is not None:
             if current[0] == uid:
                 return
             if tid in self.stored_tags and tid not in self.closes:  # the stored row
-                self.closes[tid] = (ev.occurred_at, ev.actor, record.partition, record.offset)
+                self.closes[tid] = (at, actor, partition, offset)
             else:  # a row this batch wrote
                 was, since, set_by, from_partition, from_offset = current
                 self.closed.append(
-                    (
-                        *tid,
-                        was,
-                        since,
-                        ev.occurred_at,
-                        set_by,
-                        ev.actor,
-                        from_partition,
-                        from_offset,
-                        record.partition,
-                        record.offset,
-                    )
-                )
+                    (*tid, was, since, at, set_by, actor, from_partition, from_offset,
+                     partition, offset)
+                )  # fmt: skip
         elif uid is None:
             return
         if uid is None:
             self.tags[tid] = None
         else:
             self.key_tags.setdefault(tid[:2], set()).add(tid)
-            self.tags[tid] = (uid, ev.occurred_at, ev.actor, record.partition, record.offset)
+            self.tags[tid] = (uid, at, actor, partition, offset)
         self.changed_tags.add(tid)
 
     def _set_tag(self, ev: Stamp, record: Record, row: Row, tag: str) -> None:
@@ -448,35 +444,15 @@ class Fold:
         not depend on the batch's other events, so these logs are applied
         apart from them (before them), in log order among themselves.
 
-        What the rules of other events would read of these keys is left
-        untouched: their versions are not kept here (the projection writes
-        them from the batch's columns), nor are they in ``key_versions``, and
-        ``key_tags`` does not list their new ``latest``. That is sound only
-        because no other event of these keys is in the batch: a rule that
-        reads across keys would have to be checked against this.
+        Their versions are not kept here (the projection writes them from the
+        batch's columns), nor are they in ``key_versions``: sound only because
+        no other event of these keys is in the batch, so no rule reads them (a
+        rule that reads across keys would have to be checked against this).
+        Their ``latest`` moves by :meth:`_move`, as every tag does.
         ``sources`` are the log's source records, as dicts.
         """
-        tags, stored, closes, closed, changed = (
-            self.tags,
-            self.stored_tags,
-            self.closes,
-            self.closed,
-            self.changed_tags,
-        )
         for project, key, iteration, uid, actor, at, partition, offset, sources in logs:
-            tid = (project, key, iteration, "latest")
-            current = tags.get(tid)  # as _move_tag (uid is new: never the current one)
-            if current is not None:
-                if tid in stored and tid not in closes:
-                    closes[tid] = (at, actor, partition, offset)
-                else:
-                    was, since, set_by, from_partition, from_offset = current
-                    closed.append(
-                        (*tid, was, since, at, set_by, actor, from_partition, from_offset,
-                         partition, offset)
-                    )  # fmt: skip
-            tags[tid] = (uid, at, actor, partition, offset)
-            changed.add(tid)
+            self._move((project, key, iteration, "latest"), uid, at, actor, partition, offset)
             if sources:
                 row = {"project": project, "key": key, "uid": uid}
                 self.source_rows[uid] = [

@@ -598,11 +598,6 @@ class Projection:
         result = self._query(sql, **temps)
         return from_arrow(result, _map_columns(table) if table is not None else ())
 
-    def _columns(self, sql: str, **temps: pa.Table) -> dict[str, list[Any]]:
-        """The result of ``sql`` as Python lists, one per column (no row dicts)."""
-        result = self._query(sql, **temps)
-        return {name: result.column(name).to_pylist() for name in result.column_names}
-
     def _load(self, needs: Needs) -> Fold:
         uids = pa.table({"uid": pa.array(sorted(needs.uids), type=STR)})
         vkeys = _key_table(needs.all_version_keys)
