@@ -144,6 +144,21 @@ def messages(n: int, *, keys: int | None = None, seed: int = 7) -> list[Message]
     return [message(codec, ev) for ev in events(n, keys=keys, seed=seed)]
 
 
+def logs_only(n: int, *, keys: int | None = None, seed: int = 7) -> list[Message]:
+    """The messages of :func:`messages` that create the project or log without a tag.
+
+    The leanest stream a projection can get: every log is a new version of a
+    key that only logs (the rule's one-pass case, ``Fold.log_plain``).
+    """
+    codec = default_codec()
+    return [
+        message(codec, ev)
+        for ev in events(n, keys=keys, seed=seed)
+        if isinstance(ev.payload, ProjectConfigured)
+        or (isinstance(ev.payload, ArtifactLogged) and not ev.payload.tag)
+    ]
+
+
 def write_log(
     url: str,
     n: int,
