@@ -3,8 +3,8 @@
     python -m bench.child MODULE:FUNCTION 'JSON KEYWORD ARGUMENTS' --json OUT
 
 OUT receives ``{"result": <what the function returned>, "peak_rss_mb": ...,
-"seconds": ...}``; ``peak_rss_mb`` is this process's ``ru_maxrss`` at the end
-(imports included): the memory a user running that operation alone would see.
+"seconds": ...}``; ``peak_rss_mb`` is this process's peak RSS at the end
+(``VmHWM``, imports included): the memory a user running that operation alone would see.
 Used by :func:`run_child` for the phases whose memory is the figure (B3, B5).
 """
 

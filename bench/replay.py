@@ -3,7 +3,7 @@
 The log is generated first (:mod:`bench.events`: real events, encoded with the
 codec, appended to the embedded log in batches of 20,000). Then
 ``consumers.replay.rebuild`` (what ``catalog replay`` runs) rebuilds a
-projection from it in a fresh interpreter, whose peak RSS (``ru_maxrss``,
+projection from it in a fresh interpreter, whose peak RSS (``VmHWM``,
 imports included) is the memory figure. A replay still running after the time
 budget (30 minutes; --quick: 15 s) is stopped, and its rate and how far it got
 are reported, with the full time extrapolated from that rate. The floor under
@@ -161,7 +161,7 @@ def run(ctx: Context) -> list[Result]:
             target="≤ 500 MB",
             met=rss <= 500,
             higher_is_better=False,
-            notes="ru_maxrss of the replaying process (Python, DuckDB and imports included)"
+            notes="peak RSS (VmHWM) of the replaying process (Python, DuckDB and imports included)"
             + ("" if out["finished"] else "; up to where it was stopped")
             + f"; DuckDB memory_limit while loading: {out['memory_limit']}, "
             f"threads {out['threads']}",

@@ -75,11 +75,11 @@ DEFAULT_BATCH = 10_000
 #: records per batch of a bulk load (a replay, an as-of snapshot: between
 #: drop_indexes and create_indexes), which loads with a smaller buffer pool
 #: (memory_limit(bulk=True)). Fewer, bigger batches scan the growing tables
-#: fewer times, but hold more in memory. Measured on the 1,000,000-event replay:
-#: 10,000 a batch with a 150MB pool 145 s, peak RSS 466 MB; with 100MB: 12,000
-#: 129 s, 433 MB; 16,000 112-124 s, 470-476 MB, but 513 MB in one full bench run
-#: (over the 500 MB budget); 20,000 124 s, 500 MB. 12,000 keeps a margin.
-BULK_BATCH = 12_000
+#: fewer times, but hold more in memory. Measured on the 1,000,000-event replay
+#: (peak RSS of the replaying process alone): 12,000 a batch 49.7 s, 424 MB;
+#: 16,000 43.3 s, 448 MB; 20,000 44.1 s, 478 MB. (Earlier figures of 513 MB at
+#: 16,000 were the bench's parent's peak: Linux carries ru_maxrss over exec.)
+BULK_BATCH = 16_000
 CHECKPOINT_THRESHOLD = "256MB"
 BULK_CHECKPOINT_THRESHOLD = "16MB"  # DuckDB's default: a bulk load's RSS stays in budget
 #: rows per row group in the files the projection writes (DuckDB's default: 122,880).
