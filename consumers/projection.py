@@ -76,10 +76,12 @@ DEFAULT_BATCH = 10_000
 #: drop_indexes and create_indexes), which loads with a smaller buffer pool
 #: (memory_limit(bulk=True)). Fewer, bigger batches scan the growing tables
 #: fewer times, but hold more in memory. Measured on the 1,000,000-event replay
-#: (peak RSS of the replaying process alone): 12,000 a batch 49.7 s, 424 MB;
-#: 16,000 43.3 s, 448 MB; 20,000 44.1 s, 478 MB. (Earlier figures of 513 MB at
-#: 16,000 were the bench's parent's peak: Linux carries ru_maxrss over exec.)
-BULK_BATCH = 16_000
+#: (peak RSS, VmHWM, of the replaying process): 12,000 a batch 49-50 s, 424 MB;
+#: 16,000 43-47 s, 448-456 MB; 20,000 44 s, 478 MB. Run from a fresh clone's
+#: venv the same replay peaks higher (more of the libraries' pages resident:
+#: +19 MB measured), and 16,000 reached 495 MB in a full make bench: too close
+#: to the 500 MB budget.
+BULK_BATCH = 12_000
 CHECKPOINT_THRESHOLD = "256MB"
 BULK_CHECKPOINT_THRESHOLD = "16MB"  # DuckDB's default: a bulk load's RSS stays in budget
 #: rows per row group in the files the projection writes (DuckDB's default: 122,880).
