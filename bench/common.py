@@ -154,7 +154,7 @@ def peak_rss_mb() -> float:
 
     Not ``ru_maxrss``: Linux carries it over ``exec``, so a child started by a
     process that once held 1 GB reports at least 1 GB (measured: 811 MB for a
-    child whose own peak was 9 MB). Elsewhere ``ru_maxrss`` (KiB on Linux).
+    child whose own peak was 9 MB). Elsewhere ``ru_maxrss`` (bytes on macOS).
     """
     try:
         with open("/proc/self/status") as fh:
@@ -163,7 +163,8 @@ def peak_rss_mb() -> float:
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def rss_mb() -> float:

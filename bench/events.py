@@ -17,8 +17,9 @@ log of a million events.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from catalog.events.codec import Codec, default_codec
 from catalog.events.model import (
@@ -34,6 +35,8 @@ from catalog.events.model import (
     SourceRef,
 )
 from catalog.log import Message, open_log
+
+T = TypeVar("T")
 
 PROJECT = "bench"
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -144,19 +147,31 @@ def messages(n: int, *, keys: int | None = None, seed: int = 7) -> list[Message]
     return [message(codec, ev) for ev in events(n, keys=keys, seed=seed)]
 
 
-def logs_only(n: int, *, keys: int | None = None, seed: int = 7) -> list[Message]:
+def logs_only(n: int, *, keys: int | None = None, seed: int = 7) -> Iterator[Message]:
     """The messages of :func:`messages` that create the project or log without a tag.
 
-    The leanest stream a projection can get: every log is a new version of a
-    key that only logs (the rule's one-pass case, ``Fold.log_plain``).
+    The leanest stream a projection can get: but in the batch that creates
+    the project, each log is a new version of a key that only logs (the
+    rules' one-pass case, ``Fold.log_plain``).
     """
     codec = default_codec()
-    return [
-        message(codec, ev)
-        for ev in events(n, keys=keys, seed=seed)
-        if isinstance(ev.payload, ProjectConfigured)
-        or (isinstance(ev.payload, ArtifactLogged) and not ev.payload.tag)
-    ]
+    for ev in events(n, keys=keys, seed=seed):
+        if isinstance(ev.payload, ProjectConfigured) or (
+            isinstance(ev.payload, ArtifactLogged) and not ev.payload.tag
+        ):
+            yield message(codec, ev)
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last one shorter)."""
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def write_log(

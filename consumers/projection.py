@@ -77,10 +77,10 @@ DEFAULT_BATCH = 10_000
 #: (memory_limit(bulk=True)). Fewer, bigger batches scan the growing tables
 #: fewer times, but hold more in memory. Measured on the 1,000,000-event replay
 #: (peak RSS, VmHWM, of the replaying process): 12,000 a batch 49-50 s, 424 MB;
-#: 16,000 43-47 s, 448-456 MB; 20,000 44 s, 478 MB. Run from a fresh clone's
-#: venv the same replay peaks higher (more of the libraries' pages resident:
-#: +19 MB measured), and 16,000 reached 495 MB in a full make bench: too close
-#: to the 500 MB budget.
+#: 16,000 43-47 s, 448-456 MB; 20,000 44 s, 478 MB. In a full make bench on a
+#: fresh clone the same replay peaks 20-50 MB higher (12,000: 466-484 MB over
+#: runs; 16,000: 495 MB, too close to the 500 MB budget), part of it the
+#: libraries' pages a fresh venv has resident (+19 MB measured).
 BULK_BATCH = 12_000
 CHECKPOINT_THRESHOLD = "256MB"
 BULK_CHECKPOINT_THRESHOLD = "16MB"  # DuckDB's default: a bulk load's RSS stays in budget
