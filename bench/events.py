@@ -184,18 +184,11 @@ def write_log(
 ) -> int:
     """Append ``n`` generated events to the log at ``url``; returns the count."""
     codec = default_codec()
-    pending: list[Message] = []
     written = 0
     with open_log(url) as log:
-        for ev in events(n, keys=keys):
-            pending.append(message(codec, ev))
-            if len(pending) >= batch:
-                log.append(pending)
-                written += len(pending)
-                pending = []
-                if progress is not None:
-                    progress(written)
-        if pending:
-            log.append(pending)
-            written += len(pending)
+        for chunk in chunked((message(codec, ev) for ev in events(n, keys=keys)), batch):
+            log.append(chunk)
+            written += len(chunk)
+            if progress is not None:
+                progress(written)
     return written
