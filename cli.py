@@ -157,6 +157,20 @@ class CatalogGroup(click.Group):
     metavar="URL",
     help="Where payloads are stored: a directory or fsspec URL such as s3://bucket/p.",
 )
+@click.option(
+    "--api",
+    envvar="CATALOG_API",
+    metavar="URL",
+    help="Read through this catalog service (`catalog serve`, e.g. http://host:8765) "
+    "instead of a local projection file; writes still go to the log and the store. "
+    "Its token, if it needs one: CATALOG_TOKEN or CATALOG_TOKEN_FILE.",
+)
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="Return from writes once their events are durable, without waiting to learn "
+    "whether the projection applied or refused them.",
+)
 @click.version_option(package_name="catalog")
 @click.pass_context
 def cli(
@@ -165,11 +179,15 @@ def cli(
     db: str | None,
     project: str | None,
     artifact_path: str | None,
+    api: str | None,
+    no_wait: bool,
 ) -> None:
     """An event-sourced catalog of ML and data artifacts.
 
-    Every log, tag or update is an event on an append-only log; this command
-    reads a DuckDB projection of it, caught up before every answer.
+    Every log, tag or update is an event on an append-only log; reads come
+    from a DuckDB projection of it: this machine's own file, caught up before
+    every answer, or a catalog service (--api / CATALOG_API). A write waits
+    until its event is applied, and fails (exit 2) if the catalog refused it.
 
     \b
     Examples:
@@ -177,8 +195,11 @@ def cli(
       catalog ls --label team=ml --since 7d
       catalog show store://datasets/default/iris:v1
       catalog sql "SELECT key, count(*) FROM artifacts GROUP BY key"
+      catalog serve                # one projection for everyone: API + web UI
     """
-    catalog = Catalog(log=log, db=db, project=project, artifact_path=artifact_path)
+    catalog = Catalog(
+        log=log, db=db, project=project, artifact_path=artifact_path, api=api, wait=not no_wait
+    )
     ctx.obj = catalog
     ctx.call_on_close(catalog.close)
 
@@ -793,14 +814,37 @@ def _summary(etype: str, payload: dict[str, Any]) -> str:
     show_default=True,
     help="Records applied per transaction.",
 )
+@click.option(
+    "--serve/--no-serve",
+    default=True,
+    show_default=True,
+    help="With --follow: answer reads on an ephemeral loopback port, advertised beside the "
+    "projection file, so this machine's other commands read through this process instead "
+    "of waiting for the file.",
+)
 @pass_catalog
-def consume(catalog: Catalog, follow: bool, batch_size: int) -> None:
-    """Catch the projection up with the log (or follow it)."""
+def consume(catalog: Catalog, follow: bool, batch_size: int, serve: bool) -> None:
+    """Catch the projection up with the log (or follow it).
+
+    \b
+    With --follow the projection stays current until SIGTERM or ^C, and (by
+    default) every other `catalog` command and SDK call of this machine that
+    reads this projection file reads through this process: none waits.
+    `catalog serve` does the same on a fixed port, with the web UI.
+    """
     stopping = {"flag": False}
 
     def stop(signum: int, frame: Any) -> None:
         stopping["flag"] = True
 
+    if follow and serve:
+        from catalog.server import Server, serve_forever
+
+        db = catalog.local().db
+        server = Server(catalog.config, db=db, ui=False, batch_size=batch_size)
+        serve_forever(server, echo=lambda line: click.echo(line, err=True))
+        click.echo(f"applied {server.service.applied_events} record(s); projection at {db}")
+        return
     if follow:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
@@ -991,43 +1035,108 @@ def config(catalog: Catalog, as_json: bool) -> None:
         )
 
 
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
-@click.option(
-    "--db",
-    "ui_db",
-    metavar="PATH",
-    help="The UI's own projection file (default: ui.duckdb beside the CLI's).",
-)
-@click.option(
-    "--token",
-    envvar="CATALOG_UI_TOKEN",
-    metavar="TOKEN",
-    help="Write token; required to listen on a non-loopback address.",
-)
-@pass_catalog
-def ui(catalog: Catalog, host: str, port: int, ui_db: str | None, token: str | None) -> None:
-    """Serve the web UI: browse, search, inspect, download and manage artifacts.
+def _serve_options(fn: Any) -> Any:
+    for option in reversed(
+        [
+            click.option(
+                "--host", default="127.0.0.1", show_default=True, help="Address to listen on."
+            ),
+            click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535)),
+            click.option(
+                "--db",
+                "serve_db",
+                metavar="PATH",
+                help="The projection file the service owns (default: the group's --db).",
+            ),
+            click.option(
+                "--tokens-file",
+                type=PATH,
+                envvar="CATALOG_TOKENS_FILE",
+                help="Tokens, one 'read TOKEN' or 'write TOKEN' per line (also "
+                "CATALOG_READ_TOKEN / CATALOG_WRITE_TOKEN). Needed beyond loopback.",
+            ),
+            click.option(
+                "--token",
+                hidden=True,
+                expose_value=False,
+                callback=_refuse_token_flag,
+                help="Refused: a token on the command line is visible in ps.",
+            ),
+            click.option("--no-ui", is_flag=True, help="Serve the query API only (no web pages)."),
+            click.option(
+                "--wait-timeout",
+                type=click.FloatRange(min=0),
+                default=10.0,
+                show_default=True,
+                help="Longest a read waits for its min_positions (read-your-writes).",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
 
-    The server follows the log (new events appear without a restart) through
-    a projection file of its own. It listens on loopback unless told otherwise.
-    Needs the web extra: pip install 'catalog[web]'.
+
+def _refuse_token_flag(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        raise click.BadParameter(
+            "tokens are not taken on the command line (ps shows them to every user): "
+            "put them in CATALOG_WRITE_TOKEN / CATALOG_READ_TOKEN or a --tokens-file",
+            ctx,
+            param,
+        )
+
+
+@cli.command()
+@_serve_options
+@pass_catalog
+def serve(
+    catalog: Catalog,
+    host: str,
+    port: int,
+    serve_db: str | None,
+    tokens_file: Path | None,
+    no_ui: bool,
+    wait_timeout: float,
+) -> None:
+    """Serve the catalog: one projection, kept current, for every client.
+
+    \b
+    Follows the log into its projection file and answers, over HTTP:
+      /api/v1/...   the query API every SDK and CLI read uses (CATALOG_API=URL)
+      /             the web UI: browse, search, inspect, download, manage
+    Clients still write straight to the log and the object store. Other
+    commands of this machine that read the same projection file read through
+    this process. It listens on loopback unless told otherwise; any other
+    address needs read and write tokens (CATALOG_READ_TOKEN,
+    CATALOG_WRITE_TOKEN or --tokens-file), and TLS from a reverse proxy.
+
+    \b
+    Examples:
+      catalog serve                               # http://127.0.0.1:8765/
+      CATALOG_API=http://127.0.0.1:8765 catalog ls
     """
     try:
-        from catalog.web import server
-    except ImportError as exc:
-        raise click.ClickException(
-            f"the web UI needs the 'web' extra ({exc.name} is missing): pip install 'catalog[web]'"
-        ) from None
-    db = ui_db or server.default_db(catalog.config)
-    server.serve(
-        Catalog(config=catalog.config, db=db),
+        from catalog.server import Server, make_guard, serve_forever
+    except ImportError as exc:  # pragma: no cover - the web stack is a dependency
+        raise click.ClickException(f"serving needs {exc.name}: pip install catalog") from None
+    server = Server(
+        catalog.config,
+        db=serve_db or catalog.config.db,
         host=host,
         port=port,
-        token=token,
-        echo=lambda line: click.echo(line, err=True),
+        guard=make_guard(str(tokens_file) if tokens_file else None),
+        ui=not no_ui,
+        wait_timeout=wait_timeout,
     )
+    serve_forever(server, echo=lambda line: click.echo(line, err=True))
+
+
+@cli.command()
+@_serve_options
+@click.pass_context
+def ui(ctx: click.Context, **options: Any) -> None:
+    """The same as `catalog serve` (its former name)."""
+    ctx.invoke(serve, **options)
 
 
 def main(argv: Iterable[str] | None = None) -> None:

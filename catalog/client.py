@@ -1,15 +1,19 @@
 """The client: :class:`Catalog`, the one object the SDK, the CLI and the web UI use.
 
-Writes follow DESIGN.md's order — (1) bytes into the content-addressed store,
-(2) one Avro event appended to the log — so no event ever points at bytes that
-are not stored. A write returns once its event is durable (or, inside
-:meth:`Catalog.batch`, once the batch is). Nothing is written when the input
-is invalid: every check happens before (1).
+A Catalog has a :class:`~catalog.writer.Writer` and a
+:class:`~catalog.reader.Reader`. Writes follow DESIGN.md's order — (1) bytes
+into the content-addressed store, (2) one Avro event appended to the log — so
+no event ever points at bytes that are not stored; nothing is written when the
+input is invalid (every check happens before (1)), and nothing on the way
+opens a projection. A write then learns its outcome: it waits until its
+events are applied by the projection it reads, and raises
+:class:`~catalog.errors.EventRefused` with the projection's reason if one was
+refused (``wait=False`` skips this).
 
-Reads take the projection file, catch it up to the end of the log (so a read
-after a write in the same process always sees it: read-your-writes), answer,
-and release the file, because DuckDB allows one read-write process per file.
-Inside ``with catalog.session():`` the file stays open across calls.
+Reads go to the reader: this process's own projection file, caught up with
+the log first (the embedded default), or a catalog service (``api=`` /
+``CATALOG_API``), asked to answer only once it has applied this client's own
+writes (read-your-writes).
 """
 
 from __future__ import annotations
@@ -22,20 +26,18 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
-from catalog import jsonutil, query, store
+from catalog import jsonutil, store
 from catalog.artifacts.base import Artifact
 from catalog.config import Config, resolve_artifact_path
 from catalog.errors import (
     ArtifactNotFound,
     BlobNotFound,
     DigestMismatch,
+    EventRefused,
     InvalidInput,
     InvalidURI,
     LimitExceeded,
@@ -56,7 +58,9 @@ from catalog.events.model import (
     build_record,
     new_event,
 )
-from catalog.log import EventLog, Message, Position, open_log
+from catalog.log import EventLog, Position
+from catalog.query import AuditQuery, ListQuery
+from catalog.reader import LocalReader, Reader, RemoteReader, environment_token
 from catalog.uri import KINDS, StoreURI, category_for_kind, is_store_uri
 from catalog.validation import (
     parse_label_filter,
@@ -67,13 +71,15 @@ from catalog.validation import (
     validate_tag,
     validate_uid,
 )
+from catalog.writer import MAX_EVENT_BYTES, Writer, Written, next_offsets
 
 if TYPE_CHECKING:  # pragma: no cover
-    from catalog.datastore import DataItem
-    from consumers.projection import Projection
+    import pyarrow as pa
 
-#: Largest encoded event accepted (Kafka's default message.max.bytes is 1 MB).
-MAX_EVENT_BYTES = 900 * 1024
+    from catalog.datastore import DataItem
+
+__all__ = ["MAX_EVENT_BYTES", "Catalog", "Written", "parse_as_of", "version_uid"]
+
 #: Largest description.
 MAX_DESCRIPTION = 64 * 1024
 #: Largest ``body=`` given inline (as MLRun); bigger content goes through ``local_path``.
@@ -104,19 +110,13 @@ def version_uid(
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
 
 
-@dataclass(frozen=True)
-class Written:
-    """The result of a write: the events appended and their log positions."""
-
-    events: tuple[CatalogEvent, ...]
-    positions: tuple[Position, ...]
-
-
 class Catalog:
-    """A client of one catalog: a log, a projection file and a default artifact path.
+    """A client of one catalog: a log to write to, a reader, a default artifact path.
 
     Every argument defaults from the environment, the config file and the
-    user's data directory (:mod:`catalog.config`).
+    user's data directory (:mod:`catalog.config`). ``api`` (``CATALOG_API``)
+    reads through a catalog service instead of a local projection file;
+    ``wait=False`` returns from writes without learning their outcome.
     """
 
     def __init__(
@@ -127,50 +127,70 @@ class Catalog:
         project: str | None = None,
         actor: str | None = None,
         *,
+        api: str | None = None,
+        wait: bool = True,
         timeout: float = 30.0,
         config: Config | None = None,
         as_of: Any = None,
+        reader: Reader | None = None,
     ) -> None:
         base = config or Config.load()
         self.config = base.with_(
-            log=log, db=db, artifact_path=artifact_path, project=project, actor=actor
+            log=log, db=db, artifact_path=artifact_path, project=project, actor=actor, api=api
         )
         validate_project(self.config.project)
         self.timeout = timeout
+        #: wait for each write's events to be applied and raise if one was refused
+        self.wait = wait
         self.codec: Codec = default_codec()
-        self._log: EventLog | None = None
-        self._projection: Projection | None = None
-        self._session_depth = 0
-        self._batch: list[Message] | None = None
-        self._stores: dict[str, store.ObjectStore] = {}
+        self.writer = Writer(self.config.log, codec=self.codec)
+        self.reader: Reader = reader or self._make_reader()
         self._project_paths: dict[str, str | None] = {}
         self._resolved_paths: dict[tuple[str | None, ...], str] = {}
         self._producer: Producer | None = None  # see _client_producer
+        #: next offsets past this client's own writes: what its reads must see
+        self._written: dict[int, int] = {}
         #: set by a run context: the run uid put on every event's envelope
         self.run_uid: str | None = None
         #: a past moment every read answers for (read-only): a time or end offsets
         self.as_of: datetime | dict[int, int] | None = parse_as_of(as_of)
 
+    def _make_reader(self) -> Reader:
+        if self.config.api:
+            return RemoteReader(self.config.api, token=environment_token(), timeout=self.timeout)
+        return LocalReader(
+            self.config.db,
+            lambda: self.writer.log,
+            codec=self.codec,
+            timeout=self.timeout,
+            token=environment_token(),
+        )
+
+    def local(self) -> LocalReader:
+        """This client's reader, if it is a local projection file (consume, replay, verify)."""
+        if not isinstance(self.reader, LocalReader):
+            raise InvalidInput(
+                f"this client reads through the catalog service {self.reader.where}; "
+                "projecting needs a local projection file: unset CATALOG_API (or give --db)"
+            )
+        return self.reader
+
     # ------------------------------------------------------------- resources
 
     @property
     def log(self) -> EventLog:
-        if self._log is None:
-            self._log = open_log(self.config.log)
-        return self._log
+        return self.writer.log
 
     @property
     def project(self) -> str:
         return self.config.project
 
     def close(self) -> None:
-        self.flush()
-        if self._projection is not None:
-            self._projection.close()
-            self._projection = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        try:
+            self.flush()
+        finally:
+            self.reader.close()
+            self.writer.close()
 
     def __enter__(self) -> Catalog:
         return self
@@ -179,13 +199,13 @@ class Catalog:
         self.close()
 
     def __repr__(self) -> str:
+        if self.config.api:
+            return f"Catalog(log={self.config.log!r}, api={self.config.api!r})"
         return f"Catalog(log={self.config.log!r}, db={self.config.db!r})"
 
     def store_for(self, root: str) -> store.ObjectStore:
         """The object store rooted at ``root`` (cached)."""
-        if root not in self._stores:
-            self._stores[root] = store.ObjectStore(root)
-        return self._stores[root]
+        return self.writer.store_for(root)
 
     def store_of(self, artifact: Artifact) -> store.ObjectStore:
         """The object store holding an artifact's blob."""
@@ -196,66 +216,21 @@ class Catalog:
 
     @contextmanager
     def session(self) -> Iterator[Catalog]:
-        """Keep the projection file open across reads (releases it at the end)."""
-        self._session_depth += 1
-        try:
+        """Keep what reading needs open across calls (a local projection file is
+        released at the end)."""
+        with self.reader.session():
             yield self
-        finally:
-            self._session_depth -= 1
-            if self._session_depth == 0 and self._projection is not None:
-                self._projection.close()
-                self._projection = None
 
-    def _open_projection(self) -> Projection:
-        # consumers/ imports catalog.*: import it here, not at module load (no cycle)
-        from consumers.projection import Projection
-
-        if self._projection is None:
-            self._projection = Projection(self.config.db, codec=self.codec, timeout=self.timeout)
-        return self._projection
-
-    def snapshot_path(self) -> str:
-        """The projection file reads use: the live one, or the as-of snapshot."""
-        if self.as_of is None:
-            return self.config.db
-        from consumers.snapshot import snapshot
-
-        ends = self.log.end_offsets()
-        if isinstance(self.as_of, datetime):
-            with self._live_reading() as con:
-                ends = query.cut_at_time(con, self.as_of, ends)
-        else:
-            ends = {p: min(end, self.as_of.get(p, end)) for p, end in ends.items()}
-        directory = Path(self.config.db).parent / "snapshots"
-        return str(snapshot(self.log, directory, ends, codec=self.codec))
-
-    @contextmanager
-    def reading(self) -> Iterator[Any]:
-        """A projection connection for the duration of the block.
-
-        Live: caught up to the end of the log first (read-your-writes). As of a
-        past moment: the snapshot of that moment, never caught up.
-        """
-        if self.as_of is None:
-            with self._live_reading() as con:
-                yield con
-            return
-        from consumers.projection import Projection
-
-        with Projection(self.snapshot_path(), codec=self.codec, timeout=self.timeout) as proj:
-            yield proj.con
-
-    @contextmanager
-    def _live_reading(self) -> Iterator[Any]:
-        self.flush()
-        projection = self._open_projection()
-        try:
-            projection.catch_up(self.log)
-            yield projection.con
-        finally:
-            if self._session_depth == 0 and self._projection is not None:
-                self._projection.close()
-                self._projection = None
+    def read(
+        self, name: str, /, *, min_positions: Mapping[int, int] | None = None, **params: Any
+    ) -> Any:
+        """The answer of a read of :mod:`catalog.api` (``name``, keyword arguments),
+        as of :attr:`as_of`, seeing this client's own writes (and ``min_positions``)."""
+        self.flush()  # buffered events first: a read sees this client's writes
+        wanted = dict(self._written)
+        for partition, offset in (min_positions or {}).items():
+            wanted[partition] = max(offset, wanted.get(partition, 0))
+        return self.reader.call(name, as_of=self.as_of, min_positions=wanted or None, **params)
 
     # ----------------------------------------------------------------- writes
 
@@ -264,43 +239,46 @@ class Catalog:
         """Buffer events and append them in one durable write at the end.
 
         Log calls inside return at once (their URIs are known: uids are
-        deterministic); the events are acknowledged when the block exits. If
-        the block raises, nothing buffered is appended (the blobs may stay;
-        ``gc`` reclaims them).
+        deterministic); the events are acknowledged, and their outcome
+        checked, when the block exits. If the block raises, nothing buffered
+        is appended (the blobs may stay; ``gc`` reclaims them).
         """
-        if self._batch is not None:  # nested: the outer batch appends
+        if self.writer.batching:  # nested: the outer batch appends
             yield self
             return
-        self._batch = []
+        self.writer.begin_batch()
         try:
             yield self
-            self.flush()
+            written = self.writer.flush()
         finally:
-            self._batch = None
+            self.writer.end_batch()
+        self._settle(written)
 
     def flush(self) -> list[Position]:
-        """Append the events buffered by :meth:`batch` so far."""
-        if not self._batch:
-            return []
-        pending = list(self._batch)
-        self._batch.clear()
-        return self._append(pending)
+        """Append the events buffered by :meth:`batch` so far (their outcome is
+        checked when the batch ends)."""
+        written = self.writer.flush()
+        self._note(written)
+        return list(written.positions)
 
-    def _message(self, ev: CatalogEvent) -> Message:
-        value = self.codec.encode(ev)
-        if len(value) > MAX_EVENT_BYTES:
-            raise LimitExceeded(f"the {ev.type} event of {ev.key}", len(value), MAX_EVENT_BYTES)
-        headers = (("type", ev.type.encode()), ("schema", self.codec.current.fingerprint))
-        return Message(ev.partition_key, value, headers)
+    def _note(self, written: Written) -> None:
+        for partition, offset in next_offsets(written.positions).items():
+            if offset > self._written.get(partition, 0):
+                self._written[partition] = offset
 
-    def _append(self, messages: Sequence[Message]) -> list[Position]:
-        for cas in self._stores.values():  # bytes durable before the events naming them
-            cas.sync()
-        positions: list[Position] = []
-        chunk = self.log.append_chunk
-        for start in range(0, len(messages), chunk):
-            positions += self.log.append(messages[start : start + chunk])
-        return positions
+    def _settle(self, written: Written) -> None:
+        """Remember where this write is; unless ``wait`` is off, learn its outcome."""
+        self._note(written)
+        if not self.wait or not written.positions:
+            return
+        refused = self.reader.call(
+            "outcome",
+            event_ids=[ev.event_id for ev in written.events],
+            min_positions=next_offsets(written.positions),
+        )
+        if refused:
+            ev = next(e for e in written.events if e.event_id in refused)
+            raise EventRefused(ev.type, f"{ev.project}/{ev.key}", refused[ev.event_id])
 
     def _client_producer(self) -> Producer:
         """The producer of what this client logs outside runs (immutable: built once)."""
@@ -312,18 +290,20 @@ class Catalog:
     def _event(self, project: str, key: str, payload: Payload) -> CatalogEvent:
         return new_event(project, key, payload, self.config.actor, self.run_uid)
 
+    def _message(self, ev: CatalogEvent) -> Any:
+        return self.writer.message(ev)
+
     def append_events(self, events: Sequence[CatalogEvent]) -> Written:
         """Append events (or buffer them in a batch); returns events and positions.
 
-        Every event is encoded, and refused if oversize, before anything is appended.
+        Every event is encoded, and refused if oversize, before anything is
+        appended. Outside a batch, the outcome is checked (``wait``).
         """
         if self.as_of is not None:
             raise InvalidInput("this client reads the catalog as of a past moment; it cannot write")
-        messages = [self._message(ev) for ev in events]
-        if self._batch is not None:
-            self._batch.extend(messages)
-            return Written(tuple(events), ())
-        return Written(tuple(events), tuple(self._append(messages)))
+        written = self.writer.append(events)
+        self._settle(written)
+        return written
 
     def emit(self, project: str, key: str, payloads: Sequence[Payload]) -> Written:
         """Append one event per payload, all about ``project``/``key``."""
@@ -334,8 +314,7 @@ class Catalog:
     def project_artifact_path(self, project: str) -> str | None:
         """The artifact path configured for ``project`` (``set_environment``)."""
         if project not in self._project_paths:
-            with self.reading() as con:
-                row = query.project(con, project)
+            row = self.read("project", name=project)
             self._project_paths[project] = row["artifact_path"] if row else None
         return self._project_paths[project]
 
@@ -813,8 +792,7 @@ class Catalog:
         if tag == "latest":
             raise InvalidInput("latest always names the newest version; it cannot be removed")
         parsed = self._parse(uri, project)
-        with self.reading() as con:
-            row = query.resolve(con, parsed.replace(tag=tag, uid=None, tree=None))
+        row = self.read("version", uri=parsed.replace(tag=tag, uid=None, tree=None))
         if row is None:
             raise ArtifactNotFound(
                 str(parsed.replace(tag=tag, uid=None, tree=None)), f"no tag {tag!r}"
@@ -875,9 +853,8 @@ class Catalog:
         """
         parsed = self._parse(uri, project)
         if all_versions:
-            with self.reading() as con:
-                rows = query.list_artifacts(con, query.ListQuery(project=parsed.project, tag="*"))
-            uids = sorted(r["uid"] for r in rows if r["key"] == parsed.key)
+            rows = self.read("versions_of", project=parsed.project, key=parsed.key, limit=10**6)
+            uids = sorted(r["uid"] for r in rows["rows"] if not r["deleted"])
             if not uids:
                 raise ArtifactNotFound(str(parsed.unpinned()), "no live versions")
             self.emit(
@@ -903,15 +880,14 @@ class Catalog:
     ) -> Artifact:
         """The version ``uri`` names: by uid (``^uid``), tag (``:tag``) or else latest."""
         parsed = uri if isinstance(uri, StoreURI) else self._parse(uri, project)
-        with self.reading() as con:
-            row, tags = query.resolve_with_tags(con, parsed)
-            if row is None:
-                raise ArtifactNotFound(str(parsed))
-            if row["deleted"] and not include_deleted:
-                raise ArtifactNotFound(str(parsed), "deleted")
-            if row["category"] != parsed.category and parsed.category != "artifacts":
-                raise ArtifactNotFound(str(parsed), f"it is in category {row['category']}")
-            sources = query.sources_of(con, row["uid"])
+        row = self.read("version", uri=parsed)
+        if row is None:
+            raise ArtifactNotFound(str(parsed))
+        if row["deleted"] and not include_deleted:
+            raise ArtifactNotFound(str(parsed), "deleted")
+        if row["category"] != parsed.category and parsed.category != "artifacts":
+            raise ArtifactNotFound(str(parsed), f"it is in category {row['category']}")
+        tags, sources = row.pop("tags"), row.pop("sources")
         return Artifact.from_row(
             row,
             tags=tags,
@@ -953,7 +929,7 @@ class Catalog:
             validate_tag(tag)
         if project is not None:
             validate_project(project)
-        q = query.ListQuery(
+        q = ListQuery(
             project=None if all_projects else (project or self.project),
             name=name,
             kind=kind,
@@ -968,8 +944,7 @@ class Catalog:
             offset=offset,
             order=order,
         )
-        with self.reading() as con:
-            rows = query.list_artifacts(con, q)
+        rows = self.read("list_artifacts", q=q)
         return [Artifact.from_row(r, tags=list(r.pop("tags"))) for r in rows]
 
     def lineage(
@@ -981,8 +956,10 @@ class Catalog:
     ) -> list[dict[str, Any]]:
         """Lineage edges of a version, up to ``depth`` hops upstream or downstream."""
         art = self.get_artifact(uri, project=project)
-        with self.reading() as con:
-            return query.lineage(con, art.uid or "", direction, depth)
+        edges: list[dict[str, Any]] = self.read(
+            "lineage", uid=art.uid or "", direction=direction, depth=depth
+        )
+        return edges
 
     def audit(
         self,
@@ -996,11 +973,11 @@ class Catalog:
         after: Mapping[int, int] | None = None,
     ) -> list[dict[str, Any]]:
         """Who did what, when: the events that match, in log order."""
-        q = query.AuditQuery(
+        q = AuditQuery(
             project, key, actor, type, parse_time(since), parse_time(until), limit, after
         )
-        with self.reading() as con:
-            return query.audit(con, q)
+        rows: list[dict[str, Any]] = self.read("audit", q=q)
+        return rows
 
     def audit_page(
         self, after: Mapping[int, int] | None = None, **filters: Any
@@ -1010,7 +987,7 @@ class Catalog:
         For tailing: pass the returned positions back as ``after`` next time;
         no event is skipped or repeated.
         """
-        q = query.AuditQuery(
+        q = AuditQuery(
             filters.get("project"),
             filters.get("key"),
             filters.get("actor"),
@@ -1020,15 +997,12 @@ class Catalog:
             filters.get("limit"),
             after,
         )
-        with self.reading() as con:
-            rows = query.audit(con, q)
-            positions = con.execute('SELECT "partition", next_offset FROM positions').fetchall()
-        return rows, {int(p): int(o) for p, o in positions}
+        page = self.read("audit_page", q=q)
+        return page["rows"], {int(p): int(o) for p, o in page["positions"].items()}
 
     def audit_event(self, event_id: str) -> dict[str, Any]:
         """One applied event: position, schema version, envelope and decoded payload."""
-        with self.reading() as con:
-            row = query.event(con, event_id)
+        row: dict[str, Any] | None = self.read("event", event_id=event_id)
         if row is None:
             raise NotFound(f"no applied event {event_id!r}")
         row["payload"] = json.loads(row["payload"])
@@ -1043,24 +1017,30 @@ class Catalog:
             raise InvalidInput("diff needs a start time")
         if end < start:
             raise InvalidInput(f"diff: --to {end.isoformat()} is before --from {start.isoformat()}")
-        with self.reading() as con:
-            changes = query.diff(con, start, end, project)
+        changes = self.read("diff", since=start, until=end, project=project)
         return {"from": start, "to": end, **changes}
 
     def dead_letters(self, limit: int | None = None) -> list[dict[str, Any]]:
-        with self.reading() as con:
-            return query.dead_letters(con, limit)
+        rows: list[dict[str, Any]] = self.read("dead_letters", limit=limit)
+        return rows
+
+    def tag_history(
+        self, uri: str | Artifact, tag: str | None = None, project: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Where the tags of a key stood over time: one row per (tag, version) interval,
+        with ``valid_from``, ``valid_to`` (None while current), ``set_by``, ``removed_by``."""
+        parsed = self._parse(uri, project)
+        if tag is not None:
+            validate_tag(tag)
+        rows: list[dict[str, Any]] = self.read(
+            "tag_history", project=parsed.project, key=parsed.key, tag=tag
+        )
+        return rows
 
     def sql(self, statement: str) -> pa.Table:
         """Run a read-only SQL query over the projection's tables (as of ``as_of``)."""
-        path = self.snapshot_path()
-        if self.as_of is None:
-            with self.reading():
-                pass
-        if self._projection is not None:  # inside a session: release for read-only use
-            self._projection.close()
-            self._projection = None
-        return query.read_only_sql(path, statement)
+        self.flush()
+        return self.reader.sql(statement, as_of=self.as_of, min_positions=self._written or None)
 
     def get_dataitem(self, url: str | Artifact) -> DataItem:
         """A :class:`~catalog.datastore.DataItem` for a store URI, artifact, URL or path."""
@@ -1079,38 +1059,21 @@ class Catalog:
         poll: float = 0.5,
         batch_size: int | None = None,
     ) -> int:
-        """Catch the projection up with the log; with ``follow``, keep following it."""
-        from consumers.projection import DEFAULT_BATCH
-
-        size = batch_size or DEFAULT_BATCH
-        total = 0
+        """Catch the local projection up with the log; with ``follow``, keep following it."""
         self.flush()
-        with self.session():
-            projection = self._open_projection()
-            if follow:  # catches up first, then follows; retries while the log is unreachable
-                total += projection.follow(
-                    self.log,
-                    stop=stop or (lambda: False),
-                    poll=poll,
-                    batch_size=size,
-                    progress=progress,
-                )
-            else:
-                total += projection.catch_up(self.log, progress=progress, batch_size=size)
-        return total
+        return self.local().consume(
+            follow=follow, stop=stop, progress=progress, poll=poll, batch_size=batch_size
+        )
 
     def positions(self) -> dict[int, int]:
         """Where the projection reads stand: next offset per partition (live or as-of)."""
-        with self.reading() as con:
-            rows = con.execute('SELECT "partition", next_offset FROM positions').fetchall()
-        return {int(p): int(o) for p, o in sorted(rows)}
+        found = self.read("positions")
+        return {int(p): int(o) for p, o in sorted(found.items(), key=lambda i: int(i[0]))}
 
     def digest(self) -> dict[str, str]:
         """The canonical digest of the projection (equal on every replica at one position)."""
-        from consumers.digest import digest
-
-        with self.reading() as con:
-            return digest(con)
+        found: dict[str, str] = self.read("digest")
+        return found
 
     def replay(
         self,
@@ -1126,21 +1089,11 @@ class Catalog:
         stop the replay early. With ``into`` the new projection is written there
         and the live one is left alone. Returns the path written.
         """
-        from consumers.replay import rebuild
-
         if into is not None and (not into or "\x00" in into or os.path.isdir(into)):
             raise InvalidInput(f"into {into!r} is not a file path (a new projection file)")
-        if self._projection is not None:
-            self._projection.close()
-            self._projection = None
-        return rebuild(
-            self.log,
-            self.config.db,
-            into=into,
-            until=parse_time(until),
-            to_position=to_position,
-            codec=self.codec,
-            progress=progress,
+        self.flush()
+        return self.local().replay(
+            until=parse_time(until), to_position=to_position, into=into, progress=progress
         )
 
     def log_end(self) -> dict[int, int]:

@@ -4,9 +4,9 @@ Every setting is resolved the same way, first match wins:
 
 1. the explicit argument (``Catalog(log=...)``, a CLI flag);
 2. the config file: ``$CATALOG_CONFIG``, else ``<config dir>/catalog/config.toml``
-   with keys ``log``, ``db``, ``artifact_path``, ``project``, ``actor``;
+   with keys ``log``, ``db``, ``artifact_path``, ``project``, ``actor``, ``api``;
 3. the environment (``CATALOG_LOG``, ``CATALOG_DB``, ``CATALOG_ARTIFACT_PATH``,
-   ``CATALOG_PROJECT``, ``CATALOG_ACTOR``);
+   ``CATALOG_PROJECT``, ``CATALOG_ACTOR``, ``CATALOG_API``);
 4. the default, under the user's data directory (``$CATALOG_HOME``, else
    ``$XDG_DATA_HOME/catalog``, else ``~/.local/share/catalog``):
    ``file://<data>/events.db``, ``<data>/catalog.duckdb``,
@@ -38,6 +38,7 @@ ENV = {
     "artifact_path": "CATALOG_ARTIFACT_PATH",
     "project": "CATALOG_PROJECT",
     "actor": "CATALOG_ACTOR",
+    "api": "CATALOG_API",
 }
 
 DEFAULT_PROJECT = "default"
@@ -95,6 +96,8 @@ class Config:
     artifact_path: str
     project: str
     actor: str
+    #: the catalog service reads go to (``http://host:port``); empty: a local projection
+    api: str = ""
 
     @classmethod
     def load(cls, **overrides: str | None) -> Config:
@@ -109,6 +112,7 @@ class Config:
             "artifact_path": str(data / "artifacts" / "{{project}}"),
             "project": DEFAULT_PROJECT,
             "actor": _actor(),
+            "api": "",
         }
         from_file = _read_config_file()
         values = {}
@@ -176,6 +180,7 @@ def settings_summary(config: Config) -> Mapping[str, str]:
         "artifact_path": config.artifact_path,
         "project": config.project,
         "actor": config.actor,
+        "api": config.api or "(none: reads a local projection)",
         "config_file": str(config_file()),
         "data_dir": str(data_dir()),
         "columnar_decoder": columnar.status(),

@@ -11,7 +11,8 @@
     │   ├── InvalidPath(path, reason)
     │   ├── InvalidQuery(query, reason)           `catalog sql` refusals
     │   ├── InvalidTime(value, reason)
-    │   └── LimitExceeded(what, size, limit)
+    │   ├── LimitExceeded(what, size, limit)
+    │   └── EventRefused(type, subject, reason)     status 409: the projection refused it
     ├── NotFound (LookupError)                    exit_code 3, status 404
     │   ├── ArtifactNotFound(uri)
     │   ├── RunNotFound(uid)
@@ -23,9 +24,15 @@
     │   ├── UnknownSchema(fingerprint)
     │   └── UndecodableEvent(reason)
     ├── StorageError(url, reason) (OSError)       exit_code 5, status 502
-    └── LogError(url, reason)                     exit_code 5, status 503
-        ├── LogUnavailable                        transient: retried with backoff
-        └── ProjectionBusy(path)                  another process holds the DuckDB file
+    ├── LogError(url, reason)                     exit_code 5, status 503
+    │   ├── LogUnavailable                        transient: retried with backoff
+    │   └── ProjectionBusy(path)                  another process holds the DuckDB file
+    ├── ServiceError(url, reason)                 exit_code 5, status 502: the catalog service
+    │   ├── ServiceUnavailable                    cannot be reached
+    │   └── NotYetApplied(url, positions, at)     status 504: read-your-writes timed out
+    └── AccessDenied                              exit_code 6
+        ├── Unauthorized                          status 401: no token, or not a valid one
+        └── Forbidden                             status 403: CSRF, or a read-only token
 
 Each error keeps the offending value as an attribute, and carries an
 ``exit_code`` (the CLI's) and an HTTP ``status`` (the web API's), so the
@@ -133,6 +140,22 @@ class LimitExceeded(InvalidInput):
         )
 
 
+class EventRefused(InvalidInput):
+    """An appended event the projection refused (dead-lettered): the write took no effect.
+
+    The event stays in the log (it is append-only) and in ``dead_letters``
+    with the same reason; nothing it asked for happened.
+    """
+
+    status = 409
+
+    def __init__(self, type: str, subject: str, reason: str) -> None:
+        self.type = type
+        self.subject = subject
+        self.reason = reason
+        super().__init__(f"the catalog refused {type} of {subject}: {reason}")
+
+
 # ------------------------------------------------------------------ not found
 
 
@@ -238,10 +261,69 @@ class LogUnavailable(LogError):
 
 
 class ProjectionBusy(LogError):
+    """The DuckDB projection file is held by another process (and no service is
+    advertised beside it to read through)."""
+
     def __init__(self, path: str, reason: str = "") -> None:
-        super().__init__(
-            path,
-            "the projection file is held by another process"
+        self.path = path
+        self.reason = (
+            "the file is held by another process"
             + (f" ({reason})" if reason else "")
-            + "; wait for it, or give this command its own projection with --db",
+            + "; wait for it, or give this command its own projection with --db"
         )
+        CatalogError.__init__(self, f"projection {path}: {self.reason}")
+        self.url = path
+
+
+class ServiceError(CatalogError):
+    """The catalog service (``CATALOG_API``) failed or answered nonsense."""
+
+    exit_code = 5
+    status = 502
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"catalog service {url}: {reason}")
+
+
+class ServiceUnavailable(ServiceError):
+    """The catalog service cannot be reached (down, wrong address, network)."""
+
+    status = 503
+
+
+class NotYetApplied(ServiceError):
+    """A read asked to see positions the projection has not applied in time."""
+
+    status = 504
+
+    def __init__(self, url: str, wanted: str, at: str, timeout: float) -> None:
+        self.wanted = wanted
+        self.at = at
+        self.timeout = timeout
+        super().__init__(
+            url,
+            f"has not applied position(s) {wanted} within {timeout:g} s "
+            f"(it stands at {at or 'the start'}); is it following the same log?",
+        )
+
+
+class AccessDenied(CatalogError):
+    """A request without the token its scope needs (read or write)."""
+
+    exit_code = 6
+    status = 401
+
+
+class Unauthorized(AccessDenied):
+    """A request without the token its scope needs."""
+
+    status = 401
+
+
+class Forbidden(AccessDenied):
+    """A write without a valid CSRF token (or from another origin), or with a token
+    whose scope does not allow it."""
+
+    status = 403

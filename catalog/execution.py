@@ -510,13 +510,11 @@ def run_local(
 
 def get_run(uid: str, project: str = "", catalog: Catalog | None = None) -> dict[str, Any]:
     """The recorded run ``uid`` (name, state, parameters, inputs, results, outputs)."""
-    from catalog import query
     from catalog.errors import RunNotFound
     from catalog.projects import get_catalog
 
     cat = catalog or get_catalog()
-    with cat.reading() as con:
-        row = query.run(con, project or cat.project, uid)
+    row: dict[str, Any] | None = cat.read("run", project=project or cat.project, uid=uid)
     if row is None:
         raise RunNotFound(uid)
     for name in ("parameters", "inputs", "results"):

@@ -173,10 +173,9 @@ def verify(
     """Re-hash every referenced blob and compare the projection with a replay."""
     report = VerifyReport()
     with catalog.session():
-        with catalog.reading() as con:
-            report.positions = query.positions(con)
-            rows = query.blob_references(con) if blobs else []
-            live = projection_digest(con) if projection else {}
+        state = catalog.read("references", blobs=blobs, digest=projection)
+        report.positions = {int(p): int(o) for p, o in state["positions"].items()}
+        rows, live = state["blobs"], state["digest"]
         if blobs:
             _verify_blobs(catalog, rows, report, progress)
         if projection:
@@ -296,6 +295,19 @@ def _verify_projection(
             )
 
 
+def references(con: Any, blobs: bool = True, digest: bool = False) -> dict[str, Any]:
+    """What verify and gc read, in one consistent read: the projection's
+    ``positions``, every version that names content (``blobs``), every known
+    project (``projects``) and, if asked, the projection's ``digest``. A read of
+    the catalog service (``catalog.api``)."""
+    return {
+        "positions": query.positions(con),
+        "blobs": query.blob_references(con) if blobs else [],
+        "projects": query.known_projects(con),
+        "digest": projection_digest(con) if digest else {},
+    }
+
+
 # ----------------------------------------------------------------------- gc
 
 
@@ -360,10 +372,9 @@ def gc(
 
     end = catalog.log.end_offsets()
     with catalog.session():
-        with catalog.reading() as con:  # caught up to at least ``end``
-            report.positions = query.positions(con)
-            rows = query.blob_references(con)
-            projects = query.known_projects(con)
+        state = catalog.read("references", min_positions=end)  # caught up to at least ``end``
+        report.positions = {int(p): int(o) for p, o in state["positions"].items()}
+        rows, projects = state["blobs"], state["projects"]
         if is_behind(report.positions, end):
             raise LogError(
                 catalog.log.url,

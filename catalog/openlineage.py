@@ -118,30 +118,29 @@ def _event(
     }
 
 
-def run_events(catalog: Catalog, project: str | None = None) -> Iterator[dict[str, Any]]:
-    """Every run (and every lineage-bearing log outside runs) as OpenLineage events."""
+def lineage_records(con: Any, project: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """What the export is made of: runs and versions (of ``project``, or all), and
+    every ``source`` edge. A read of the catalog service (``catalog.api``)."""
     where = "" if project is None else " WHERE project = ?"
     params = [] if project is None else [project]
-    with catalog.reading() as con:
-        runs = (
-            con.sql(f"SELECT * FROM runs{where} ORDER BY started, uid", params=params)
-            .to_arrow_table()
-            .to_pylist()
-        )
-        versions = {
-            r["uid"]: r
-            for r in con.sql(f"SELECT * FROM artifacts{where}", params=params)
-            .to_arrow_table()
-            .to_pylist()
-        }
-        edges = (
-            con.sql(
-                "SELECT uid, name, parent_uri, parent_uid, parent_hash FROM lineage "
-                "WHERE relation = 'source' ORDER BY uid, name, parent_uri"
-            )
-            .to_arrow_table()
-            .to_pylist()
-        )
+    runs = con.sql(f"SELECT * FROM runs{where} ORDER BY started, uid", params=params)
+    versions = con.sql(f"SELECT * FROM artifacts{where} ORDER BY uid", params=params)
+    edges = con.sql(
+        "SELECT uid, name, parent_uri, parent_uid, parent_hash FROM lineage "
+        "WHERE relation = 'source' ORDER BY uid, name, parent_uri"
+    )
+    return {
+        "runs": runs.to_arrow_table().to_pylist(),
+        "versions": versions.to_arrow_table().to_pylist(),
+        "edges": edges.to_arrow_table().to_pylist(),
+    }
+
+
+def run_events(catalog: Catalog, project: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every run (and every lineage-bearing log outside runs) as OpenLineage events."""
+    records = catalog.read("lineage_records", project=project)
+    runs, edges = records["runs"], records["edges"]
+    versions = {r["uid"]: r for r in records["versions"]}
     by_tree: dict[str, list[dict[str, Any]]] = {}
     for row in versions.values():
         if row["tree"]:

@@ -6,9 +6,11 @@ object (``mlconf``). Here they use one process-wide :class:`~catalog.Catalog`
 (:func:`get_catalog`), built from ``mlconf`` and the usual configuration
 (environment, config file, defaults) and rebuilt when ``mlconf`` changes.
 
-``mlconf.dbpath`` is accepted and ignored: there is no API server to reach —
-the catalog is the log plus its projections — so MLRun code that sets it
-keeps working.
+``mlconf.dbpath``, as in MLRun, names the API service: an ``http(s)://``
+URL there makes the process-wide client read through that catalog service
+(``catalog serve``), while its writes still go to the log and the object
+store. Unset, it reads ``CATALOG_API`` (as MLRun's reads ``MLRUN_DBPATH``).
+Any other value (MLRun also takes a local database path) is ignored.
 """
 
 from __future__ import annotations
@@ -30,13 +32,13 @@ if TYPE_CHECKING:  # pragma: no cover
 class _Config:
     """MLRun's ``mlconf``: attribute settings, some of which steer the catalog.
 
-    ``artifact_path``, ``default_project``, ``log`` and ``db`` are used;
-    anything else (``dbpath``, ``hub_url``, ...) is stored and ignored.
+    ``artifact_path``, ``default_project``, ``log``, ``db`` and ``dbpath``
+    (an ``http(s)://`` catalog service) are used; anything else
+    (``hub_url``, ...) is stored and ignored.
     """
 
     def __init__(self) -> None:
         self.__dict__.update(
-            dbpath="",
             artifact_path="",
             default_project="",
             log="",
@@ -46,6 +48,8 @@ class _Config:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
+        if name == "dbpath":  # as MLRun reads MLRUN_DBPATH: the service a job is given
+            return os.environ.get("CATALOG_API", "")
         return ""
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -73,7 +77,10 @@ _client_key: tuple[str, ...] | None = None
 def get_catalog() -> Catalog:
     """The process-wide client, (re)built from ``mlconf`` and the configuration."""
     global _client, _client_key
+    dbpath = str(mlconf.dbpath or "")
+    api = dbpath if dbpath.startswith(("http://", "https://")) else None
     key = (
+        api or "",
         mlconf.log,
         mlconf.db,
         mlconf.artifact_path,
@@ -85,6 +92,7 @@ def get_catalog() -> Catalog:
         os.environ.get("CATALOG_PROJECT", ""),
         os.environ.get("CATALOG_ACTOR", ""),
         os.environ.get("CATALOG_CONFIG", ""),
+        os.environ.get("CATALOG_API", ""),
         os.environ.get("XDG_CONFIG_HOME", ""),
     )
     if _client is None or key != _client_key:
@@ -95,6 +103,7 @@ def get_catalog() -> Catalog:
             db=mlconf.db or None,
             artifact_path=mlconf.artifact_path or None,
             project=mlconf.default_project or None,
+            api=api,
         )
         _client_key = key
     return _client
@@ -125,9 +134,12 @@ def set_environment(
     every later session uses it); a path starting with ``+/`` only sets the
     project's, extending the client's default. The returned path has
     ``{{project}}`` expanded and keeps ``{{run.uid}}``, which each run expands.
-    ``api_path``, ``access_key`` and ``env_file`` are accepted for
+    ``api_path``, as in MLRun, sets ``mlconf.dbpath`` (the catalog service
+    reads go through); ``access_key`` and ``env_file`` are accepted for
     compatibility and ignored.
     """
+    if api_path:
+        mlconf.dbpath = api_path
     if project:
         name = validate_project(project)
         if user_project:
@@ -263,10 +275,7 @@ def new_project(
 def get_or_create_project(name: str, context: str | None = None, **kwargs: Any) -> Project:
     """The project ``name``, created if the catalog has never seen it."""
     cat = get_catalog()
-    from catalog import query
-
-    with cat.reading() as con:
-        exists = query.project(con, validate_project(name)) is not None
+    exists = cat.read("project", name=validate_project(name)) is not None
     if exists:
         return Project(name, context=context)
     return new_project(name, context=context, **kwargs)

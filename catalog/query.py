@@ -1,8 +1,13 @@
 """Read queries over a projection: resolve URIs, list, lineage, audit, read-only SQL.
 
-Every filter is a bound parameter — user text never becomes SQL — and every
-result is fetched through Arrow. Functions take an open DuckDB connection;
-:class:`catalog.client.Catalog` decides when to open and catch it up.
+Every filter is a bound parameter — user text never becomes SQL. Functions
+take an open DuckDB connection and return plain data (rows as dicts, lists,
+numbers, times), the same whether the caller is this process or a client of
+``catalog serve``: :mod:`catalog.api` names the ones served, and the reader
+(:mod:`catalog.reader`) decides which connection they run on.
+
+DuckDB and Arrow are imported where a function needs them, so a process that
+reads through the service never loads them.
 """
 
 from __future__ import annotations
@@ -11,16 +16,20 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-import duckdb
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from catalog.errors import InvalidQuery
 from catalog.uri import StoreURI
 
+if TYPE_CHECKING:  # pragma: no cover
+    import duckdb
+    import pyarrow as pa
+
+    Con = duckdb.DuckDBPyConnection
+else:
+    Con = Any
+
 Row = dict[str, Any]
-Con = duckdb.DuckDBPyConnection
 
 
 def _rows(con: Con, sql: str, params: Sequence[Any] | None = None) -> list[Row]:
@@ -66,6 +75,19 @@ def resolve(con: Con, uri: StoreURI) -> Row | None:
             rows = [r for r in rows if uri.tag in tags_of(con, [r["uid"]]).get(r["uid"], [])]
         return rows[0] if rows else None
     return _by_tag(con, uri)[0]
+
+
+def version(con: Con, uri: StoreURI) -> Row | None:
+    """The version ``uri`` names with its ``tags`` and ``sources`` (what ``get`` shows).
+
+    ``sources`` are its ``source`` lineage edges (name, uri, uid, hash).
+    """
+    row, tags = resolve_with_tags(con, uri)
+    if row is None:
+        return None
+    row["tags"] = tags
+    row["sources"] = sources_of(con, row["uid"])
+    return row
 
 
 def resolve_with_tags(con: Con, uri: StoreURI) -> tuple[Row | None, list[str]]:
@@ -115,6 +137,8 @@ def tags_of(con: Con, uids: Sequence[str]) -> dict[str, list[str]]:
         ).fetchall():
             found.setdefault(uid, []).append(tag)
         return {uid: sorted(tags) for uid, tags in found.items()}
+    import pyarrow as pa
+
     con.register("_tag_uids", pa.table({"uid": list(uids)}))
     try:
         result = con.sql(
@@ -288,6 +312,12 @@ def audit(con: Con, q: AuditQuery) -> list[Row]:
     return _rows(con, sql, params)
 
 
+def audit_page(con: Con, q: AuditQuery) -> Row:
+    """:func:`audit`'s ``rows`` and the ``positions`` they run up to, read together
+    (for tailing: pass the positions back as ``after``; nothing skipped or repeated)."""
+    return {"rows": audit(con, q), "positions": positions(con)}
+
+
 def dead_letters(con: Con, limit: int | None = None) -> list[Row]:
     sql = (
         'SELECT "partition", "offset", reason, event_id, type, log_time, payload '
@@ -298,6 +328,44 @@ def dead_letters(con: Con, limit: int | None = None) -> list[Row]:
         sql += " LIMIT ?"
         params.append(int(limit))
     return _rows(con, sql, params)
+
+
+def outcome(con: Con, event_ids: Sequence[str]) -> dict[str, str]:
+    """Of ``event_ids``, those the projection refused: event id -> the reason.
+
+    Asked by a writer once its events are applied (``min_positions``): an id
+    absent from the answer was applied (or was a redelivered duplicate).
+    """
+    if not event_ids:
+        return {}
+    found: dict[str, str] = {}
+    for chunk in range(0, len(event_ids), 500):
+        part = list(event_ids[chunk : chunk + 500])
+        for event_id, reason in con.execute(
+            f"SELECT event_id, reason FROM dead_letters WHERE event_id IN {_marks(part)} "
+            'ORDER BY "partition", "offset"',
+            part,
+        ).fetchall():
+            found.setdefault(event_id, reason)
+    return found
+
+
+def tag_history(con: Con, project: str, key: str, tag: str | None = None) -> list[Row]:
+    """Where each tag of a key stood over time (``latest`` included), oldest first.
+
+    One row per interval: the version (``uid``) the tag named from
+    ``valid_from`` until ``valid_to`` (None while it still does), who set it
+    and who moved or removed it.
+    """
+    sql = (
+        "SELECT project, key, iteration, tag, uid, valid_from, valid_to, set_by, removed_by "
+        "FROM tag_history WHERE key = ? AND project = ?"
+    )
+    params: list[Any] = [key, project]
+    if tag is not None:
+        sql += " AND tag = ?"
+        params.append(tag)
+    return _rows(con, sql + " ORDER BY tag, from_partition, from_offset", params)
 
 
 def run(con: Con, project: str, uid: str) -> Row | None:
@@ -317,6 +385,29 @@ _WRITES = re.compile(
     r"IMPORT|PRAGMA|SET|RESET|CHECKPOINT|VACUUM|BEGIN|COMMIT|ROLLBACK|USE|TRUNCATE)\b",
     re.IGNORECASE,
 )
+#: Statement kinds ``catalog sql`` runs: queries, and EXPLAIN of them.
+_READS = ("SELECT", "EXPLAIN")
+
+
+def check_read_only(query: str) -> str:
+    """``query`` if it is one statement that only reads; else :class:`InvalidQuery`."""
+    import duckdb
+
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidQuery(query, "empty query")
+    match = _WRITES.match(query)
+    if match:
+        raise InvalidQuery(query, f"{match.group(1).upper()} is refused: catalog sql is read-only")
+    try:
+        statements = duckdb.extract_statements(query)
+    except duckdb.Error as exc:
+        raise InvalidQuery(query, str(exc).splitlines()[0]) from exc
+    if len(statements) != 1:
+        raise InvalidQuery(query, f"give one statement, not {len(statements)}")
+    kind = statements[0].type.name
+    if kind not in _READS:
+        raise InvalidQuery(query, f"{kind} is refused: catalog sql is read-only")
+    return query
 
 
 def read_only_sql(path: str, query: str) -> pa.Table:
@@ -326,11 +417,9 @@ def read_only_sql(path: str, query: str) -> pa.Table:
     disabled (no files, no ATTACH, no extensions) and its configuration locked;
     statements that would write are refused up front with a clear message.
     """
-    if not query.strip():
-        raise InvalidQuery(query, "empty query")
-    match = _WRITES.match(query)
-    if match:
-        raise InvalidQuery(query, f"{match.group(1).upper()} is refused: catalog sql is read-only")
+    import duckdb
+
+    check_read_only(query)
     try:
         con = duckdb.connect(path, read_only=True)
         con.execute("SET TimeZone = 'UTC'")
@@ -339,15 +428,29 @@ def read_only_sql(path: str, query: str) -> pa.Table:
     except duckdb.Error as exc:
         raise InvalidQuery(query, f"cannot open the projection read-only: {exc}") from exc
     try:
+        return run_sql(con, query)
+    finally:
+        con.close()
+
+
+def run_sql(con: Con, query: str) -> pa.Table:
+    """Run a checked read-only ``query`` (:func:`check_read_only`) on ``con``, as Arrow.
+
+    The caller makes ``con`` unable to write or reach files: a read-only
+    connection, or a read-only transaction of an instance whose external
+    access is off (the catalog service).
+    """
+    import duckdb
+    import pyarrow as pa
+
+    try:
         relation = con.sql(query)
         return relation.to_arrow_table() if relation is not None else pa.table({})
     except duckdb.Error as exc:
         message = str(exc).splitlines()[0]
-        if "read-only" in message.lower() or "external access" in message.lower():
+        if any(w in message.lower() for w in ("read-only", "external access", "disabled by")):
             message = f"refused: catalog sql is read-only ({message})"
         raise InvalidQuery(query, message) from exc
-    finally:
-        con.close()
 
 
 # ------------------------------------------------------------------ as-of
@@ -383,8 +486,7 @@ LIST_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class Page:
+class Page(TypedDict):
     """One page of a listing: its rows and how many match in all.
 
     ``total`` is exact unless ``capped``, in which case more than ``total`` match.
@@ -392,7 +494,7 @@ class Page:
 
     rows: list[Row]
     total: int
-    capped: bool = False
+    capped: bool
 
 
 def _search_filters(q: ListQuery, categories: Sequence[str]) -> tuple[str, list[Any], list[str]]:
@@ -488,7 +590,7 @@ def search_artifacts(
         total, capped = min(total, count_cap), total > count_cap
     uids = [r[0] for r in found]
     by_uid = {r["uid"]: r for r in _with_tags(con, uids)}
-    return Page([by_uid[u] for u in uids if u in by_uid], total, capped)
+    return Page(rows=[by_uid[u] for u in uids if u in by_uid], total=total, capped=capped)
 
 
 def _with_tags(con: Con, uids: Sequence[str]) -> list[Row]:
@@ -531,7 +633,7 @@ def versions_of(
     total = int(rows[0].pop("total")) if rows else 0
     for r in rows[1:]:
         r.pop("total")
-    return Page(rows, total)
+    return Page(rows=rows, total=total, capped=False)
 
 
 _EDGE_COLUMNS = (
@@ -677,7 +779,7 @@ def runs_of(con: Con, project: str, *, limit: int = 50, offset: int = 0) -> Page
         [project, int(limit), int(offset)],
     )
     result = con.execute("SELECT count(*) FROM runs WHERE project = ?", [project]).fetchall()
-    return Page(rows, int(result[0][0]) if result else len(rows))
+    return Page(rows=rows, total=int(result[0][0]) if result else len(rows), capped=False)
 
 
 def positions(con: Con) -> dict[int, int]:

@@ -647,14 +647,18 @@ def test_audit_dead_letters(app: App, iris: str) -> None:
 
 
 def test_consume(app: App, iris: str) -> None:
-    # `log` appends after the projection was caught up: one record is pending
-    assert app.out("consume") == f"applied 1 record(s); projection at {app.db}"
+    # `log` waited until its event was applied (to learn its outcome): nothing pending
     assert app.out("consume") == f"applied 0 record(s); projection at {app.db}"
-    app.log("b", b"b")
+    # --no-wait returns once the event is durable: one record is pending
+    app.out("--no-wait", "log", app.file("b.csv", b"b"), "--key", "b")
+    assert app.out("consume") == f"applied 1 record(s); projection at {app.db}"
+    app.out("--no-wait", "log", app.file("c.csv", b"c"), "--key", "c")
     assert app.out("consume", "--batch-size", "1").startswith("applied 1 record(s)")
 
 
-def test_consume_follow_stops_on_sigterm(app: App, iris: str) -> None:
+@pytest.mark.parametrize("serve", ["--serve", "--no-serve"])
+def test_consume_follow_stops_on_sigterm(app: App, iris: str, serve: str) -> None:
+    app.out("--no-wait", "log", app.file("b.csv", b"b"), "--key", "b")  # one record pending
     saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
 
     def stop_once_following() -> None:
@@ -668,7 +672,7 @@ def test_consume_follow_stops_on_sigterm(app: App, iris: str) -> None:
     stopper = threading.Thread(target=stop_once_following, daemon=True)
     stopper.start()
     try:
-        out = app.out("consume", "--follow")
+        out = app.out("consume", "--follow", serve)
     finally:
         stopper.join(5)
         for signum, handler in saved.items():
@@ -843,6 +847,7 @@ OTHER_COMMANDS = {
     "replay",
     "import",
     "export-lineage",  # JSON Lines already
+    "serve",
     "ui",
     "gc",
 }

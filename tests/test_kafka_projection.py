@@ -196,10 +196,8 @@ def test_messages_that_are_not_ours_are_dead_lettered(
         dead = cat.dead_letters()
         assert {(d["partition"], d["offset"]) for d in dead} == where
         assert all(d["reason"] for d in dead)
-        with cat.reading() as con:
-            assert con.execute("SELECT count(*) FROM events").fetchone() == (2,)
-            positions = dict(con.execute("SELECT * FROM positions").fetchall())
-        assert positions == cat.log.end_offsets()
+        assert cat.sql("SELECT count(*) AS n FROM events").to_pylist() == [{"n": 2}]
+        assert cat.positions() == cat.log.end_offsets()
 
 
 def spawn_follower(url: str, db: Path) -> subprocess.Popen[str]:

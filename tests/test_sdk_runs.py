@@ -501,13 +501,22 @@ def test_set_environment_refuses_a_bad_project_name() -> None:
         set_environment(project="Not A Name")
 
 
-def test_mlconf_dbpath_is_accepted_and_ignored() -> None:
+def test_mlconf_dbpath_names_the_catalog_service(monkeypatch: pytest.MonkeyPatch) -> None:
     before = get_catalog()
-    mlconf.dbpath = mlconf.dbpath or "http://mlrun-api:8080"
+    assert before.config.api == "" and mlconf.dbpath == ""
     mlconf.hub_url = "anything"
-    assert get_catalog() is before  # no reconnect, no server
-    assert mlconf.dbpath == "http://mlrun-api:8080"
+    mlconf.dbpath = "/some/local/mlrun.db"  # MLRun's local-database form: not a service
+    assert get_catalog() is before
     assert mlconf.not_set == ""
+    # an http(s) URL is the service reads go to (nothing is contacted until a read)
+    mlconf.dbpath = mlconf.dbpath if mlconf.dbpath.startswith("http") else "http://127.0.0.1:1"
+    assert get_catalog() is not before and get_catalog().config.api == "http://127.0.0.1:1"
+    mlconf.reset()
+    # unset, it is CATALOG_API (as MLRun's is MLRUN_DBPATH): the seed's
+    # `mlconf.dbpath = mlconf.dbpath or "http://mlrun-api:8080"` keeps a job's service
+    monkeypatch.setenv("CATALOG_API", "http://127.0.0.1:2")
+    assert mlconf.dbpath == "http://127.0.0.1:2"
+    assert get_catalog().config.api == "http://127.0.0.1:2"
 
 
 # ---------------------------------------------------------------- projects

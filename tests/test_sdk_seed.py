@@ -27,6 +27,7 @@ from catalog import (
     set_environment,
 )
 from catalog.artifacts import PlotArtifact, update_dataset_meta
+from catalog.config import Config
 from catalog.datastore import DataItem
 from catalog.execution import MLClientCtx
 
@@ -46,6 +47,17 @@ def fresh_mlconf() -> Iterator[None]:
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def api_service(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A real catalog service on loopback, named by CATALOG_API: the seed's
+    ``mlconf.dbpath`` then keeps it ("MLRun DB path or API service URL")."""
+    from catalog.server import Server
+
+    with Server(Config.load(db=str(workdir / "service.duckdb")), advertise=False) as server:
+        monkeypatch.setenv("CATALOG_API", server.url)
+        yield server.url
 
 
 def iris_csv(where: Path) -> str:
@@ -134,7 +146,7 @@ def test_run_uid_template_gives_each_job_its_own_directory(workdir: Path) -> Non
     assert "/my-project/project/" in art.target_path
 
 
-def test_the_seed_job_flow(workdir: Path) -> None:
+def test_the_seed_job_flow(workdir: Path, api_service: str) -> None:
     source_url = iris_csv(workdir)
 
     project_name = "my-project"
@@ -184,8 +196,10 @@ def test_the_seed_job_flow(workdir: Path) -> None:
     assert dataset.meta.spec.producer["uri"] == f"my-project/{get_data_run.uid}"
     (source,) = dataset.meta.spec.sources
     assert source["name"] == "source_url" and source["uri"] == source_url
-    # mlconf.dbpath is accepted and changes nothing
-    assert mlconf.dbpath == "http://mlrun-api:8080"
+    # mlconf.dbpath named the catalog service: every read went through it
+    assert mlconf.dbpath == api_service
+    assert catalog.get_catalog().config.api == api_service
+    assert not Path(Config.load().db).exists()  # the job kept no projection file
     runs = catalog.get_catalog().sql("SELECT name, state, artifact_path FROM runs").to_pylist()
     assert runs == [
         {"name": "get_data", "state": "completed", "artifact_path": str(workdir / "jobs")}

@@ -30,10 +30,11 @@ from starlette.testclient import TestClient
 from catalog import Catalog, run_local
 from catalog.artifacts import FeatureSetArtifact, FeatureVectorArtifact, PlotArtifact
 from catalog.errors import InvalidInput
+from catalog.server import check_bind
 from catalog.web import api as web_api
 from catalog.web import create_app
 from catalog.web.openapi import document
-from catalog.web.server import check_bind, default_db
+from catalog.web.security import Guard
 
 BASE = "http://127.0.0.1"
 EVIL = '<script>alert("x")</script>'
@@ -755,40 +756,30 @@ def test_new_events_appear_without_restart(fresh: tuple[Demo, TestClient]) -> No
     assert "late-arrival" in keys_in(c.get("/projects/demo/artifacts?tab=all").text)
 
 
-def test_the_ui_owns_its_projection_file(tmp_path: Path) -> None:
-    from catalog.config import Config
-
-    config = Config.load()
-    assert default_db(config) != config.db
-    assert Path(default_db(config)).name == "ui.duckdb"
-    same = Config.load(db=str(tmp_path / "ui.duckdb"))
-    assert default_db(same) != same.db
-
-
-def test_binding_beyond_loopback_needs_a_token() -> None:
-    check_bind("127.0.0.1", None)
-    check_bind("::1", None)
-    check_bind("localhost", None)
-    with pytest.raises(InvalidInput, match="--token"):
-        check_bind("0.0.0.0", None)
-    check_bind("0.0.0.0", "t")
+def test_binding_beyond_loopback_needs_read_and_write_tokens() -> None:
+    check_bind("127.0.0.1", Guard())
+    check_bind("::1", Guard())
+    check_bind("localhost", Guard())
+    with pytest.raises(InvalidInput, match="read and write token"):
+        check_bind("0.0.0.0", Guard())
+    with pytest.raises(InvalidInput, match="read token"):
+        check_bind("0.0.0.0", Guard(write_tokens=("w" * 16,)))
+    check_bind("0.0.0.0", Guard(read_tokens=("r" * 16,), write_tokens=("w" * 16,)))
 
 
-def test_cli_ui_command(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_serve_and_ui_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     from cli import cli
 
-    monkeypatch.delenv("CATALOG_UI_TOKEN", raising=False)
-    result = CliRunner().invoke(cli, ["ui", "--host", "0.0.0.0"])
-    assert result.exit_code == 2 and "--token" in result.output
-    import sys
-
-    import catalog.web
-
-    monkeypatch.setitem(sys.modules, "catalog.web.server", None)  # as if the extra were missing
-    monkeypatch.delattr(catalog.web, "server", raising=False)
-    result = CliRunner().invoke(cli, ["ui"])
-    assert result.exit_code == 1
-    assert "pip install 'catalog[web]'" in result.output
+    for name in ("CATALOG_UI_TOKEN", "CATALOG_READ_TOKEN", "CATALOG_WRITE_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for command in ("serve", "ui"):
+        result = CliRunner().invoke(cli, [command, "--host", "0.0.0.0"])
+        assert result.exit_code == 2, result.output
+        assert "CATALOG_READ_TOKEN" in result.output
+        # a token on the command line is refused: ps shows it to every user
+        result = CliRunner().invoke(cli, [command, "--token", "s3cret-s3cret-s3cret"])
+        assert result.exit_code == 2 and "visible" not in result.output
+        assert "not taken on the command line" in result.output
 
 
 # --------------------------------------------------------------------- API

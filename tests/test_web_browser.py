@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 from test_web import Demo, build_demo, uid_of
 
-from catalog.web.server import Server
+from catalog.config import Config
+from catalog.server import Server
 
 pytestmark = pytest.mark.browser
 
@@ -66,7 +67,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 @pytest.fixture(scope="module")
 def server(demo: Demo) -> Iterator[Server]:
-    with Server(demo.ui_catalog()) as srv:
+    config = Config.load(log=demo.log, db=str(demo.root / "ui.duckdb"), project="demo", actor="web")
+    with Server(config, advertise=False) as srv:
         yield srv
 
 

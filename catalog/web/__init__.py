@@ -1,9 +1,9 @@
 """The web UI: browse, search, inspect, download and manage artifacts.
 
-``catalog ui`` serves it (:func:`catalog.web.server.serve`);
+``catalog serve`` serves it beside the query API (:mod:`catalog.server`);
 :func:`create_app` builds the Starlette application over a
-:class:`~catalog.client.Catalog` that owns its own projection file. Needs the
-``web`` extra (``pip install 'catalog[web]'``): Starlette, Jinja2 and Uvicorn.
+:class:`~catalog.client.Catalog` (one that reads the service's projection, or
+one with a projection file of its own).
 Pages are rendered on the server; the one stylesheet and the one small script
 ship in ``static/``, and nothing is fetched from the internet.
 """

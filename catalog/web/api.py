@@ -43,7 +43,11 @@ async def session(request: Request) -> Response:
 
 
 async def openapi(request: Request) -> Response:
-    return JSON(document())
+    doc = document()
+    extra = request.app.state.openapi_paths
+    if extra is not None:
+        doc["paths"].update(extra())
+    return JSON(doc)
 
 
 async def projects(request: Request) -> Response:

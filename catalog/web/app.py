@@ -39,7 +39,13 @@ from catalog.client import Catalog
 from catalog.errors import CatalogError, NotFound
 from catalog.web import render
 from catalog.web.data import TABS
-from catalog.web.security import LOOPBACK_NAMES, Guard, SecurityMiddleware, session_of
+from catalog.web.security import (
+    LOOPBACK_NAMES,
+    Guard,
+    ReadAccessMiddleware,
+    SecurityMiddleware,
+    session_of,
+)
 
 HERE = Path(__file__).resolve().parent
 T = TypeVar("T")
@@ -51,16 +57,24 @@ class MethodNotAllowed(CatalogError):
 
 
 class UI:
-    """The server's state: one Catalog on its own projection, one caller at a time."""
+    """The server's state: one Catalog, and a guard.
 
-    def __init__(self, catalog: Catalog, guard: Guard) -> None:
+    Over a Catalog with a projection file of its own, one caller at a time
+    (a DuckDB connection is not for concurrent use); inside the catalog
+    service (``serialize=False``), callers run concurrently, each read on a
+    cursor of its own.
+    """
+
+    def __init__(self, catalog: Catalog, guard: Guard, *, serialize: bool = True) -> None:
         self.catalog = catalog
         self.guard = guard
-        self._lock = threading.Lock()
+        self._lock: threading.Lock | None = threading.Lock() if serialize else None
         self._session: ExitStack | None = None
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn(catalog, *args)`` holding the lock, with the projection open."""
+        """Run ``fn(catalog, *args)`` (holding the lock, with the projection open)."""
+        if self._lock is None:
+            return fn(self.catalog, *args, **kwargs)
         with self._lock:
             if self._session is None:
                 stack = ExitStack()
@@ -73,7 +87,7 @@ class UI:
         return await run_in_threadpool(self.call, fn, *args, **kwargs)
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock or threading.Lock():
             if self._session is not None:
                 self._session.close()
                 self._session = None
@@ -205,18 +219,24 @@ def create_app(
     *,
     token: str | None = None,
     allowed_hosts: Sequence[str] | None = None,
+    guard: Guard | None = None,
+    routes: Sequence[BaseRoute] = (),
+    serialize: bool = True,
+    openapi_paths: Callable[[], dict[str, Any]] | None = None,
 ) -> Starlette:
     """The web application over ``catalog`` (by default one from the environment).
 
     Give the catalog its own projection file (``Catalog(db=...)``): the app
     keeps it open while it runs. ``token``, when given, is needed for every
-    write. ``allowed_hosts`` are the Host names accepted (default: loopback
-    names only, which stops DNS-rebinding pages from reaching a local server;
-    ``["*"]`` accepts any).
+    write (``guard`` sets read and write tokens instead). ``allowed_hosts``
+    are the Host names accepted (default: loopback names only, which stops
+    DNS-rebinding pages from reaching a local server; ``["*"]`` accepts any).
+    ``routes`` are served beside the pages (the catalog service's query API),
+    and ``openapi_paths`` adds their description to ``/api/openapi.json``.
     """
     from catalog.web import api, pages
 
-    ui = UI(catalog or Catalog(), Guard(token))
+    ui = UI(catalog or Catalog(), guard or Guard(token), serialize=serialize)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -225,16 +245,18 @@ def create_app(
         finally:
             await run_in_threadpool(ui.close)
 
-    routes: list[BaseRoute] = [
+    served: list[BaseRoute] = [
+        *routes,
         *pages.routes(),
         *api.routes(),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(
-        routes=routes,
+        routes=served,
         middleware=[
             Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts or LOOPBACK_NAMES)),
             Middleware(SecurityMiddleware),
+            Middleware(ReadAccessMiddleware, guard=ui.guard),
         ],
         exception_handlers={
             CatalogError: _catalog_error,
@@ -245,4 +267,5 @@ def create_app(
     )
     app.state.ui = ui
     app.state.templates = make_templates()
+    app.state.openapi_paths = openapi_paths
     return app

@@ -220,9 +220,8 @@ def summary(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def list_artifacts(cat: Catalog, project: str, search: Search) -> Listing:
     q, categories = search.query(project)
-    with cat.reading() as con:
-        page = query.search_artifacts(con, q, categories=categories)
-    return Listing(search, [summary(r) for r in page.rows], page.total, page.capped)
+    page = cat.read("search_artifacts", q=q, categories=categories)
+    return Listing(search, [summary(r) for r in page["rows"]], page["total"], page["capped"])
 
 
 # ---------------------------------------------------------------- projects
@@ -236,12 +235,12 @@ def projects(cat: Catalog) -> list[dict[str, Any]]:
 
     Cached per projection position: it only changes when events are applied.
     """
-    with cat.reading() as con:
-        at = query.positions(con)
-        cached = _overview_cache.get(cat.config.db)
+    with cat.session():
+        at = cat.positions()
+        cached = _overview_cache.get(cat.reader.where)
         if cached is not None and cached[0] == at:
             return cached[1]
-        rows = query.project_summaries(con)
+        rows = cat.read("project_summaries")
     result = []
     for r in rows:
         counts = r["counts"]
@@ -262,13 +261,13 @@ def projects(cat: Catalog) -> list[dict[str, Any]]:
                 "last_activity": r["last_activity"],
             }
         )
-    _overview_cache[cat.config.db] = (at, result)
+    _overview_cache[cat.reader.where] = (at, result)
     return result
 
 
 def project_names(cat: Catalog) -> list[str]:
-    with cat.reading() as con:
-        return query.project_names(con)
+    names: list[str] = cat.read("project_names")
+    return names
 
 
 # ---------------------------------------------------------------- artifact
@@ -315,16 +314,16 @@ def artifact(
     """Everything the artifact page shows about one version."""
     art = get_version(cat, project, key, uid=uid, tag=tag, iteration=iteration)
     version = art.uid or ""
-    with cat.reading() as con:
-        versions = query.versions_of(con, project, key, iteration=art.iter)
-        graph = query.lineage_graph(con, version, depth=LINEAGE_DEPTH)
-        linked_from = query.links_to(con, version)
-        history = query.recent_events(con, project, key, limit=HISTORY_LIMIT)
-        names = query.project_names(con)
+    with cat.session():
+        versions = cat.read("versions_of", project=project, key=key, iteration=art.iter)
+        graph = cat.read("lineage_graph", uid=version, depth=LINEAGE_DEPTH)
+        linked_from = cat.read("links_to", uid=version)
+        history = cat.read("recent_events", project=project, key=key, limit=HISTORY_LIMIT)
+        names = cat.read("project_names")
     return {
         "artifact": art,
-        "versions": versions.rows,
-        "versions_total": versions.total,
+        "versions": versions["rows"],
+        "versions_total": versions["total"],
         "lineage": graph,
         "linked_from": linked_from,
         "history": [_event(e) for e in history],
@@ -352,26 +351,24 @@ def artifact_document(art: Artifact) -> dict[str, Any]:
 
 def lineage(cat: Catalog, project: str, key: str, uid: str | None, depth: int) -> dict[str, Any]:
     art = get_version(cat, project, key, uid=uid)
-    with cat.reading() as con:
-        graph = query.lineage_graph(con, art.uid or "", depth=depth)
+    graph = cat.read("lineage_graph", uid=art.uid or "", depth=depth)
     return {"uri": art.uri, **graph}
 
 
 def history(cat: Catalog, project: str, key: str, limit: int) -> list[dict[str, Any]]:
     validate_project(project)
     validate_key(key)
-    with cat.reading() as con:
-        return [_event(e) for e in query.recent_events(con, project, key, limit=limit)]
+    events = cat.read("recent_events", project=project, key=key, limit=limit)
+    return [_event(e) for e in events]
 
 
 def versions(cat: Catalog, project: str, key: str) -> dict[str, Any]:
     validate_project(project)
     validate_key(key)
-    with cat.reading() as con:
-        page = query.versions_of(con, project, key)
-    if not page.rows:
+    page = cat.read("versions_of", project=project, key=key)
+    if not page["rows"]:
         raise InvalidInput(f"no versions of {key!r} in project {project!r}")
-    return {"items": page.rows, "total": page.total}
+    return {"items": page["rows"], "total": page["total"]}
 
 
 def dataitem(cat: Catalog, project: str, key: str, uid: str | None) -> tuple[Artifact, DataItem]:
@@ -406,25 +403,27 @@ def run(cat: Catalog, project: str, uid: str) -> dict[str, Any]:
     row = get_run(uid, project=project, catalog=cat)  # RunNotFound: 404
     for item in row["inputs"]:
         item["link"] = _version_link(item.get("uri"), item.get("uid"))
-    with cat.reading() as con:
-        page = query.search_artifacts(
-            con,
-            query.ListQuery(
-                project=project, producer=uid, tag="*", limit=500, order="key", descending=False
-            ),
-        )
+    page = cat.read(
+        "search_artifacts",
+        q=query.ListQuery(
+            project=project, producer=uid, tag="*", limit=500, order="key", descending=False
+        ),
+    )
     row["labels"] = dict(row["labels"] or {})
     row["outputs"] = dict(row["outputs"] or {})
-    return {"run": row, "artifacts": [summary(r) for r in page.rows], "artifacts_total": page.total}
+    return {
+        "run": row,
+        "artifacts": [summary(r) for r in page["rows"]],
+        "artifacts_total": page["total"],
+    }
 
 
 def runs(cat: Catalog, project: str, page: int, per_page: int) -> dict[str, Any]:
     validate_project(project)
-    with cat.reading() as con:
-        result = query.runs_of(con, project, limit=per_page, offset=(page - 1) * per_page)
-    for r in result.rows:
+    result = cat.read("runs_of", project=project, limit=per_page, offset=(page - 1) * per_page)
+    for r in result["rows"]:
         r["labels"] = dict(r["labels"] or {})
-    return {"items": result.rows, "total": result.total, "page": page, "per_page": per_page}
+    return {"items": result["rows"], "total": result["total"], "page": page, "per_page": per_page}
 
 
 def _version_link(uri: str | None, uid: str | None) -> dict[str, Any] | None:

@@ -264,9 +264,15 @@ async def content(request: Request) -> Response:
     art, item = await ui_of(request).run(
         data.dataitem, project, key, request.query_params.get("uid") or None
     )
+    return await send_content(request, art, item, pinned=bool(request.query_params.get("uid")))
+
+
+async def send_content(request: Request, art: Artifact, item: DataItem, pinned: bool) -> Response:
+    """A version's stored content, verified against its hash (``inline=1``: shown, not
+    downloaded, for images and sandboxed HTML/SVG)."""
     etag = f'"{art.hash}"'
     headers = {"etag": etag, "x-content-sha256": str(art.hash)}
-    if request.query_params.get("uid"):
+    if pinned:
         headers["cache-control"] = "private, max-age=31536000, immutable"
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
@@ -302,6 +308,11 @@ async def yaml_document(request: Request) -> Response:
     key = request.path_params["key"]
     version = version_params(request)
     art = await ui_of(request).run(data.get_version, project, key, **version)
+    return send_yaml(art)
+
+
+def send_yaml(art: Artifact) -> Response:
+    """A version's document as YAML, as a download."""
     name = f"{art.key}-{render.short(art.uid, 12)}.yaml"
     return Response(
         art.to_yaml(),
@@ -430,7 +441,8 @@ async def login(request: Request) -> Response:
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     ui.guard.check_csrf(request, fields.get(CSRF_FIELD, ""))
-    if not ui.guard.check_token(fields.get("token", "")):
+    scope = ui.guard.scope_of(fields.get("token", ""))
+    if scope is None:
         return page(
             request,
             "login.html",
@@ -438,7 +450,7 @@ async def login(request: Request) -> Response:
             status=401,
         )
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(AUTH_COOKIE, ui.guard.auth_cookie(), httponly=True, samesite="strict")
+    response.set_cookie(AUTH_COOKIE, ui.guard.auth_cookie(scope), httponly=True, samesite="strict")
     return response
 
 

@@ -6,11 +6,15 @@
   call — must carry the token (form field ``csrf_token`` or header
   ``X-CSRF-Token``) matching its cookie, and an ``Origin`` header, if sent,
   must name this server.
-- **Write token.** When the server is given a token (``--token`` or
-  ``CATALOG_UI_TOKEN``; required to bind a non-loopback address), writes
-  also need it: ``Authorization: Bearer <token>`` (scripts; exempt from the
-  CSRF check, since a browser never sends it on its own), or the
-  ``catalog_auth`` cookie that ``/login`` sets.
+- **Tokens, by scope.** A server may be given write tokens and read tokens
+  (:func:`load_tokens`: ``CATALOG_WRITE_TOKEN``, ``CATALOG_READ_TOKEN``, or a
+  tokens file; never a command-line argument, which ``ps`` shows; binding a
+  non-loopback address needs both). Writes — the UI's manage actions, any
+  write through the API — then need a write token; with read tokens, every
+  read needs a read or a write token. A token comes as ``Authorization:
+  Bearer <token>`` (scripts; exempt from the CSRF check, since a browser never
+  sends it on its own), or as the ``catalog_auth`` cookie that ``/login``
+  sets, which records the scope. Tokens are compared in constant time.
 - **Headers.** A strict Content-Security-Policy (no inline script, nothing
   from other origins), ``nosniff``, no framing, no referrer to other sites.
 """
@@ -20,15 +24,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import os
 import secrets
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from catalog.errors import CatalogError
+from catalog.errors import Forbidden, InvalidInput, Unauthorized
 
 SESSION_COOKIE = "catalog_session"
 AUTH_COOKIE = "catalog_auth"
@@ -48,16 +55,47 @@ HEADERS = {
 }
 
 
-class Forbidden(CatalogError):
-    """A write without a valid CSRF token (or from another origin)."""
+READ_TOKEN_ENV = "CATALOG_READ_TOKEN"
+WRITE_TOKEN_ENV = "CATALOG_WRITE_TOKEN"
+LEGACY_TOKEN_ENV = "CATALOG_UI_TOKEN"  # a write token, as before scopes
+TOKENS_FILE_ENV = "CATALOG_TOKENS_FILE"
 
-    status = 403
 
+def load_tokens(
+    tokens_file: str | None = None, environ: dict[str, str] | None = None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(read tokens, write tokens) from the environment and a tokens file.
 
-class Unauthorized(CatalogError):
-    """A write without the server's write token."""
-
-    status = 401
+    Environment: ``CATALOG_READ_TOKEN`` and ``CATALOG_WRITE_TOKEN`` (each may
+    hold several, comma-separated; ``CATALOG_UI_TOKEN`` is a write token too).
+    File (``tokens_file`` or ``CATALOG_TOKENS_FILE``): one ``read TOKEN`` or
+    ``write TOKEN`` per line; blank lines and ``#`` comments are skipped.
+    """
+    env = dict(os.environ if environ is None else environ)
+    read = [t for t in env.get(READ_TOKEN_ENV, "").split(",") if t.strip()]
+    write = [t for t in env.get(WRITE_TOKEN_ENV, "").split(",") if t.strip()]
+    write += [t for t in [env.get(LEGACY_TOKEN_ENV, "")] if t.strip()]
+    path = tokens_file or env.get(TOKENS_FILE_ENV)
+    if path:
+        try:
+            lines = Path(path).expanduser().read_text().splitlines()
+        except OSError as exc:
+            raise InvalidInput(f"tokens file {path}: {exc.strerror or exc}") from None
+        for number, line in enumerate(lines, 1):
+            text = line.split("#", 1)[0].strip()
+            if not text:
+                continue
+            scope, _, token = text.partition(" ")
+            token = token.strip()
+            if scope not in ("read", "write") or not token or " " in token:
+                raise InvalidInput(
+                    f"tokens file {path}, line {number}: expected 'read TOKEN' or 'write TOKEN'"
+                )
+            (read if scope == "read" else write).append(token)
+    short = [t for t in read + write if len(t.strip()) < 16]
+    if short:
+        raise InvalidInput("a token must be at least 16 characters (use: openssl rand -hex 32)")
+    return tuple(t.strip() for t in read), tuple(t.strip() for t in write)
 
 
 def is_loopback(host: str) -> bool:
@@ -72,11 +110,35 @@ def is_loopback(host: str) -> bool:
 
 
 class Guard:
-    """Signs and checks CSRF tokens and the write token for one server process."""
+    """Signs and checks CSRF tokens, and the read and write tokens, for one server.
 
-    def __init__(self, token: str | None = None, secret: bytes | None = None) -> None:
-        self.token = token or None
+    No token at all: reads and writes are open (a loopback server; browsers
+    still need their CSRF token to write). Write tokens only: reads open,
+    writes need one. Read tokens too: every read needs a read or write token.
+    Read tokens only: a read-only server.
+    """
+
+    def __init__(
+        self,
+        token: str | None = None,
+        secret: bytes | None = None,
+        *,
+        read_tokens: tuple[str, ...] = (),
+        write_tokens: tuple[str, ...] = (),
+    ) -> None:
+        self.write_tokens = tuple(t for t in (token, *write_tokens) if t)
+        self.read_tokens = tuple(t for t in read_tokens if t)
+        #: a write token is needed to write (what the pages show)
+        self.token = self.write_tokens[0] if self.write_tokens else None
         self.secret = secret or secrets.token_bytes(32)
+
+    @property
+    def read_required(self) -> bool:
+        return bool(self.read_tokens)
+
+    @property
+    def writes_open(self) -> bool:
+        return not self.write_tokens and not self.read_tokens
 
     def _sign(self, what: str) -> str:
         return hmac.new(self.secret, what.encode(), hashlib.sha256).hexdigest()
@@ -84,31 +146,66 @@ class Guard:
     def csrf_token(self, session: str) -> str:
         return self._sign("csrf:" + session)
 
-    def auth_cookie(self) -> str:
-        return self._sign("auth:" + (self.token or ""))
+    def auth_cookie(self, scope: str = "write") -> str:
+        return scope + "." + self._sign(f"auth:{scope}")
+
+    def scope_of(self, given: str) -> str | None:
+        """``"write"``, ``"read"`` or None for a token (every comparison in constant time)."""
+        found = None
+        raw = given.encode()
+        for scope, tokens in (("read", self.read_tokens), ("write", self.write_tokens)):
+            for token in tokens:
+                if hmac.compare_digest(raw, token.encode()):
+                    found = scope if found != "write" else found
+        return found
 
     def check_token(self, given: str) -> bool:
-        return self.token is not None and hmac.compare_digest(given.encode(), self.token.encode())
+        return self.scope_of(given) is not None
 
-    def bearer(self, request: Request) -> bool:
+    def _bearer(self, request: Request) -> str | None:
         header = request.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
-        return scheme.lower() == "bearer" and self.check_token(value.strip())
+        return value.strip() if scheme.lower() == "bearer" else None
+
+    def bearer(self, request: Request) -> bool:
+        """Does the request carry a valid Bearer token (of either scope)?"""
+        given = self._bearer(request)
+        return given is not None and self.scope_of(given) is not None
+
+    def scope(self, request: Request) -> str | None:
+        """What this request's credential allows: ``"write"``, ``"read"`` or None."""
+        given = self._bearer(request)
+        if given is not None:
+            return self.scope_of(given)
+        cookie = request.cookies.get(AUTH_COOKIE, "")
+        scope = cookie.partition(".")[0]
+        if scope in ("read", "write") and hmac.compare_digest(cookie, self.auth_cookie(scope)):
+            return scope
+        return None
+
+    def may_read(self, request: Request) -> bool:
+        return not self.read_required or self.scope(request) is not None
 
     def logged_in(self, request: Request) -> bool:
         """May this request write (as far as the token goes)?"""
-        if self.token is None:
-            return True
-        if self.bearer(request):
-            return True
-        cookie = request.cookies.get(AUTH_COOKIE, "")
-        return bool(cookie) and hmac.compare_digest(cookie, self.auth_cookie())
+        return self.writes_open or self.scope(request) == "write"
+
+    def check_read(self, request: Request) -> None:
+        if not self.may_read(request):
+            raise Unauthorized(
+                "this server needs a read or write token: log in, or send "
+                "Authorization: Bearer <token> (the CLI and SDK send CATALOG_TOKEN)"
+            )
 
     def check_write(self, request: Request, form_token: str | None = None) -> None:
         """Raise unless this request may write: token (if any), then CSRF and origin."""
         if not self.logged_in(request):
+            if not self.write_tokens:
+                raise Forbidden("this server takes no writes (it has no write token)")
+            if self.scope(request) == "read":
+                raise Forbidden("this token may only read; writing needs a write token")
             raise Unauthorized("this server needs its write token: log in, or send a Bearer token")
-        if self.bearer(request):
+        if self._bearer(request) is not None:
             return  # not a browser's ambient credential: no CSRF risk
         self.check_csrf(request, form_token)
 
@@ -165,3 +262,38 @@ class SecurityMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+#: Paths anyone may fetch even when reads need a token (to log in, and liveness).
+OPEN_PATHS = ("/login", "/static/", "/favicon.ico", "/api/v1/health")
+
+
+class ReadAccessMiddleware:
+    """Where reads need a token: API requests without one get 401 (the one error
+    shape), pages a redirect to the login page."""
+
+    def __init__(self, app: ASGIApp, guard: Guard) -> None:
+        self.app = app
+        self.guard = guard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if (
+            scope["type"] != "http"
+            or not self.guard.read_required
+            or path.startswith(OPEN_PATHS)
+            or self.guard.may_read(Request(scope))
+        ):
+            await self.app(scope, receive, send)
+            return
+        if path.startswith("/api/"):
+            error = Unauthorized(
+                "this server needs a read or write token: send Authorization: Bearer <token> "
+                "(the CLI and SDK send CATALOG_TOKEN)"
+            )
+            response: Response = JSONResponse(error.to_dict(), status_code=401)
+        else:
+            query = scope.get("query_string", b"").decode("latin-1")
+            target = quote(path + ("?" + query if query else ""))
+            response = RedirectResponse(f"/login?next={target}", status_code=303)
+        await response(scope, receive, send)

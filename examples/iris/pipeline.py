@@ -112,7 +112,9 @@ def main(workdir: str | None = None) -> dict[str, str]:
         project="iris", artifact_path=path.join(workdir, "artifacts")
     )
     project = new_project(project_name, path.join(workdir, "conf"), init_git=True)
-    mlconf.dbpath = mlconf.dbpath or "http://mlrun-api:8080"  # accepted, not needed
+    # MLRun's "DB path or API service URL": a catalog service (`catalog serve`) if one
+    # is given (mlconf.dbpath, or CATALOG_API); else this process reads its own projection.
+    print(f"reading through {mlconf.dbpath or 'a local projection (the embedded default)'}")
 
     get_data_run = run_local(
         name="get_data",

@@ -51,7 +51,8 @@ from catalog.events.model import (
 
 log, db, artifacts, name, count, seed = sys.argv[1:7]
 rng = random.Random(int(seed))
-cat = Catalog(log=log, db=db, artifact_path=artifacts, project="race", actor=name)
+# wait=False: refusals are expected here (the test checks them against its model)
+cat = Catalog(log=log, db=db, artifact_path=artifacts, project="race", actor=name, wait=False)
 acks = []
 append = cat.append_events
 

@@ -1,0 +1,461 @@
+"""``catalog serve``: the catalog service over HTTP, with the web UI.
+
+The versioned query API is derived from :data:`catalog.api.OPS`: one ``GET``
+route per read under ``/api/v1``, plus ``/api/v1/sql`` (read-only SQL as an
+Arrow IPC stream, JSON or CSV), ``/api/v1/health`` (liveness, open to all),
+``/api/v1/status`` (where the service stands), ``/api/v1/artifacts/content``
+and ``/api/v1/artifacts/yaml`` (a version's bytes, verified, and its
+document). The web UI and its own JSON API are served beside it, over a
+Catalog that reads the same projection. ``/api/openapi.json`` describes all.
+
+Binding anything but loopback needs read and write tokens
+(:func:`catalog.web.security.load_tokens`); TLS is a reverse proxy's job
+(docs/operations.md shows one).
+"""
+
+from __future__ import annotations
+
+import collections.abc as abc
+import dataclasses
+import inspect
+import logging
+import signal
+import socket
+import threading
+import time
+import typing
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import uvicorn
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from catalog import api
+from catalog.config import Config
+from catalog.errors import CatalogError, InvalidInput
+from catalog.service import Service, parse_common, served_catalog
+from catalog.uri import StoreURI
+from catalog.web.app import create_app, ui_of
+from catalog.web.security import LOOPBACK_NAMES, Guard, is_loopback, load_tokens
+
+_logger = logging.getLogger("catalog.server")
+
+DEFAULT_PORT = 8765
+
+
+# ------------------------------------------------------------------ routes
+
+
+def _endpoint(service: Service, op: api.Op) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        params = api.decode_params(op, request.query_params)
+        wanted, as_of = parse_common(request.query_params)
+        result, at = await run_in_threadpool(
+            service.read, op, params, min_positions=wanted, as_of=as_of
+        )
+        body, times = api.dump(result)
+        headers = {api.TIMES_HEADER: ",".join(times), api.POSITIONS_HEADER: api.format_offsets(at)}
+        return Response(body, media_type="application/json", headers=headers)
+
+    endpoint.__name__ = op.name
+    endpoint.__doc__ = op.summary
+    return endpoint
+
+
+def v1_routes(service: Service) -> list[BaseRoute]:
+    """The query API: every op of :data:`catalog.api.OPS`, and the routes beside them."""
+
+    async def health(request: Request) -> Response:
+        body, _ = api.dump(service.health())
+        return Response(body, media_type="application/json")
+
+    async def status(request: Request) -> Response:
+        body, _ = api.dump(await run_in_threadpool(service.status))
+        return Response(body, media_type="application/json")
+
+    async def sql(request: Request) -> Response:
+        if request.method == "POST":
+            form = await _body(request)
+            statement, fmt = str(form.get("q", "")), str(form.get("format", "json"))
+        else:
+            statement = request.query_params.get("q", "")
+            fmt = request.query_params.get("format", "json")
+        if fmt not in api.SQL_FORMATS:
+            raise InvalidInput(f"format {fmt!r}: one of {', '.join(api.SQL_FORMATS)}")
+        wanted, as_of = parse_common(request.query_params)
+        table = await run_in_threadpool(service.sql, statement, min_positions=wanted, as_of=as_of)
+        return Response(_encode_table(table, fmt), media_type=api.SQL_FORMATS[fmt])
+
+    async def content(request: Request) -> Response:
+        from catalog.web import data, pages
+
+        uri = _uri(request)
+        art = await ui_of(request).run(lambda cat: cat.get_artifact(uri))
+        art, item = await ui_of(request).run(data.dataitem, art.project or "", art.key, art.uid)
+        return await pages.send_content(request, art, item, pinned=bool(uri.uid))
+
+    async def yaml_document(request: Request) -> Response:
+        from catalog.web import pages
+
+        uri = _uri(request)
+        art = await ui_of(request).run(lambda cat: cat.get_artifact(uri))
+        return pages.send_yaml(art)
+
+    p = api.PREFIX
+    routes: list[BaseRoute] = [Route(p + op.path, _endpoint(service, op)) for op in api.OPS]
+    return routes + [
+        Route(p + api.HEALTH_PATH, health),
+        Route(p + "/status", status),
+        Route(p + api.SQL_PATH, sql, methods=["GET", "POST"]),
+        Route(p + "/artifacts/content", content),
+        Route(p + "/artifacts/yaml", yaml_document),
+    ]
+
+
+def _uri(request: Request) -> StoreURI:
+    text = request.query_params.get("uri", "")
+    if not text:
+        raise InvalidInput("give the version as uri=store://<category>/<project>/<key>[:tag|^uid]")
+    return StoreURI.parse(text)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    import json
+
+    try:
+        found = json.loads(await request.body() or b"{}")
+    except ValueError as exc:
+        raise InvalidInput(f"the request body is not JSON: {exc}") from None
+    if not isinstance(found, dict):
+        raise InvalidInput("the request body must be a JSON object")
+    return found
+
+
+def _encode_table(table: Any, fmt: str) -> bytes:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv
+
+    if fmt == "arrow":
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return bytes(sink.getvalue().to_pybytes())
+    if fmt == "csv":
+        out = io.BytesIO()
+        pyarrow.csv.write_csv(table, out)
+        return out.getvalue()
+    body, _ = api.dump({"columns": table.column_names, "rows": table.to_pylist()})
+    return body
+
+
+# ----------------------------------------------------------------- OpenAPI
+
+
+def v1_openapi() -> dict[str, Any]:
+    """The OpenAPI description of the query API, derived from the ops' signatures."""
+    paths: dict[str, Any] = {}
+    common = [
+        _param("min_positions", _POSITIONS, "Answer only once these positions are applied "
+               "(read-your-writes): PARTITION:NEXT_OFFSET[,...]."),
+        _param("as_of", {"type": "string"}, "Answer as the catalog stood then: a time "
+               "(ISO 8601, or 3d) or a log position (N, or P:O,...)."),
+    ]  # fmt: skip
+    for op in api.OPS:
+        params = []
+        for name, (hint, default) in api.signature(op).items():
+            if api.is_query_object(hint):
+                hints = typing.get_type_hints(hint)
+                params += [
+                    _param(f.name, _schema(hints[f.name]), f"{hint.__name__}.{f.name}")
+                    for f in dataclasses.fields(hint)
+                ]
+            else:
+                required = default is inspect.Parameter.empty
+                params.append(_param(name, _schema(hint), name, required=required))
+        paths[api.PREFIX + op.path] = {
+            "get": {
+                "summary": op.summary,
+                "operationId": f"v1_{op.name}",
+                "parameters": params + common,
+                "responses": _responses("JSON; times as ISO 8601 (their fields listed in the "
+                                        f"{api.TIMES_HEADER} header)"),
+            }
+        }  # fmt: skip
+    sql = {
+        "summary": "A read-only SQL query (one SELECT or EXPLAIN) over the projection's tables.",
+        "operationId": "v1_sql",
+        "parameters": [
+            _param("q", {"type": "string"}, "The statement.", required=True),
+            _param("format", {"type": "string", "enum": list(api.SQL_FORMATS)}, "Answer format."),
+            *common,
+        ],
+        "responses": _responses("Arrow IPC stream, JSON {columns, rows} or CSV"),
+    }
+    paths[api.PREFIX + api.SQL_PATH] = {"get": sql}
+    paths[api.PREFIX + api.HEALTH_PATH] = {
+        "get": {
+            "summary": "Liveness: status, ready (caught up since start), instance id, version.",
+            "operationId": "v1_health",
+            "security": [],
+            "responses": _responses("JSON"),
+        }
+    }
+    paths[api.PREFIX + "/status"] = {
+        "get": {
+            "summary": "Where the service stands: positions, log end, lag, log, file, errors.",
+            "operationId": "v1_status",
+            "responses": _responses("JSON"),
+        }
+    }
+    uri = _param("uri", {"type": "string"}, "store://<category>/<project>/<key>[:tag|^uid]", True)
+    for path, summary in (
+        ("/artifacts/content", "A version's stored content, verified against its hash."),
+        ("/artifacts/yaml", "A version's document as YAML."),
+    ):
+        paths[api.PREFIX + path] = {
+            "get": {
+                "summary": summary,
+                "operationId": "v1_" + path.rsplit("/", 1)[-1],
+                "parameters": [uri],
+                "responses": _responses("the bytes"),
+            }
+        }
+    return paths
+
+
+_POSITIONS = {"type": "string", "pattern": r"^\d+:\d+(,\d+:\d+)*$"}
+
+
+def _param(name: str, schema: dict[str, Any], doc: str, required: bool = False) -> dict[str, Any]:
+    array = schema.get("type") == "array"
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": doc,
+        "schema": schema,
+        **({"style": "form", "explode": True} if array else {}),
+    }
+
+
+def _schema(hint: Any) -> dict[str, Any]:
+    hint = api._strip_optional(hint)
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        return {"type": "boolean"}
+    if hint is int:
+        return {"type": "integer", "minimum": 0, "maximum": api.MAX_INT}
+    if hint is datetime:
+        return {"type": "string", "description": "ISO 8601 time, or a duration ago (7d)"}
+    if origin is dict or (isinstance(origin, type) and issubclass(origin, abc.Mapping)):
+        return _POSITIONS
+    if origin in (list, tuple) or (isinstance(origin, type) and issubclass(origin, abc.Sequence)):
+        return {"type": "array", "items": {"type": "string"}}
+    return {"type": "string"}
+
+
+def _responses(what: str) -> dict[str, Any]:
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {
+        "200": {"description": what},
+        "400": {"description": "Invalid input", **error},
+        "401": {"description": "A token is needed", **error},
+        "404": {"description": "Not found", **error},
+        "504": {"description": "min_positions not applied in time", **error},
+    }
+
+
+# ------------------------------------------------------------------ serving
+
+
+def allowed_hosts(host: str) -> list[str]:
+    """Host header names accepted: loopback names on loopback (no DNS rebinding), else any."""
+    return [*LOOPBACK_NAMES, host] if is_loopback(host) else ["*"]
+
+
+def check_bind(host: str, guard: Guard) -> None:
+    """Refuse to listen beyond loopback without read and write tokens."""
+    if is_loopback(host):
+        return
+    missing = [
+        scope
+        for scope, tokens in (("read", guard.read_tokens), ("write", guard.write_tokens))
+        if not tokens
+    ]
+    if missing:
+        raise InvalidInput(
+            f"binding to {host} lets other machines reach the catalog: give "
+            f"{' and '.join(missing)} token(s) in CATALOG_READ_TOKEN / CATALOG_WRITE_TOKEN or "
+            "a --tokens-file (never on the command line, where ps shows them); "
+            "put TLS in front with a reverse proxy (docs/operations.md)"
+        )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """A catalog service listening on HTTP in a background thread.
+
+    ``start()`` returns once it listens (reads wait until the projection has
+    caught up with the log as it stood at start); ``stop()`` withdraws the
+    advertisement, stops listening and releases the projection file.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        db: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        guard: Guard | None = None,
+        ui: bool = True,
+        advertise: bool = True,
+        wait_timeout: float | None = None,
+        batch_size: int | None = None,
+    ) -> None:
+        self.guard = guard or make_guard()
+        check_bind(host, self.guard)
+        self.host = host
+        self.port = port or free_port(host)
+        self.config = config
+        self.db = db or config.db
+        _refuse_if_served(self.db)
+        kwargs: dict[str, Any] = {}
+        if wait_timeout is not None:
+            kwargs["wait_timeout"] = wait_timeout
+        if batch_size is not None:
+            kwargs["batch_size"] = batch_size
+        self.service = Service(config.log, self.db, **kwargs)
+        self.service.url = self.url
+        self.advertise = advertise
+        catalog = served_catalog(self.service, config)
+        app = create_app(
+            catalog,
+            guard=self.guard,
+            allowed_hosts=allowed_hosts(host),
+            routes=v1_routes(self.service),
+            serialize=False,
+            openapi_paths=v1_openapi,
+        )
+        if not ui:
+            app.router.routes = [
+                r for r in app.router.routes if getattr(r, "path", "").startswith("/api/v1")
+            ]
+        uv_config = uvicorn.Config(
+            app,
+            host=host,
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
+        self._server = uvicorn.Server(uv_config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> Server:
+        self.service.start()
+        self._thread = threading.Thread(target=self._server.run, name="catalog-http", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.service.stop()
+                raise CatalogError(f"the catalog service did not start on {self.url}")
+            time.sleep(0.02)
+        if self.advertise:
+            api.write_advert(self.db, self.service.advert())
+        return self
+
+    def stop(self) -> None:
+        if self.advertise:
+            api.remove_advert(self.db, self.service.instance)
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.service.stop()
+
+    def wait(self, stop: Callable[[], bool], poll: float = 0.2) -> None:
+        """Block until ``stop()`` is true (or the server thread ends)."""
+        while not stop() and self._thread is not None and self._thread.is_alive():
+            time.sleep(poll)
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _refuse_if_served(db: str) -> None:
+    """A clear error, not a 30 s wait for the file, when another service holds ``db``."""
+    from catalog.reader import RemoteReader
+
+    found = api.read_advert(db)
+    if found is None:
+        return
+    remote = RemoteReader(found["url"], timeout=5)
+    try:
+        same = remote.health().get("instance") == found.get("instance")
+    except CatalogError:
+        same = False
+    finally:
+        remote.close()
+    if same:
+        raise InvalidInput(
+            f"{db} is already served by pid {found.get('pid')} at {found['url']}: "
+            "read through it (CATALOG_API), or give this service its own --db"
+        )
+
+
+def _tokens_kwargs(tokens: tuple[tuple[str, ...], tuple[str, ...]]) -> dict[str, Any]:
+    read, write = tokens
+    return {"read_tokens": read, "write_tokens": write}
+
+
+def make_guard(tokens_file: str | None = None) -> Guard:
+    """The guard of a server from the environment and ``tokens_file``."""
+    return Guard(**_tokens_kwargs(load_tokens(tokens_file)))
+
+
+def serve_forever(
+    server: Server, *, echo: Callable[[str], None] = print, signals: Sequence[int] = ()
+) -> None:
+    """Run ``server`` until SIGTERM/SIGINT (the CLI), telling where it stands."""
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: Any) -> None:
+        stopping.set()
+
+    for sig in signals or (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+    server.start()
+    echo(
+        f"serving {server.db} (following {server.config.log}) on {server.url}/ "
+        f"(query API under {api.PREFIX}, web UI at /)"
+    )
+    try:
+        reported = False
+        while not stopping.is_set() and server._thread is not None and server._thread.is_alive():
+            if not reported and server.service.ready():
+                echo(f"caught up: {server.service.applied_events:,} event(s) applied since start")
+                reported = True
+            stopping.wait(0.2)
+    finally:
+        server.stop()

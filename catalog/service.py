@@ -1,0 +1,358 @@
+"""The catalog service: one projection, kept current, answering many clients.
+
+DuckDB allows one writing process per file, so a projection is shared by
+serving it, not by opening it twice (DESIGN.md). A :class:`Service` owns one
+projection file: a follower thread applies the log to it batch by batch, and
+every read — the versioned query API (:mod:`catalog.api`), the web UI, SQL —
+runs in a read-only transaction on a cursor of its own, concurrently with the
+follower and with each other (DuckDB's MVCC: a read sees one committed state).
+
+- **Read-your-writes.** A read that passes ``min_positions`` waits (bounded,
+  :attr:`Service.wait_timeout`) until the follower has applied them; the
+  follower is nudged at once rather than at its next poll. A read waits the
+  same way, at start, until the projection has caught up with the log as it
+  stood when the service started, so nobody reads a half-built catalog.
+- **Writes never pass here.** Producers append to the log and store bytes
+  themselves; the service only learns of them by following the log.
+- **Advertised.** The service writes its loopback address beside the file
+  (:func:`catalog.api.write_advert`), so other processes of this machine that
+  want that file read through the service instead of waiting for it.
+
+``catalog serve`` runs it with the web UI; ``catalog consume --follow`` runs
+it on an ephemeral loopback port.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from catalog import __version__, api, query
+from catalog.client import Catalog, parse_as_of
+from catalog.config import Config
+from catalog.errors import CatalogError, InvalidInput, LogUnavailable, NotYetApplied
+from catalog.events.codec import Codec, default_codec
+from catalog.log import EventLog, is_behind, open_log
+from catalog.reader import AsOf, Reader
+from consumers.projection import DEFAULT_BATCH, Projection, connect
+
+_logger = logging.getLogger("catalog.service")
+
+#: Default bound on a read's wait for ``min_positions`` (seconds).
+WAIT_TIMEOUT = 10.0
+
+
+class Service:
+    """Owns a projection file; follows the log into it; answers reads over it."""
+
+    def __init__(
+        self,
+        log_url: str,
+        db: str,
+        *,
+        codec: Codec | None = None,
+        wait_timeout: float = WAIT_TIMEOUT,
+        batch_size: int = DEFAULT_BATCH,
+        open_timeout: float = 30.0,
+    ) -> None:
+        self.log_url = log_url
+        self.db = db
+        self.codec = codec or default_codec()
+        self.wait_timeout = wait_timeout
+        self.batch_size = batch_size
+        self.instance = uuid.uuid4().hex
+        self.url = ""  # set by the server once it listens
+        self.log: EventLog = open_log(log_url)
+        try:
+            self.projection = Projection(db, codec=self.codec, timeout=open_timeout)
+        except BaseException:
+            self.log.close()
+            raise
+        self.projection.bind(self.log)
+        # Reads run users' SQL on this instance: no files, no ATTACH, no extensions.
+        # (The follower needs none of them once the file is attached.)
+        self.projection.con.execute("SET enable_external_access = false")
+        self._applied: dict[int, int] = dict(self.projection.positions)
+        self._changed = threading.Condition()
+        self._nudge = threading.Event()
+        self._stopping = threading.Event()
+        self._cursors = threading.local()
+        self._all_cursors: list[Any] = []
+        self._cursor_lock = threading.Lock()
+        self._follower: threading.Thread | None = None
+        self.error: str | None = None  # the follower's last failure, for /health
+        self.started_at = time.time()
+        self._ready_at: dict[int, int] = {}  # the log's end when the service started
+        self.applied_events = 0
+
+    # --------------------------------------------------------------- follower
+
+    def start(self) -> Service:
+        """Start following the log (returns at once; reads wait until caught up)."""
+        try:
+            self._ready_at = self.log.end_offsets()
+        except LogUnavailable as exc:
+            _logger.warning("event log unavailable at start (%s); following when it is back", exc)
+        self._follower = threading.Thread(target=self._follow, name="catalog-follower", daemon=True)
+        self._follower.start()
+        return self
+
+    def _follow(self) -> None:
+        delay = 0.005
+        backoff = 0.0
+        while not self._stopping.is_set():
+            try:
+                applied = self.projection.catch_up(
+                    self.log, batch_size=self.batch_size, progress=self._batch_applied
+                )
+                if backoff:
+                    _logger.warning("event log %s is back; following again", self.log.url)
+                    backoff = 0.0
+                self.error = None
+            except LogUnavailable as exc:
+                backoff = min(10.0, backoff * 2 if backoff else 0.2)
+                self.error = str(exc)
+                _logger.warning("event log unavailable (%s); retrying in %.1fs", exc, backoff)
+                self._stopping.wait(backoff)
+                continue
+            except Exception as exc:  # noqa: BLE001 - keep serving; report on /health
+                self.error = f"{type(exc).__name__}: {exc}"
+                _logger.exception("the follower failed; retrying in 1 s")
+                self._stopping.wait(1.0)
+                continue
+            if applied:
+                delay = 0.005
+                continue
+            self._nudge.wait(delay)
+            self._nudge.clear()
+            delay = min(delay * 2, 0.1)
+
+    def _batch_applied(self, count: int) -> None:
+        with self._changed:
+            self._applied = dict(self.projection.positions)
+            self.applied_events += count
+            self._changed.notify_all()
+
+    def stop(self) -> None:
+        """Stop following, release the file (a batch being applied completes first)."""
+        self._stopping.set()
+        self._nudge.set()
+        if self._follower is not None:
+            self._follower.join(timeout=60)
+        with self._cursor_lock:
+            for cursor in self._all_cursors:
+                cursor.close()
+            self._all_cursors.clear()
+        self.projection.close()
+        self.log.close()
+
+    @property
+    def positions(self) -> dict[int, int]:
+        with self._changed:
+            return dict(self._applied)
+
+    def ready(self) -> bool:
+        return not is_behind(self.positions, self._ready_at)
+
+    def wait_for(self, wanted: Mapping[int, int], timeout: float | None = None) -> None:
+        """Return once every partition has applied up to ``wanted`` (next offsets);
+        :class:`NotYetApplied` after ``timeout`` seconds."""
+        if not wanted or not is_behind(self.positions, wanted):
+            return
+        limit = self.wait_timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        self._nudge.set()
+        with self._changed:
+            while is_behind(self._applied, wanted):
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stopping.is_set():
+                    raise NotYetApplied(
+                        self.url or self.db,
+                        api.format_offsets(wanted),
+                        api.format_offsets(self._applied),
+                        limit,
+                    )
+                self._changed.wait(min(left, 0.5))
+                self._nudge.set()
+
+    # ------------------------------------------------------------------ reads
+
+    def _cursor(self) -> Any:
+        cursor = getattr(self._cursors, "cursor", None)
+        if cursor is None:
+            cursor = self.projection.con.cursor()
+            cursor.execute("USE projection")
+            self._cursors.cursor = cursor
+            with self._cursor_lock:
+                self._all_cursors.append(cursor)
+        return cursor
+
+    @contextmanager
+    def reading(self, min_positions: Mapping[int, int] | None = None) -> Iterator[Any]:
+        """A read-only transaction over the current state (once ``min_positions``
+        and the start-up catch-up are applied)."""
+        self.wait_for(self._ready_at)
+        self.wait_for(min_positions or {})
+        cursor = self._cursor()
+        cursor.execute("BEGIN TRANSACTION READ ONLY")
+        try:
+            yield cursor
+        finally:
+            cursor.execute("ROLLBACK")
+
+    def read(
+        self,
+        op: api.Op,
+        params: Mapping[str, Any],
+        *,
+        min_positions: Mapping[int, int] | None = None,
+        as_of: AsOf = None,
+    ) -> tuple[Any, dict[int, int]]:
+        """Op ``op``'s answer and the positions it was read at."""
+        if as_of is not None:
+            with self._snapshot(as_of, min_positions) as (con, ends):
+                return op.function(con, **params), ends
+        with self.reading(min_positions) as con:
+            return op.function(con, **params), query.positions(con)
+
+    def sql(
+        self,
+        statement: str,
+        *,
+        min_positions: Mapping[int, int] | None = None,
+        as_of: AsOf = None,
+    ) -> pa.Table:
+        """A checked read-only SQL query (:func:`catalog.query.check_read_only`)."""
+        query.check_read_only(statement)
+        if as_of is not None:
+            with self._snapshot(as_of, min_positions) as (con, _):
+                return query.run_sql(con, statement)
+        with self.reading(min_positions) as con:
+            return query.run_sql(con, statement)
+
+    @contextmanager
+    def _snapshot(
+        self, as_of: datetime | dict[int, int], min_positions: Mapping[int, int] | None
+    ) -> Iterator[tuple[Any, dict[int, int]]]:
+        """A read-only connection to the projection as of a past moment (built once,
+        from the log, into the snapshots folder beside the file)."""
+        from pathlib import Path
+
+        from consumers.snapshot import snapshot
+
+        ends = self.log.end_offsets()
+        if isinstance(as_of, datetime):
+            with self.reading(min_positions) as con:
+                ends = query.cut_at_time(con, as_of, ends)
+        else:
+            ends = {p: min(end, as_of.get(p, end)) for p, end in ends.items()}
+        directory = Path(self.db).parent / "snapshots"
+        path = snapshot(self.log, directory, ends, codec=self.codec)
+        con = connect(str(path), read_only=True, config={"enable_external_access": False})
+        try:
+            yield con, ends
+        finally:
+            con.close()
+
+    def health(self) -> dict[str, Any]:
+        """Liveness and identity: no secrets, no paths (open to anyone)."""
+        return {
+            "status": "ok" if self.error is None else "degraded",
+            "ready": self.ready(),
+            "instance": self.instance,
+            "version": __version__,
+        }
+
+    def status(self) -> dict[str, Any]:
+        """Where the service stands (needs read access): positions, lag, log, file."""
+        try:
+            end = self.log.end_offsets()
+        except LogUnavailable:
+            end = {}
+        at = self.positions
+        return {
+            **self.health(),
+            "positions": {str(p): o for p, o in sorted(at.items())},
+            "log_end": {str(p): o for p, o in sorted(end.items())},
+            "lag": sum(max(0, o - at.get(p, 0)) for p, o in end.items()),
+            "applied_since_start": self.applied_events,
+            "log": self.log.url,
+            "db": self.db,
+            "pid": os.getpid(),
+            "error": self.error,
+            "uptime_s": round(time.time() - self.started_at, 1),
+        }
+
+    def advert(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "pid": os.getpid(),
+            "instance": self.instance,
+            "log": self.log.url,
+            "log_id": self.log.log_id,
+            "started": self.started_at,
+        }
+
+
+class ServedReader(Reader):
+    """The reader of a Catalog inside the service (the web UI's): reads the
+    service's projection directly, with no HTTP in between."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.where = service.url or service.db
+
+    def call(
+        self,
+        name: str,
+        /,
+        *,
+        as_of: AsOf = None,
+        min_positions: Mapping[int, int] | None = None,
+        **params: Any,
+    ) -> Any:
+        result, _ = self.service.read(
+            api.op(name), params, min_positions=min_positions, as_of=as_of
+        )
+        return result
+
+    def sql(
+        self,
+        statement: str,
+        *,
+        as_of: AsOf = None,
+        min_positions: Mapping[int, int] | None = None,
+    ) -> pa.Table:
+        return self.service.sql(statement, as_of=as_of, min_positions=min_positions)
+
+
+def served_catalog(service: Service, config: Config) -> Catalog:
+    """A Catalog that reads the service's projection and writes to its log."""
+    return Catalog(config=config, log=service.log_url, reader=ServedReader(service))
+
+
+def parse_common(
+    params: Mapping[str, str] | Callable[[str], str | None],
+) -> tuple[dict[int, int] | None, AsOf]:
+    """The ``min_positions`` and ``as_of`` of a request (every read takes them)."""
+    get = params.get if isinstance(params, Mapping) else params
+    wanted = get("min_positions")
+    as_of = get("as_of")
+    positions = api.parse_offsets(wanted, "min_positions") if wanted else None
+    try:
+        return positions, parse_as_of(as_of) if as_of else None
+    except CatalogError as exc:
+        if exc.args:
+            exc.args = (f"parameter 'as_of': {exc.args[0]}", *exc.args[1:])
+        raise
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"parameter 'as_of' {as_of!r}: {exc}") from None
