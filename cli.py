@@ -1070,6 +1070,19 @@ def _serve_options(fn: Any) -> Any:
                 show_default=True,
                 help="Longest a read waits for its min_positions (read-your-writes).",
             ),
+            click.option(
+                "--apply-interval",
+                type=click.FloatRange(min=0),
+                default=0.5,
+                show_default=True,
+                help="Under a steady stream of events, apply them at most this often "
+                "(seconds); a read waiting for its own writes is served at once.",
+            ),
+            click.option(
+                "--read-threads",
+                type=click.IntRange(min=1),
+                help="Threads answering reads (default: one per core, at least 2).",
+            ),
         ]
     ):
         fn = option(fn)
@@ -1097,6 +1110,8 @@ def serve(
     tokens_file: Path | None,
     no_ui: bool,
     wait_timeout: float,
+    apply_interval: float,
+    read_threads: int | None,
 ) -> None:
     """Serve the catalog: one projection, kept current, for every client.
 
@@ -1127,6 +1142,8 @@ def serve(
         guard=make_guard(str(tokens_file) if tokens_file else None),
         ui=not no_ui,
         wait_timeout=wait_timeout,
+        apply_interval=apply_interval,
+        read_threads=read_threads,
     )
     serve_forever(server, echo=lambda line: click.echo(line, err=True))
 

@@ -32,6 +32,7 @@ BENCHMARKS = {
     "stats": "B6: dataset stats of 10,000,000 rows vs pandas",
     "web_pages": "web UI page p50s at 1,000,000 versions",
     "kafka_vs_embedded": "Kafka vs embedded log: SDK log, read, projection",
+    "service": "B7: the catalog service: fresh job pods, reads under load",
 }
 
 

@@ -245,25 +245,70 @@ def _signature(target: str) -> dict[str, tuple[Any, Any]]:
     return found
 
 
+@dataclass(frozen=True)
+class _Param:
+    """How one query parameter is read: its name, its kind, whether it is required,
+    and (for a query object such as ``ListQuery``) the fields it is built from."""
+
+    name: str
+    kind: str  # str | int | bool | time | uri | list | labels | offsets | object
+    required: bool = False
+    fields: tuple[_Param, ...] = ()
+    build: Any = None  # the query object's class
+
+
+@functools.cache
+def _plan(target: str) -> tuple[tuple[_Param, ...], frozenset[str]]:
+    """The parameters of an op's function, each with how to read it (once per op)."""
+    params = []
+    known = set(COMMON)
+    for name, (hint, default) in _signature(target).items():
+        if is_query_object(hint):
+            hints = typing.get_type_hints(hint)
+            fields = tuple(_Param(f.name, _kind(hints[f.name])) for f in dataclasses.fields(hint))
+            known.update(f.name for f in fields)
+            params.append(_Param(name, "object", fields=fields, build=hint))
+        else:
+            known.add(name)
+            params.append(_Param(name, _kind(hint), default is inspect.Parameter.empty))
+    return tuple(params), frozenset(known)
+
+
+def _kind(hint: Any) -> str:
+    from catalog.uri import StoreURI
+
+    hint = _strip_optional(hint)
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (list, tuple, set, frozenset) or _is_abc(origin, "Sequence"):
+        inner = _strip_optional(args[0]) if args else str
+        return "labels" if typing.get_origin(inner) is tuple else "list"
+    if origin is dict or _is_abc(origin, "Mapping"):
+        return "offsets"
+    kinds = {str: "str", Any: "str", bool: "bool", int: "int", datetime: "time", StoreURI: "uri"}
+    if hint in kinds:
+        return kinds[hint]
+    raise TypeError(f"no wire form for {hint!r}")  # a programming error
+
+
 def decode_params(op: Op, given: Params) -> dict[str, Any]:
     """A request's query parameters as the op's keyword arguments (typed, checked)."""
-    known: set[str] = set(COMMON)
+    params, known = _plan(op.target)
     kwargs: dict[str, Any] = {}
-    for name, (hint, default) in signature(op).items():
-        if is_query_object(hint):
-            fields = typing.get_type_hints(hint)
+    for param in params:
+        if param.kind == "object":
             values = {}
-            for field in dataclasses.fields(hint):
-                known.add(field.name)
-                if given.getlist(field.name):
-                    values[field.name] = _decode(field.name, fields[field.name], given)
-            kwargs[name] = hint(**values)
+            for field in param.fields:
+                found = given.getlist(field.name)
+                if found:
+                    values[field.name] = _decode(field, found)
+            kwargs[param.name] = param.build(**values)
             continue
-        known.add(name)
-        if given.getlist(name):
-            kwargs[name] = _decode(name, hint, given)
-        elif default is inspect.Parameter.empty:
-            raise InvalidInput(f"{PREFIX}{op.path} needs the parameter {name!r}")
+        found = given.getlist(param.name)
+        if found:
+            kwargs[param.name] = _decode(param, found)
+        elif param.required:
+            raise InvalidInput(f"{PREFIX}{op.path} needs the parameter {param.name!r}")
     unknown = sorted(set(given.keys()) - known)
     if unknown:
         raise InvalidInput(
@@ -290,58 +335,51 @@ def _spread(cls: Any) -> bool:
     )
 
 
-def _decode(name: str, hint: Any, given: Params) -> Any:
+def _decode(param: _Param, values: list[str]) -> Any:
     try:
-        return _decode_values(name, hint, given)
+        return _read(param.name, param.kind, values)
     except InvalidInput as exc:
         if exc.args and not str(exc.args[0]).startswith("parameter "):
-            exc.args = (f"parameter {name!r}: {exc.args[0]}", *exc.args[1:])
+            exc.args = (f"parameter {param.name!r}: {exc.args[0]}", *exc.args[1:])
         raise
 
 
-def _decode_values(name: str, hint: Any, given: Params) -> Any:
+def _read(name: str, kind: str, values: list[str]) -> Any:
     from catalog.uri import StoreURI
     from catalog.validation import parse_label_filter, parse_time
 
-    values = given.getlist(name)
-    hint = _strip_optional(hint)
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (list, tuple, set, frozenset) or _is_abc(origin, "Sequence"):
-        inner = _strip_optional(args[0]) if args else str
-        if typing.get_origin(inner) is tuple:  # a label filter: k=v, or k for "has k"
-            return tuple(parse_label_filter(values))
-        items = [_one(name, inner, v, StoreURI, parse_time) for v in values]
-        return tuple(items) if origin is tuple else items
-    if origin is dict or _is_abc(origin, "Mapping"):
-        return parse_offsets(values[-1], name)
-    return _one(name, hint, values[-1], StoreURI, parse_time)
-
-
-def _one(name: str, hint: Any, text: str, uri_type: Any, parse_time: Any) -> Any:
-    if hint is str or hint is Any:
-        if "\x00" in text:
-            raise InvalidInput(f"parameter {name!r} holds a NUL byte")
-        return text
-    if hint is bool:
-        lowered = text.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off", ""):
-            return False
-        raise InvalidInput(f"parameter {name!r} is true or false, not {text!r}")
-    if hint is int:
+    if kind == "list":
+        return [_text(name, v) for v in values]
+    if kind == "labels":  # k=v, or k for "has k"
+        return tuple(parse_label_filter(values))
+    text = values[-1]
+    if kind == "str":
+        return _text(name, text)
+    if kind == "int":
         stripped = text.strip()
         if not stripped.isdigit() or int(stripped) > MAX_INT:
             raise InvalidInput(
                 f"parameter {name!r} must be a whole number from 0 to {MAX_INT}, not {text!r}"
             )
         return int(stripped)
-    if hint is datetime:
+    if kind == "bool":
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise InvalidInput(f"parameter {name!r} is true or false, not {text!r}")
+    if kind == "time":
         return parse_time(text)
-    if hint is uri_type:
-        return uri_type.parse(text)
-    raise TypeError(f"no wire form for {name}: {hint!r}")  # a programming error
+    if kind == "uri":
+        return StoreURI.parse(text)
+    return parse_offsets(text, name)  # offsets
+
+
+def _text(name: str, text: str) -> str:
+    if "\x00" in text:
+        raise InvalidInput(f"parameter {name!r} holds a NUL byte")
+    return text
 
 
 def _strip_optional(hint: Any) -> Any:
@@ -370,6 +408,8 @@ def dump(result: Any) -> tuple[bytes, list[str]]:
 
 
 def _plain(value: Any, times: set[str], name: str | None) -> Any:
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
     if isinstance(value, dict):
         return {str(k): _plain(v, times, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -382,8 +422,6 @@ def _plain(value: Any, times: set[str], name: str | None) -> Any:
         return _plain(vars(value), times, name) if _spread(type(value)) else str(value)
     if isinstance(value, bytes):
         return value.hex()
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
     return str(value)
 
 
