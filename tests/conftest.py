@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import servers
+from reliability.helpers import COUNTS, record
 
 from catalog import Catalog
 
@@ -28,6 +31,33 @@ ENV = (
     "CATALOG_UI_TOKEN",
     "CATALOG_TOKENS_FILE",
 )
+
+
+# ------------------------------------------- reliability counts across xdist workers
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A worker (``make test`` runs two) hands its counts to the controller."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["catalog_counts"] = json.dumps(COUNTS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """The controller adds up what its workers ran (tests/reliability/conftest.py prints it)."""
+    found = getattr(node, "workeroutput", {}).get("catalog_counts")
+    for name, counts in json.loads(found or "{}").items():
+        record(name, **counts)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not COUNTS:
+        return
+    terminalreporter.section("reliability counts")
+    for name, counts in sorted(COUNTS.items()):
+        shown = ", ".join(f"{k}={v}" for k, v in counts.items())
+        terminalreporter.write_line(f"{name}: {shown}")
 
 
 @pytest.fixture(autouse=True)
