@@ -1,5 +1,5 @@
-# The catalog's image: the SDK, the `catalog` CLI and the S3 extra.
-# Used by docker-compose.yml's projector (`catalog consume --follow`).
+# The catalog's image: the SDK, the `catalog` CLI (with the service and web UI) and
+# the S3 extra. Used by docker-compose.yml's `catalog` service (`catalog serve`).
 FROM python:3.11-slim
 
 # A C compiler builds the projection's columnar decoder (catalog/events/_kernel.c)
@@ -23,5 +23,7 @@ ENV CATALOG_HOME=/data \
     CATALOG_DB=/data/catalog.duckdb \
     PYTHONUNBUFFERED=1
 VOLUME ["/data"]
+EXPOSE 8765
 
-CMD ["catalog", "consume", "--follow"]
+# Beyond loopback the service needs CATALOG_READ_TOKEN and CATALOG_WRITE_TOKEN.
+CMD ["catalog", "serve", "--host", "0.0.0.0", "--port", "8765"]

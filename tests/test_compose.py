@@ -4,10 +4,11 @@ The Docker engine is not available where this suite runs (no daemon, no
 registry for images), so ``docker compose up`` itself is not exercised here.
 What is checked: the compose file parses, names the services the README and
 docs/operations.md describe (Kafka in KRaft mode, MinIO with its bucket created
-by an init container, the projector built from this repository running
-``catalog consume --follow``), with health checks and named volumes; the ports,
-bucket and credentials the README tells users to export are the ones the compose
-file publishes; and the settings the projector gets are valid catalog settings.
+by an init container, both MinIO images pinned, the catalog service built from
+this repository running ``catalog serve`` on its own volume, with read and write
+tokens), with health checks and named volumes; the ports, bucket, credentials and
+service URL the README tells users to export are the ones the compose file
+publishes; and the settings the service gets are valid catalog settings.
 """
 
 from __future__ import annotations
@@ -55,15 +56,15 @@ def published(service: dict[str, Any]) -> set[int]:
 
 def test_services_and_images(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"kafka", "minio", "minio-init", "projector"}
+    assert set(services) == {"kafka", "minio", "minio-init", "catalog"}
     assert services["kafka"]["image"].startswith("apache/kafka:")
-    assert services["minio"]["image"].startswith("minio/minio")
-    assert services["minio-init"]["image"].startswith("minio/mc")
-    assert services["projector"]["build"] == "."
-    for name in ("kafka", "minio", "projector"):
+    for name, image in (("minio", "minio/minio:RELEASE."), ("minio-init", "minio/mc:RELEASE.")):
+        assert services[name]["image"].startswith(image), f"{name}: pin a release"
+    assert services["catalog"]["build"] == "."
+    for name in ("kafka", "minio", "catalog"):
         assert "test" in services[name]["healthcheck"], name
     volumes = set(compose["volumes"])
-    for name in ("kafka", "minio", "projector"):
+    for name in ("kafka", "minio", "catalog"):
         for mount in services[name]["volumes"]:
             assert mount.split(":")[0] in volumes, f"{name}: {mount} is not a named volume"
 
@@ -88,25 +89,46 @@ def test_minio_bucket_is_created_at_start(compose: dict[str, Any]) -> None:
     assert init["environment"]["MC_HOST_local"] == f"http://{user}:{password}@minio:9000"
 
 
-def test_projector_follows_the_log(compose: dict[str, Any]) -> None:
-    projector = compose["services"]["projector"]
-    assert projector["command"] == ["catalog", "consume", "--follow"]
-    assert projector["stop_signal"] == "SIGTERM"
-    assert projector["depends_on"]["kafka"]["condition"] == "service_healthy"
-    assert projector["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
-    env = projector["environment"]
+def test_the_catalog_service_serves_its_own_projection(compose: dict[str, Any]) -> None:
+    service = compose["services"]["catalog"]
+    command = service["command"]
+    assert command[:2] == ["catalog", "serve"]
+    host = command[command.index("--host") + 1]
+    port = int(command[command.index("--port") + 1])
+    assert host == "0.0.0.0" and port in published(service)
+    assert service["stop_signal"] == "SIGTERM"
+    assert service["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert service["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
+    assert f"127.0.0.1:{port}/api/v1/health" in " ".join(service["healthcheck"]["test"])
+    env = service["environment"]
     settings = parse_url(env["CATALOG_LOG"])
     assert settings.bootstrap == ("kafka:29092",)
     assert env["AWS_ENDPOINT_URL"] == "http://minio:9000"
     assert env["CATALOG_ARTIFACT_PATH"].startswith("s3://catalog/")
     assert env["CATALOG_DB"].startswith("/data/")
+    # beyond loopback it needs both tokens (catalog serve refuses to start otherwise)
+    from catalog.server import check_bind
+    from catalog.web.security import Guard, load_tokens
+
+    tokens = {
+        name: re.sub(r"\$\{\w+:-(.*)\}", r"\1", env[name])
+        for name in ("CATALOG_READ_TOKEN", "CATALOG_WRITE_TOKEN")
+    }
+    read, write = load_tokens(environ=tokens)
+    check_bind(host, Guard(read_tokens=read, write_tokens=write))
+    # its projection is a volume nothing else mounts (one writing process per file)
+    mount = service["volumes"][0].split(":")[0]
+    others = [
+        m for n, s in compose["services"].items() if n != "catalog" for m in s.get("volumes", [])
+    ]
+    assert not any(m.split(":")[0] == mount for m in others)
 
 
 def test_readme_matches_the_compose_file(
     compose: dict[str, Any], readme_env: dict[str, str]
 ) -> None:
     services = compose["services"]
-    projector = services["projector"]["environment"]
+    projector = services["catalog"]["environment"]
     # The host-side log URL: the broker's published port, the projector's topic.
     host_log = parse_url(readme_env["CATALOG_LOG"])
     [host_broker] = host_log.bootstrap
@@ -118,6 +140,9 @@ def test_readme_matches_the_compose_file(
         assert readme_env[name] == projector[name], name
     endpoint = re.fullmatch(r"http://localhost:(\d+)", readme_env["AWS_ENDPOINT_URL"])
     assert endpoint is not None and int(endpoint[1]) in published(services["minio"])
+    # reads go to the catalog service's published port
+    api = re.fullmatch(r"http://localhost:(\d+)", readme_env["CATALOG_API"])
+    assert api is not None and int(api[1]) in published(services["catalog"])
 
 
 def test_dockerfile_installs_the_s3_extra_and_runs_the_cli() -> None:
@@ -126,6 +151,6 @@ def test_dockerfile_installs_the_s3_extra_and_runs_the_cli() -> None:
     assert "pip install" in text and '".[s3]"' in text
     for path in ("catalog", "consumers", "schemas", "cli.py", "pyproject.toml"):
         assert path in text, path
-    assert 'CMD ["catalog", "consume", "--follow"]' in text
+    assert 'CMD ["catalog", "serve", "--host", "0.0.0.0", "--port", "8765"]' in text
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".venv" in ignored and ".git" in ignored
