@@ -78,7 +78,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from catalog.datastore import DataItem
 
-__all__ = ["MAX_EVENT_BYTES", "Catalog", "Written", "parse_as_of", "version_uid"]
+__all__ = [
+    "MAX_EVENT_BYTES",
+    "Catalog",
+    "Written",
+    "default_client",
+    "parse_as_of",
+    "set_default_client",
+    "version_uid",
+]
 
 #: Largest description.
 MAX_DESCRIPTION = 64 * 1024
@@ -1098,6 +1106,24 @@ class Catalog:
 
     def log_end(self) -> dict[int, int]:
         return self.log.end_offsets()
+
+
+#: Where the process-wide client comes from (catalog.projects.get_catalog registers
+#: itself): code below the MLRun layer that needs "the" client asks here.
+_default_client: Callable[[], Catalog] | None = None
+
+
+def set_default_client(provider: Callable[[], Catalog]) -> None:
+    """Register the function that returns the process-wide client."""
+    global _default_client
+    _default_client = provider
+
+
+def default_client() -> Catalog:
+    """The process-wide client (MLRun's implicit database), as registered."""
+    if _default_client is None:
+        return Catalog()  # pragma: no cover - catalog/__init__ registers get_catalog
+    return _default_client()
 
 
 def parse_as_of(value: Any) -> datetime | dict[int, int] | None:

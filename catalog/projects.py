@@ -20,7 +20,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from catalog.client import Catalog
+from catalog.client import Catalog, set_default_client
 from catalog.errors import InvalidInput
 from catalog.validation import validate_project
 
@@ -107,6 +107,9 @@ def get_catalog() -> Catalog:
         )
         _client_key = key
     return _client
+
+
+set_default_client(get_catalog)
 
 
 def _absolute(path: str) -> str:

@@ -22,15 +22,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def resolve_target(target: Any, catalog: Catalog | None = None) -> tuple[Catalog, Artifact]:
     """The client and the logged version behind an artifact, a DataItem or a store URI."""
+    from catalog.client import default_client
     from catalog.datastore import DataItem
-    from catalog.projects import get_catalog
 
     if isinstance(target, DataItem):
-        cat = catalog or target.catalog or get_catalog()
+        cat = catalog or target.catalog or default_client()
         if target.meta is None:
             raise InvalidInput(f"{target.url} is not a catalog artifact")
         return cat, cat.get_artifact(target.meta.uri)
-    cat = catalog or get_catalog()
+    cat = catalog or default_client()
     if isinstance(target, Artifact):
         if not target.uid:
             raise InvalidInput(f"artifact {target.key!r} has not been logged")
