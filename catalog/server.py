@@ -43,7 +43,7 @@ from catalog.config import Config
 from catalog.errors import CatalogError, InvalidInput
 from catalog.service import Service, parse_common, served_catalog
 from catalog.uri import StoreURI
-from catalog.web.app import create_app, ui_of
+from catalog.web.app import create_app, json_object, ui_of
 from catalog.web.security import LOOPBACK_NAMES, Guard, is_loopback, load_tokens
 
 _logger = logging.getLogger("catalog.server")
@@ -101,7 +101,7 @@ def v1_routes(service: Service, readers: Readers | None = None) -> list[BaseRout
 
     async def sql(request: Request) -> Response:
         if request.method == "POST":
-            form = await _body(request)
+            form = await json_object(request)
             statement, fmt = str(form.get("q", "")), str(form.get("format", "json"))
         else:
             statement = request.query_params.get("q", "")
@@ -143,18 +143,6 @@ def _uri(request: Request) -> StoreURI:
     if not text:
         raise InvalidInput("give the version as uri=store://<category>/<project>/<key>[:tag|^uid]")
     return StoreURI.parse(text)
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    import json
-
-    try:
-        found = json.loads(await request.body() or b"{}")
-    except ValueError as exc:
-        raise InvalidInput(f"the request body is not JSON: {exc}") from None
-    if not isinstance(found, dict):
-        raise InvalidInput("the request body must be a JSON object")
-    return found
 
 
 def _encode_table(table: Any, fmt: str) -> bytes:

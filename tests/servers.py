@@ -5,6 +5,8 @@
   In-memory storage by default; ``storage="s3://bucket/"`` keeps its data in an
   S3 server instead, so a broker restarted on the same port finds its topics.
 - :func:`start_moto`: moto's S3 API server (``moto_server`` from ``moto[server]``).
+- :func:`start_catalog_service`: this project's own ``catalog serve``, polled
+  until its health check says it has caught up.
 
 Both are polled until they answer and stopped (SIGTERM, then SIGKILL) by
 :meth:`Server.stop`. The session fixtures in ``conftest.py`` start one of each.
@@ -194,3 +196,58 @@ def start_moto(port: int | None = None) -> S3Server:
     )
     server.start()
     return server
+
+
+# ------------------------------------------------------------ catalog serve
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class CatalogService:
+    """A ``catalog serve`` process on ``url``, owning the projection file ``db``."""
+
+    proc: subprocess.Popen[str]
+    url: str
+    db: Path
+
+    def stop(self, sig: int = signal.SIGTERM) -> str:
+        """Stop it (SIGTERM: cleanly; SIGKILL: as a crash); its stderr."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            _, err = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # pragma: no cover - the caller's test fails
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        return err
+
+
+def start_catalog_service(
+    env: dict[str, str], db: Path, *args: str, port: int | None = None
+) -> CatalogService:
+    """``catalog serve --db DB ARGS`` with ``env`` on a free loopback port, once ready."""
+    import json
+
+    port = port or free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "serve", "--port", str(port), "--db", str(db), *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/api/v1/health", timeout=2) as r:
+                if json.loads(r.read())["ready"]:
+                    return CatalogService(proc, url, db)
+        except (OSError, ValueError):
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"catalog serve did not start: {proc.communicate()[1]}")
+        time.sleep(0.05)

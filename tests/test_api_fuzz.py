@@ -8,13 +8,7 @@ Default: 6 examples per operation (about 250 requests, seconds); the slow twin
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +17,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from reliability.helpers import record
-from servers import free_port
+from servers import start_catalog_service
 
 from catalog import Catalog
 
@@ -48,31 +42,12 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ) as cat:
         first = cat.log_artifact("sales", body=b"a,b\n1,2\n", kind="dataset", tag="v1")
         cat.log_artifact("model", body=b"w", kind="model", sources=[first.uri], labels={"t": "x"})
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--port", str(port), "--db", str(root / "s.duckdb")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/api/v1/health", timeout=2) as r:
-                if json.loads(r.read())["ready"]:
-                    break
-        except OSError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.05)
+    server = start_catalog_service(env, root / "s.duckdb")
+    url = server.url
     try:
         yield url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
+        err = server.stop()
         assert "Traceback" not in err, err
 
 

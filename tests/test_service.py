@@ -8,7 +8,6 @@ the CLI (subprocesses too) and a plain HTTP client, and stops it.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,13 +16,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import free_port
+from reliability.helpers import catalog_env
+from servers import CatalogService as Serving
+from servers import free_port, start_catalog_service
 
 from catalog import Catalog
 from catalog.api import advert_path
@@ -39,16 +39,10 @@ WRITE = "w" * 20 + "-write-token"
 
 
 def environment(root: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CATALOG_")}
-    env.update(
-        CATALOG_HOME=str(root / "home"),
-        XDG_CONFIG_HOME=str(root / "config"),
-        CATALOG_LOG=f"file://{root / 'events.db'}",
-        CATALOG_ARTIFACT_PATH=str(root / "artifacts"),
-        CATALOG_ACTOR="tester",
-        PYTHONWARNINGS="ignore::DeprecationWarning",
-    )
-    env.update(extra)
+    """A catalog under ``root`` for child processes; the projection file is left to the
+    default (``<home>/catalog.duckdb``) or to each command's ``--db``."""
+    env = catalog_env(root, CATALOG_ACTOR="tester", **extra)
+    env.pop("CATALOG_DB")
     return env
 
 
@@ -63,48 +57,8 @@ def cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.Comp
     )
 
 
-@dataclass
-class Serving:
-    """A `catalog serve` process."""
-
-    proc: subprocess.Popen[str]
-    url: str
-    db: Path
-
-    def stop(self, sig: int = signal.SIGTERM) -> str:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            _, err = self.proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:  # pragma: no cover - fails the test below
-            self.proc.kill()
-            _, err = self.proc.communicate()
-        return err
-
-
 def start_serve(env: dict[str, str], db: Path, *args: str, port: int | None = None) -> Serving:
-    port = port or free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--port", str(port), "--db", str(db), *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/api/v1/health", timeout=2) as r:
-                if json.loads(r.read())["ready"]:
-                    return Serving(proc, url, db)
-        except (OSError, ValueError):
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"catalog serve did not start: {proc.communicate()[1]}")
-        time.sleep(0.05)
+    return start_catalog_service(env, db, *args, port=port)
 
 
 def get(url: str, token: str | None = None, **headers: str) -> tuple[int, Any, dict[str, str]]:

@@ -10,7 +10,6 @@ description is at ``/api/openapi.json``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -21,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from catalog.errors import InvalidInput
 from catalog.validation import validate_labels, validate_project
 from catalog.web import data, pages
-from catalog.web.app import JSON, ui_of
+from catalog.web.app import JSON, json_object, ui_of
 from catalog.web.openapi import document
 from catalog.web.security import session_of
 
@@ -118,13 +117,7 @@ async def run(request: Request) -> Response:
 
 async def _body(request: Request) -> dict[str, Any]:
     ui_of(request).guard.check_write(request)
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError as exc:
-        raise InvalidInput(f"the request body is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise InvalidInput("the request body must be a JSON object")
-    return body
+    return await json_object(request)
 
 
 def _text(body: Mapping[str, Any], name: str, required: bool = True) -> str:

@@ -36,7 +36,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from catalog.client import Catalog
-from catalog.errors import CatalogError, NotFound
+from catalog.errors import CatalogError, InvalidInput, NotFound
 from catalog.web import render
 from catalog.web.data import TABS
 from catalog.web.security import (
@@ -117,6 +117,17 @@ class JSON(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return json.dumps(content, default=jsonable, ensure_ascii=False).encode("utf-8")
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """A request's body as a JSON object (an empty body is ``{}``); a clear 400 otherwise."""
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError as exc:
+        raise InvalidInput(f"the request body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("the request body must be a JSON object")
+    return body
 
 
 # ------------------------------------------------------------ templates
