@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability.helpers import catalog_env
+from reliability.helpers import catalog_env, run_cli
 from servers import CatalogService as Serving
 from servers import free_port, start_catalog_service
 
@@ -46,15 +46,7 @@ def environment(root: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+cli = run_cli
 
 
 def start_serve(env: dict[str, str], db: Path, *args: str, port: int | None = None) -> Serving:
