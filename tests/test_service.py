@@ -8,6 +8,7 @@ the CLI (subprocesses too) and a plain HTTP client, and stops it.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -526,3 +527,55 @@ def test_mlconf_dbpath_names_the_service(served: Any, monkeypatch: pytest.Monkey
         assert cat.get_artifact("store://models/team/model:prod").key == "model"
     finally:
         mlconf.reset()
+
+
+@pytest.mark.kafka
+def test_two_replicas_on_one_topic_answer_alike(topic_url: str, tmp_path: Path) -> None:
+    """Two `catalog serve` replicas follow one Kafka topic, each with its own file:
+    a client's writes are read back through either, and both reach the same digest."""
+    env = environment(tmp_path, CATALOG_LOG=topic_url)
+    one = start_serve(env, tmp_path / "one.duckdb")
+    two = start_serve(env, tmp_path / "two.duckdb")
+    try:
+        writer = Catalog(log=topic_url, api=one.url, project="team", actor="w")
+        other = Catalog(log=topic_url, api=two.url, project="team", actor="w")
+        try:
+            for i in range(12):
+                art = writer.log_artifact(f"k{i % 4}", body=f"{i}".encode(), tag="t")
+                # read-your-writes through the other replica: the read carries the position
+                other._written = dict(writer._written)
+                assert other.get_artifact(f"k{i % 4}:t").uid == art.uid
+            end = writer.log.end_offsets()
+            digests = [
+                Catalog(log=topic_url, api=url).read("digest", min_positions=end)
+                for url in (one.url, two.url)
+            ]
+            assert digests[0] == digests[1]
+        finally:
+            writer.close()
+            other.close()
+    finally:
+        one.stop()
+        two.stop()
+
+
+def test_a_stale_advertisement_is_ignored(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    (tmp_path / "f.txt").write_text("x")
+    assert cli(env, "log", str(tmp_path / "f.txt"), "--key", "a").returncode == 0
+    db = str(Path(env["CATALOG_HOME"]) / "catalog.duckdb")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for advert in (
+        {"url": "http://127.0.0.1:9", "pid": dead.pid, "instance": "gone"},  # process gone
+        {
+            "url": f"http://127.0.0.1:{free_port()}",
+            "pid": os.getpid(),
+            "instance": "x",
+        },  # no answer
+    ):
+        advert_path(db).write_text(json.dumps(advert))
+        started = time.monotonic()
+        result = cli(env, "ls")
+        assert result.returncode == 0 and "a" in result.stdout, result.stderr
+        assert time.monotonic() - started < 10
