@@ -48,6 +48,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 AsOf = datetime | dict[int, int] | None
 
+#: Seconds a local projection file stays open after a read outside a session.
+GRACE = 0.25
+
 
 class Reader(abc.ABC):
     """Answers the reads of :mod:`catalog.api` (by op name, keyword arguments)."""
@@ -110,6 +113,11 @@ class LocalReader(Reader):
         self._projection: Projection | None = None
         self._depth = 0
         self._remote: RemoteReader | None = None
+        # The file stays open GRACE seconds after a read outside a session (a loop of
+        # writes, each learning its outcome, opens it once); a timer releases it.
+        self._lock = threading.RLock()
+        self._last_use = 0.0
+        self._timer: threading.Timer | None = None
 
     @property
     def codec(self) -> Codec:
@@ -132,9 +140,34 @@ class LocalReader(Reader):
                 self._release()
 
     def _release(self) -> None:
-        if self._projection is not None:
-            self._projection.close()
-            self._projection = None
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._projection is not None:
+                self._projection.close()
+                self._projection = None
+
+    def _release_soon(self) -> None:
+        """Release the file once it has not been used for :data:`GRACE` seconds."""
+        self._last_use = time.monotonic()
+        if self._timer is None and self._projection is not None:
+            self._timer = threading.Timer(GRACE, self._release_if_idle)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _release_if_idle(self) -> None:
+        with self._lock:
+            self._timer = None
+            if self._depth or self._projection is None:
+                return
+            idle = time.monotonic() - self._last_use
+            if idle < GRACE:  # used meanwhile: look again when it may be idle
+                self._timer = threading.Timer(GRACE - idle, self._release_if_idle)
+                self._timer.daemon = True
+                self._timer.start()
+                return
+            self._release()
 
     def close(self) -> None:
         self._release()
@@ -179,13 +212,14 @@ class LocalReader(Reader):
     @contextmanager
     def _live(self) -> Iterator[Any]:
         """A connection to the projection, caught up to the end of the log."""
-        projection = self.projection()
-        try:
-            projection.catch_up(self._log())
-            yield projection.con
-        finally:
-            if self._depth == 0:
-                self._release()
+        with self._lock:
+            projection = self.projection()
+            try:
+                projection.catch_up(self._log())
+                yield projection.con
+            finally:
+                if self._depth == 0:
+                    self._release_soon()
 
     def _delegate(self) -> RemoteReader | None:
         """The service holding this file, if one does (checked once, then kept)."""
