@@ -579,3 +579,16 @@ def test_a_stale_advertisement_is_ignored(tmp_path: Path) -> None:
         result = cli(env, "ls")
         assert result.returncode == 0 and "a" in result.stdout, result.stderr
         assert time.monotonic() - started < 10
+
+
+def test_a_second_service_on_the_same_file_is_refused_at_once(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    build(env).close()
+    server = start_serve(env, tmp_path / "s.duckdb")
+    try:
+        started = time.monotonic()
+        second = cli(env, "serve", "--port", str(free_port()), "--db", str(tmp_path / "s.duckdb"))
+        assert second.returncode == 2 and "already served by pid" in second.stderr
+        assert server.url in second.stderr and time.monotonic() - started < 10
+    finally:
+        server.stop()

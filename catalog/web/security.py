@@ -98,6 +98,9 @@ def load_tokens(
     return tuple(t.strip() for t in read), tuple(t.strip() for t in write)
 
 
+_RAW_HEADERS = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in HEADERS.items()]
+
+
 def is_loopback(host: str) -> bool:
     """True for addresses only this machine can reach (``127.0.0.1``, ``::1``, localhost)."""
     name = host.strip("[]")
@@ -237,6 +240,16 @@ class SecurityMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope.get("path", "").startswith("/api/v1/"):
+            # the query API: scripts and clients, no browser session (no CSRF: it only
+            # reads); the headers are added as cheaply as possible
+            async def send_api(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message.get("headers", []), *_RAW_HEADERS]
+                await send(message)
+
+            await self.app(scope, receive, send_api)
             return
         request = Request(scope)
         session = request.cookies.get(SESSION_COOKIE, "")
