@@ -29,6 +29,7 @@ import os
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -50,6 +51,19 @@ AsOf = datetime | dict[int, int] | None
 
 #: Seconds a local projection file stays open after a read outside a session.
 GRACE = 0.25
+#: Readers of this process holding their file open for GRACE: released at once when
+#: something else of this process needs the file (a read-only SQL connection).
+_HELD: weakref.WeakSet[LocalReader] = weakref.WeakSet()
+
+
+def release_held(db: str) -> None:
+    """Release every file ``db`` this process holds open only for :data:`GRACE`."""
+    path = os.path.realpath(db)
+    for reader in list(_HELD):
+        if os.path.realpath(reader.db) == path:
+            with reader._lock:
+                if reader._depth == 0:
+                    reader._release()
 
 
 class Reader(abc.ABC):
@@ -141,6 +155,7 @@ class LocalReader(Reader):
 
     def _release(self) -> None:
         with self._lock:
+            _HELD.discard(self)
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
@@ -151,6 +166,7 @@ class LocalReader(Reader):
     def _release_soon(self) -> None:
         """Release the file once it has not been used for :data:`GRACE` seconds."""
         self._last_use = time.monotonic()
+        _HELD.add(self)
         if self._timer is None and self._projection is not None:
             self._timer = threading.Timer(GRACE, self._release_if_idle)
             self._timer.daemon = True
@@ -304,6 +320,7 @@ class LocalReader(Reader):
                 pass
             path = self.db
         self._release()  # read-only connections cannot share the file with a writer
+        release_held(path)  # nor with another reader of this process
         return read_only_sql(path, statement)
 
     # ------------------------------------------------------------- projecting
