@@ -31,16 +31,22 @@ period. Why that never deletes bytes an in-flight write is about to name:
    checked again, and put back if a writer refreshed it in between: the check
    and the delete cannot race.
 
-Stores scanned: the root of every ``target_path`` in the catalog (the part
+Stores considered: the root of every ``target_path`` in the catalog (the part
 before ``/objects/sha256/``) and the artifact path configured for every known
-project. Only files named like blobs (``objects/sha256/xx/<62 hex>``) and
-temporary files (``objects/tmp/*``) older than the grace period are deleted.
+project; swept only if the store is this catalog's own — its owner marker
+(``objects/owner.json``, written by the first write of a catalog into it)
+names this catalog's log, or, with no marker, it is one of this catalog's
+artifact paths (then claimed) — never because a version refers into it. A
+blob a live version names, by hash or by its path, is kept. Only files named
+like blobs (``objects/sha256/xx/<62 hex>``) and temporary files
+(``objects/tmp/*``) older than the grace period are deleted.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -76,6 +82,7 @@ DEFAULT_GRACE = timedelta(hours=24)
 Progress = Callable[[str, int, int], None]
 
 _CAS = "/objects/sha256/"
+_HEX64 = re.compile("[0-9a-f]{64}")
 
 
 def _uri(row: dict[str, Any]) -> str:
@@ -98,6 +105,14 @@ def _root(target_path: str | None) -> str | None:
     if not target_path or _CAS not in target_path:
         return None
     return target_path.rsplit(_CAS, 1)[0]
+
+
+def _digest_in(target_path: str | None) -> str | None:
+    """The digest a content-addressed ``target_path`` names (``…/objects/sha256/ab/cd…``)."""
+    if not target_path or _CAS not in target_path:
+        return None
+    digest = target_path.rsplit(_CAS, 1)[1].replace("/", "")
+    return digest if _HEX64.fullmatch(digest) else None
 
 
 def _attachments(spec: str | None) -> list[tuple[str, str, str]]:
@@ -382,19 +397,27 @@ def gc(
                 "gc refuses to compute references from it",
             )
         keep, roots, unreadable = _references(catalog, rows, cutoff)
+        configured = []
         for project in [catalog.project, *projects]:
             try:
-                roots.append(catalog.artifact_path(project))
+                configured.append(catalog.artifact_path(project))
             except CatalogError:
                 continue
-    for root in dict.fromkeys(normalize_url(r) for r in roots if "{{" not in r):
+    ours = {normalize_url(r) for r in configured if "{{" not in r}
+    me = {"log_id": catalog.log.log_id, "log": catalog.log.url}
+    for root in dict.fromkeys(normalize_url(r) for r in [*roots, *configured] if "{{" not in r):
         result = RootReport(root)
         report.roots.append(result)
         if root in unreadable:
             result.error = f"skipped: {unreadable[root]}"
             continue
         try:
-            _collect(catalog.store_for(root), keep, cutoff, dry_run, result, progress, deadline)
+            cas = catalog.store_for(root)
+            why_not = _not_ours(cas, me, root in ours, dry_run)
+            if why_not:
+                result.error = f"skipped: {why_not}"
+                continue
+            _collect(cas, keep, cutoff, dry_run, result, progress, deadline)
         except _Deadline:
             report.stopped_early = True
             break
@@ -405,6 +428,29 @@ def gc(
 
 class _Deadline(Exception):
     pass
+
+
+def _not_ours(cas: ObjectStore, me: dict[str, str], configured: bool, dry_run: bool) -> str:
+    """Why gc must not sweep ``cas`` ("" if it may): a store is swept only by the
+    catalog it belongs to (its owner marker), never because a reference points in.
+
+    A store with no marker (made before markers existed) that is one of this
+    catalog's artifact paths is claimed and swept; one it only references is not.
+    """
+    owner = cas.owner()
+    if owner is None:
+        if not configured:
+            return (
+                "no owner marker, and not one of this catalog's artifact paths "
+                "(versions only refer to it): another catalog's, perhaps"
+            )
+        if not dry_run:
+            owner = cas.claim(me)
+        else:
+            return ""
+    if owner["log_id"] != me["log_id"]:
+        return f"it belongs to another catalog (log {owner.get('log') or owner['log_id']})"
+    return ""
 
 
 def _references(
@@ -420,6 +466,9 @@ def _references(
         roots += [r for r in [root, *(a[1] for a in attachments)] if r is not None]
         if row["deleted"] and row["updated"] is not None and row["updated"] < cutoff:
             continue  # deleted longer ago than the grace period
+        named = _digest_in(row["target_path"])  # a blob named by its path is kept too
+        if named is not None:
+            keep.add(named)
         if row["hash"]:
             keep.add(row["hash"])
             if root is not None and (row["format"] == "dir" or row["kind"] == "dir"):

@@ -85,6 +85,8 @@ __all__ = [
 ]
 
 CHUNK_SIZE = 4 * 1024 * 1024
+#: Beside the blobs: which catalog (log) a store belongs to, written by its first writer.
+OWNER_FILE = "objects/owner.json"
 """Bytes read, hashed and written at a time."""
 
 ATOMIC_PUT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs"})
@@ -256,9 +258,55 @@ class ObjectStore:
         self._blobs_url = join_url(self.root, "objects", "sha256")  # + /<2 hex>/<62 hex>
         self._local_dirs_ready = False
         self._local_fanout: set[str] = set()
+        #: whether this object has stored a blob (the writer then claims the store)
+        self.wrote = False
 
     def __repr__(self) -> str:
         return f"ObjectStore({self.root!r})"
+
+    # -- ownership
+
+    def owner(self) -> dict[str, Any] | None:
+        """Who this store belongs to (``objects/owner.json``: the log of the catalog that
+        first wrote to it), or None for a store with no marker."""
+        url = join_url(self.root, *OWNER_FILE.split("/"))
+        path = f"{self.path}/{OWNER_FILE}"
+        try:
+            with self.fs.open(path, "rb") as fh:
+                data = fh.read(64 * 1024)
+        except FileNotFoundError:
+            return None
+        except Exception as exc:
+            raise StorageError(url, _reason(exc)) from exc
+        try:
+            found = json.loads(data)
+        except ValueError:
+            raise StorageError(url, "the owner marker is not JSON") from None
+        if not isinstance(found, dict) or not isinstance(found.get("log_id"), str):
+            raise StorageError(url, "the owner marker names no log_id")
+        return found
+
+    def claim(self, owner: dict[str, Any]) -> dict[str, Any]:
+        """Mark this store as ``owner``'s if it has no owner yet; the owner it has now.
+
+        ``owner`` holds at least ``log_id``. Only ``catalog gc`` of the owning catalog
+        sweeps a store; another catalog may still store blobs in it (dedup shares them).
+        """
+        found = self.owner()
+        if found is not None:
+            return found
+        url = join_url(self.root, *OWNER_FILE.split("/"))
+        data = json.dumps(owner, indent=1, sort_keys=True).encode() + b"\n"
+        try:
+            if self.protocol == "file":
+                os.makedirs(f"{self.path}/objects", exist_ok=True)
+                with suppress(FileExistsError):  # O_EXCL: of two claims at once, the first wins
+                    _write_new_file(f"{self.path}/{OWNER_FILE}", data)
+            else:
+                self.fs.pipe_file(f"{self.path}/{OWNER_FILE}", data)
+        except OSError as exc:
+            raise StorageError(url, _reason(exc)) from exc
+        return self.owner() or owner
 
     # -- naming
 
@@ -318,6 +366,7 @@ class ObjectStore:
                     os.remove(tmp)
             raise StorageError(url, _reason(exc)) from exc
         self._unsynced.append(target)
+        self.wrote = True
         return Blob(digest, len(data), url)
 
     def sync(self) -> None:
@@ -378,6 +427,7 @@ class ObjectStore:
         a known digest is written straight to its key; otherwise the bytes go to
         ``objects/tmp`` and are moved into place once hashed.
         """
+        self.wrote = True
         if expected is not None and self.protocol in ATOMIC_PUT_PROTOCOLS:
             return self._write_direct(source, expected, origin)
         tmp = f"{self.path}/objects/tmp/{uuid.uuid4().hex}"

@@ -53,6 +53,7 @@ class Writer:
         self.codec = codec or default_codec()
         self._log: EventLog | None = None
         self._stores: dict[str, store.ObjectStore] = {}
+        self._claimed: set[str] = set()  # stores marked as this log's (owner.json)
         self._batch: list[tuple[CatalogEvent, Message]] | None = None
 
     @property
@@ -96,6 +97,10 @@ class Writer:
     def _append(self, messages: Sequence[Message]) -> list[Position]:
         for cas in self._stores.values():  # bytes durable before the events naming them
             cas.sync()
+            if cas.wrote and cas.root not in self._claimed:
+                # a store this catalog created is its own: only its gc sweeps it
+                cas.claim({"log_id": self.log.log_id, "log": self.log.url})
+                self._claimed.add(cas.root)
         positions: list[Position] = []
         chunk = self.log.append_chunk
         for start in range(0, len(messages), chunk):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -60,7 +61,8 @@ def sha256_of(path: Path) -> str:
 
 
 def check_store_layout(root: Path, verified: dict[str, float] | None = None) -> int:
-    """Every blob hashes to its name; anything else under objects/ is under objects/tmp.
+    """Every blob hashes to its name; anything else under objects/ is under objects/tmp,
+    but the store's owner marker (``catalog.store.OWNER_FILE``).
 
     ``verified`` (path -> mtime) skips blobs already checked and unchanged since.
     Returns the number of blobs re-hashed.
@@ -69,8 +71,13 @@ def check_store_layout(root: Path, verified: dict[str, float] | None = None) -> 
     if not objects.exists():
         return 0
     hashed = 0
+    from catalog.store import OWNER_FILE
+
     for path in sorted(p for p in objects.rglob("*") if p.is_file()):
         rel = path.relative_to(objects).parts
+        if path == root / OWNER_FILE:
+            assert json.loads(path.read_text())["log_id"], f"an owner marker without owner: {path}"
+            continue
         if rel[0] == "tmp":
             assert len(rel) == 2, f"unexpected file {path}"
             continue

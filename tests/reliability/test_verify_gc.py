@@ -272,3 +272,65 @@ def test_gc_and_verify_on_the_command_line(cat: Catalog, tmp_path: Path) -> None
     ok = invoke(tmp_path, "verify")
     assert ok.exit_code == 0 and ok.stdout.strip().endswith("ok")
     assert hashlib.sha256(b"v1").hexdigest() == art.hash
+
+
+def test_gc_never_sweeps_another_catalogs_store(tmp_path: Path) -> None:
+    """Catalog A refers to a blob inside catalog B's store: A's gc leaves B's store alone."""
+    a_env, b_env = catalog_env(tmp_path / "a"), catalog_env(tmp_path / "b")
+    b_root = Path(b_env["CATALOG_ARTIFACT_PATH"])
+    with Catalog(
+        log=b_env["CATALOG_LOG"], db=b_env["CATALOG_DB"], artifact_path=str(b_root), project="b"
+    ) as b:
+        first = b.log_artifact("one", body=b"B's first blob")
+        b.log_artifact("two", body=b"B's second blob")
+        for path in b_root.rglob("*"):
+            if path.is_file():
+                age(path)
+        before = all_blobs(b_root)
+    a_root = Path(a_env["CATALOG_ARTIFACT_PATH"])
+    with Catalog(
+        log=a_env["CATALOG_LOG"], db=a_env["CATALOG_DB"], artifact_path=str(a_root), project="a"
+    ) as a:
+        a.log_artifact("pointer", target_path=first.target_path)  # a reference into B's store
+        gone = a.log_artifact("gone", body=b"A's own, deleted")
+        a.delete_artifact(gone.uri)
+        age(blob_path(a_root, gone.hash or ""))
+        report = gc(a, grace="0s")
+        swept = {r.root: r for r in report.roots}
+        assert "skipped" in (swept[str(b_root)].error or "")
+        assert "another catalog" in (swept[str(b_root)].error or "")
+        assert gone.hash in swept[str(a_root)].candidates  # A's own store is still swept
+    assert all_blobs(b_root) == before  # nothing of B's was touched
+    with Catalog(log=b_env["CATALOG_LOG"], db=b_env["CATALOG_DB"], project="b") as b:
+        assert verify(b, projection=False).ok
+        assert b.get_dataitem(first.uri).get() == b"B's first blob"
+    record("gc: another catalog's store is never swept", cases=1)
+
+
+def test_gc_keeps_a_blob_named_only_by_its_path(cat: Catalog, tmp_path: Path) -> None:
+    root = tmp_path / "artifacts"
+    data = cat.log_artifact("data", body=b"named by hash, then deleted")
+    pointer = cat.log_artifact("pointer", target_path=data.target_path)  # by path, no hash
+    assert pointer.hash is None
+    cat.delete_artifact(data.uri)
+    age(blob_path(root, data.hash or ""))
+    report = gc(cat, grace="0s")
+    assert report.freed == 0 and data.hash in all_blobs(root)
+
+
+def test_a_store_without_owner_marker_is_swept_only_if_it_is_this_catalogs(
+    cat: Catalog, tmp_path: Path
+) -> None:
+    """Stores made before owner markers existed: claimed by the catalog whose artifact path
+    they are, and swept; never by a catalog that only refers into them."""
+    root = tmp_path / "artifacts"
+    gone = cat.log_artifact("gone", body=b"deleted long ago")
+    cat.delete_artifact(gone.uri)
+    marker = root / "objects" / "owner.json"
+    assert json.loads(marker.read_text())["log_id"] == cat.log.log_id
+    marker.unlink()  # as a store written before markers existed
+    age(blob_path(root, gone.hash or ""))
+    dry = gc(cat, grace="0s", dry_run=True)
+    assert gone.hash in dry.roots[0].candidates and not marker.exists()  # a dry run writes nothing
+    report = gc(cat, grace="0s")
+    assert report.freed == 1 and json.loads(marker.read_text())["log_id"] == cat.log.log_id
