@@ -172,7 +172,7 @@ def _absolute(path: str) -> str:
 
 def settings_summary(config: Config) -> Mapping[str, str]:
     """What ``catalog config`` prints."""
-    from catalog.events import columnar
+    from catalog import native
 
     return {
         "log": config.log,
@@ -183,5 +183,5 @@ def settings_summary(config: Config) -> Mapping[str, str]:
         "api": config.api or "(none: reads a local projection)",
         "config_file": str(config_file()),
         "data_dir": str(data_dir()),
-        "columnar_decoder": columnar.status(),
+        "columnar_decoder": native.status(),
     }

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from catalog import native
 from catalog.events import columnar
 from catalog.events.codec import Codec, default_codec
 from catalog.events.model import (
@@ -423,7 +424,7 @@ def test_schemas_the_kernel_does_not_decode_go_event_by_event() -> None:
 def test_status_says_where_the_kernel_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CATALOG_CACHE_DIR", str(tmp_path / "cache"))
     assert columnar.status().startswith("built on first use with cc into ")
-    monkeypatch.setattr(columnar, "_KERNEL", None)
+    monkeypatch.setattr(native, "_KERNEL", None)
     columnar.kernel()  # builds it in the new cache
     assert columnar.status() == f"built: {columnar.library_path()[0]}"
     monkeypatch.setenv("CC", "no-such-compiler")

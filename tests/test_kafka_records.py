@@ -26,6 +26,7 @@ from kafka.record.legacy_records import LegacyRecordBatchBuilder
 from kafka.record.memory_records import MemoryRecords
 from kafka.record.util import calc_crc32c
 
+from catalog import native
 from catalog.events import columnar
 from catalog.log import Message, open_log
 from catalog.log import kafka as kafka_log
@@ -373,7 +374,7 @@ def test_the_kafka_log_reads_through_the_kernel(
 def test_without_the_kernel_kafka_python_reads(
     kafka_broker: servers.Broker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(columnar, "available", lambda: False)
+    monkeypatch.setattr(native, "available", lambda: False)
     url = kafka_broker.log_url(f"t-{uuid.uuid4().hex[:12]}", timeout=10)
     with open_log(url) as log:
         assert isinstance(log, KafkaLog)

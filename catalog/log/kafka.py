@@ -32,9 +32,10 @@ How the contract (catalog/log/base.py) maps onto Kafka:
   per handle and fetches in large batches; records fetched ahead are held and
   served to the next read when it continues where the last one stopped.
 - **Record batches** are split into records by the compiled kernel
-  (``catalog/events/_kernel.c``) rather than kafka-python's pure-Python reader,
-  which took ~40 µs a record; see :class:`_SplitRecords`. Without a C compiler,
-  or for a batch the kernel does not accept, kafka-python's reader does it.
+  (``catalog/_kernel.c``, loaded by :mod:`catalog.native`) rather than
+  kafka-python's pure-Python reader, which took ~40 µs a record; see
+  :class:`_SplitRecords`. Without a C compiler, or for a batch the kernel does
+  not accept, kafka-python's reader does it.
 - **End offsets.** ListOffsets, then one fetch of the last record of every
   non-empty partition, whose high watermark is the answer. The fetch makes the
   answer exact on brokers whose ListOffsets lags by a batch (Tansu 0.6 returns
@@ -671,14 +672,14 @@ def split_batches(consumer: KafkaConsumer) -> bool:
     :class:`Record`s. False (and kafka-python's reader stays) without the
     kernel, or if this kafka-python's fetcher is not laid out as expected.
     """
-    from catalog.events import columnar
+    from catalog import native
 
     fetcher = getattr(consumer, "_fetcher", None)
     if (
         not isinstance(fetcher, Fetcher)
         or getattr(fetcher, "PartitionRecords", None) is not Fetcher.PartitionRecords
         or not hasattr(Fetcher.PartitionRecords, "_unpack_records")
-        or not columnar.available()
+        or not native.available()
     ):
         return False
     fetcher.PartitionRecords = _SplitRecords
@@ -750,7 +751,7 @@ def _split(partition: int, batch: Any) -> list[Record] | None:
     """
     import numpy as np
 
-    from catalog.events import columnar
+    from catalog import native
 
     iter(batch)
     buf, start = getattr(batch, "_buffer", None), getattr(batch, "_pos", None)
@@ -759,7 +760,7 @@ def _split(partition: int, batch: Any) -> list[Record] | None:
     count = batch.records_count
     if not 0 <= count <= (len(buf) - start) // 7:  # a record takes 7 bytes or more
         return None
-    kernel = columnar.kernel()
+    kernel = native.kernel()
     data = np.frombuffer(buf, np.uint8)
     rec = np.empty(10 * count, np.int64)
     hdr = np.empty(4 * 4 * count, np.int64)  # 4 headers a record; ours have 2 or 3
