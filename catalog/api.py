@@ -169,7 +169,8 @@ def parse_offsets(text: str, what: str = "positions") -> dict[int, int]:
     found: dict[int, int] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         partition, sep, offset = part.partition(":")
-        if not sep or not partition.isdigit() or not offset.isdigit():
+        digits = partition + offset
+        if not sep or not partition or not offset or not (digits.isascii() and digits.isdigit()):
             raise InvalidInput(
                 f"{what} {text!r}: expected PARTITION:OFFSET[,PARTITION:OFFSET...] "
                 "with whole numbers, e.g. 0:125"
@@ -357,7 +358,7 @@ def _read(name: str, kind: str, values: list[str]) -> Any:
         return _text(name, text)
     if kind == "int":
         stripped = text.strip()
-        if not stripped.isdigit() or int(stripped) > MAX_INT:
+        if not (stripped.isascii() and stripped.isdigit()) or int(stripped) > MAX_INT:
             raise InvalidInput(
                 f"parameter {name!r} must be a whole number from 0 to {MAX_INT}, not {text!r}"
             )

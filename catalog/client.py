@@ -1141,9 +1141,13 @@ def parse_as_of(value: Any) -> datetime | dict[int, int] | None:
             raise InvalidInput(f"as-of position must be >= 0, not {value}")
         return {0: value}
     text = str(value).strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # ASCII digits only: int("²") fails
         return {0: int(text)}
-    if ":" in text and all(part.strip().replace(":", "").isdigit() for part in text.split(",")):
+    if (
+        ":" in text
+        and text.isascii()
+        and all(part.strip().replace(":", "").isdigit() for part in text.split(","))
+    ):
         ends: dict[int, int] = {}
         for part in text.split(","):
             partition, offset = part.split(":", 1)

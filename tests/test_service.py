@@ -592,3 +592,30 @@ def test_a_second_service_on_the_same_file_is_refused_at_once(tmp_path: Path) ->
         assert server.url in second.stderr and time.monotonic() - started < 10
     finally:
         server.stop()
+
+
+def test_non_ascii_digits_and_hostile_bodies_are_400s(served: Any) -> None:
+    """`²` and `١` pass str.isdigit(); a body of 50,000 brackets overflows json's parser."""
+    _, server, _ = served
+    for path in (
+        "/projects/team/artifacts/iris?iter=%C2%B2",
+        "/api/projects/team/artifacts/iris?iter=%D9%A1",
+        "/api/v1/artifacts?limit=%C2%B2",
+        "/api/v1/positions?min_positions=0%3A%C2%B2",
+        "/api/v1/positions?as_of=%D9%A1",
+    ):
+        status, _, _ = get(server.url + path)
+        assert status == 400, (path, status)
+    for body in (b"[" * 50_000, b'{"q": "' + b"x" * (1024 * 1024 + 1) + b'"}'):
+        request = urllib.request.Request(
+            server.url + "/api/v1/sql", data=body, method="POST",
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=30) as r:
+                status = r.status
+        except urllib.error.HTTPError as exc:
+            with exc:
+                status = exc.code
+                assert json.loads(exc.read())["status"] == 400
+        assert status == 400

@@ -126,7 +126,7 @@ def parse_url(url: str) -> KafkaSettings:
         raise LogError(url, "no broker address (kafka://HOST:PORT/TOPIC)")
     for host in hosts:
         name, _, port = host.rpartition(":")
-        if not name or not port.isdigit():
+        if not name or not (port.isascii() and port.isdigit()):
             raise LogError(url, f"broker address {host!r} is not HOST:PORT")
     topic = parts.path.strip("/")
     if not _TOPIC.fullmatch(topic) or topic in {".", ".."}:

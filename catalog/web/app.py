@@ -36,7 +36,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from catalog.client import Catalog
-from catalog.errors import CatalogError, InvalidInput, NotFound
+from catalog.errors import CatalogError, InvalidInput, LimitExceeded, NotFound
 from catalog.web import render
 from catalog.web.data import TABS
 from catalog.web.security import (
@@ -119,10 +119,19 @@ class JSON(JSONResponse):
         return json.dumps(content, default=jsonable, ensure_ascii=False).encode("utf-8")
 
 
+#: Largest JSON body a request may send (the writes' bodies are a few hundred bytes).
+MAX_JSON_BODY = 1024 * 1024
+
+
 async def json_object(request: Request) -> dict[str, Any]:
     """A request's body as a JSON object (an empty body is ``{}``); a clear 400 otherwise."""
+    raw = await request.body()
+    if len(raw) > MAX_JSON_BODY:
+        raise LimitExceeded("the request body", len(raw), MAX_JSON_BODY)
     try:
-        body = json.loads(await request.body() or b"{}")
+        body = json.loads(raw or b"{}")
+    except RecursionError:
+        raise InvalidInput("the request body is nested too deeply") from None
     except ValueError as exc:
         raise InvalidInput(f"the request body is not JSON: {exc}") from None
     if not isinstance(body, dict):

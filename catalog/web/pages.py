@@ -73,7 +73,7 @@ def _project(request: Request) -> str:
 def version_params(request: Request) -> dict[str, Any]:
     q = request.query_params
     iteration = q.get("iter", "0") or "0"
-    if not iteration.isdigit():
+    if not (iteration.isascii() and iteration.isdigit()):  # not "²" (int() refuses it)
         raise InvalidInput(f"iter must be a non-negative integer, not {iteration!r}")
     return {"uid": q.get("uid") or None, "tag": q.get("tag") or None, "iteration": int(iteration)}
 
