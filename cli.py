@@ -231,6 +231,12 @@ def cli(
 )
 @click.option("--description", help="Free text.")
 @click.option("--artifact-path", help="Store the bytes under this path instead.")
+@click.option(
+    "--follow-symlinks",
+    is_flag=True,
+    help="Logging a directory: store the bytes of symbolic links that point outside it "
+    "(refused otherwise: a link to a private file would be handed to every reader).",
+)
 @JSON_OPTION
 @pass_catalog
 def log_cmd(
@@ -245,6 +251,7 @@ def log_cmd(
     sources: tuple[str, ...],
     description: str | None,
     artifact_path: str | None,
+    follow_symlinks: bool,
     as_json: bool,
 ) -> None:
     """Log the file or directory PATH as a new version; print its pinned URI."""
@@ -259,6 +266,7 @@ def log_cmd(
         sources=list(sources),
         description=description,
         artifact_path=artifact_path,
+        follow_symlinks=follow_symlinks,
     )
     click.echo(art.to_json() if as_json else art.uri)
 

@@ -398,13 +398,15 @@ class Catalog:
         filename: str | None = None,
         identity: Mapping[str, Any] | None = None,
         attachments: Mapping[str, bytes] | None = None,
+        follow_symlinks: bool = False,
     ) -> Artifact:
         """Store the bytes, then append an ``ArtifactLogged`` event; the logged version.
 
         Give the content as ``body`` (bytes or text), ``local_path`` (a file or
         a directory), or ``target_path`` (bytes that live elsewhere, recorded
         as a reference). The returned artifact's ``uri`` is pinned to this
-        version.
+        version. In a directory, a symbolic link that leaves it is refused
+        unless ``follow_symlinks`` (its target's bytes are then stored).
         """
         project = validate_project(project or self.project)
         key = validate_key(key)
@@ -519,7 +521,7 @@ class Catalog:
                 blob = cas.put_bytes(data)
             elif is_dir:
                 assert path is not None
-                blob, manifest = cas.put_dir(path)
+                blob, manifest = cas.put_dir(path, follow_symlinks=follow_symlinks)
                 blob = store.Blob(blob.digest, manifest.size, blob.url)
             else:
                 assert path is not None

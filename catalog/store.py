@@ -577,12 +577,22 @@ class ObjectStore:
 
     # -- directories
 
-    def put_dir(self, local_dir: str | os.PathLike[str]) -> tuple[Blob, Manifest]:
-        """Store every file under ``local_dir`` and then its manifest (the returned Blob)."""
+    def put_dir(
+        self, local_dir: str | os.PathLike[str], *, follow_symlinks: bool = False
+    ) -> tuple[Blob, Manifest]:
+        """Store every file under ``local_dir`` and then its manifest (the returned Blob).
+
+        Every file is checked before any is stored. A symbolic link to a file
+        inside the directory stores that file's bytes; a link that leaves the
+        directory is refused (it could hand a private file, ``~/.ssh/id_rsa``, to
+        whoever reads the catalog) unless ``follow_symlinks``; a dangling link,
+        and a link to a directory, are refused, each naming the link.
+        """
         root = Path(local_dir)
         if not root.is_dir():
             raise InvalidPath(str(root), "not a directory")
-        entries = []
+        inside = root.resolve()
+        files: list[tuple[str, Path]] = []
         for dirpath, dirnames, filenames in os.walk(root):
             here = Path(dirpath)
             for name in dirnames:
@@ -591,9 +601,15 @@ class ObjectStore:
                     raise InvalidPath(rel, "symbolic link to a directory")
             dirnames.sort()
             for name in sorted(filenames):
-                rel = validate_relative_path((here / name).relative_to(root).as_posix())
-                blob = self.put_file(here / name)
-                entries.append(ManifestEntry(rel, blob.digest, blob.size))
+                path = here / name
+                rel = validate_relative_path(path.relative_to(root).as_posix())
+                if path.is_symlink():
+                    _check_link(path, rel, inside, follow_symlinks)
+                files.append((rel, path))
+        entries = []
+        for rel, path in files:
+            blob = self.put_file(path)
+            entries.append(ManifestEntry(rel, blob.digest, blob.size))
         manifest = Manifest(tuple(entries))
         return self.put_bytes(manifest.to_bytes()), manifest
 
@@ -617,6 +633,24 @@ class ObjectStore:
         for entry, target in targets:
             self.download(entry.digest, target)
         return dest
+
+
+def _check_link(path: Path, rel: str, inside: Path, follow: bool) -> None:
+    """Refuse a symbolic link of a logged directory that dangles or (unless ``follow``)
+    leaves the directory; raises :class:`InvalidPath` naming the link."""
+    target = os.readlink(path)
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing target, or a loop of links
+        raise InvalidPath(rel, f"dangling symbolic link (to {target})") from None
+    if not resolved.is_file():
+        raise InvalidPath(rel, f"symbolic link to {target}, which is not a file")
+    if not follow and not resolved.is_relative_to(inside):
+        raise InvalidPath(
+            rel,
+            f"symbolic link to {resolved}, outside the directory: its bytes would be "
+            "stored (give follow_symlinks=True, or --follow-symlinks, to store them)",
+        )
 
 
 def _read_small_file(path: str, limit: int) -> bytes | None:

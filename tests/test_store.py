@@ -490,6 +490,30 @@ class TestLocalOnly:
         with pytest.raises(InvalidPath):
             store.put_dir(tmp_path / "src")
 
+    def test_put_dir_refuses_links_that_leave_it_or_dangle(self, tmp_path: Path) -> None:
+        """`ln -s ~/secret dir/leak.txt; catalog log dir` must not store the secret."""
+        store = ObjectStore(str(tmp_path / "s"))
+        secret = tmp_path / "secret"
+        secret.write_bytes(b"private key")
+        src = tmp_path / "src"
+        src.mkdir()
+        (src / "data.csv").write_bytes(b"a,b\n")
+        (src / "same.csv").symlink_to(src / "data.csv")  # inside: stored as its bytes
+        (src / "leak.txt").symlink_to(secret)
+        with pytest.raises(InvalidPath, match="leak.txt.*outside the directory"):
+            store.put_dir(src)
+        assert not (tmp_path / "s").exists() or not list((tmp_path / "s").rglob("sha256/*/*"))
+        blob, manifest = store.put_dir(src, follow_symlinks=True)  # asked for explicitly
+        assert {e.path for e in manifest.entries} == {"data.csv", "same.csv", "leak.txt"}
+        (src / "leak.txt").unlink()
+        (src / "gone.txt").symlink_to(tmp_path / "nowhere")
+        with pytest.raises(InvalidPath, match="gone.txt.*dangling"):
+            store.put_dir(src)
+        (src / "gone.txt").unlink()
+        _, manifest = store.put_dir(src)
+        same = {e.path: e.digest for e in manifest.entries}
+        assert same["same.csv"] == same["data.csv"]
+
 
 # ------------------------------------------------------------ storage failure
 

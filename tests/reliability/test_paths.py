@@ -210,3 +210,30 @@ def test_hostile_keys_tags_and_labels_are_refused_at_every_door(tmp_path: Path, 
         )
     assert not (home / "artifacts").exists() or not list((home / "artifacts").rglob("*.txt"))
     record("paths: hostile keys, tags, labels via CLI", cases=5)
+
+
+def test_logging_a_directory_never_follows_a_link_out_of_it(tmp_path: Path) -> None:
+    """`ln -s ~/secret symdir/leak.txt; catalog log symdir` refuses, naming the link;
+    nothing is stored and nothing appended. --follow-symlinks stores it, on purpose."""
+    secret = tmp_path / "secret"
+    secret.write_text("-----BEGIN PRIVATE KEY-----")
+    symdir = tmp_path / "symdir"
+    symdir.mkdir()
+    (symdir / "notes.txt").write_text("fine")
+    (symdir / "leak.txt").symlink_to(secret)
+    refused = invoke(tmp_path, "log", symdir, catch=True)
+    assert refused.exit_code == 2, refused.output
+    assert "leak.txt" in refused.output and "outside the directory" in refused.output
+    assert "Traceback" not in refused.output
+    with open_log(catalog_env(tmp_path)["CATALOG_LOG"]) as log:
+        assert log.end_offsets() == {0: 0}  # nothing appended
+    (symdir / "leak.txt").unlink()
+    (symdir / "dangling.txt").symlink_to(tmp_path / "nowhere")
+    dangling = invoke(tmp_path, "log", symdir, catch=True)
+    assert dangling.exit_code == 2 and "dangling.txt" in dangling.output
+    assert "dangling symbolic link" in dangling.output
+    (symdir / "dangling.txt").unlink()
+    (symdir / "leak.txt").symlink_to(secret)
+    followed = invoke(tmp_path, "log", symdir, "--follow-symlinks", catch=True)
+    assert followed.exit_code == 0, followed.output
+    record("paths: symbolic links out of a logged directory", cases=3)
