@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import sys
+import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +26,7 @@ import click
 
 from catalog import Catalog
 from catalog.errors import CatalogError, IntegrityError, InvalidInput
-from catalog.validation import parse_label_args, parse_time
+from catalog.validation import BIDI_CONTROLS, parse_label_args, parse_time
 
 pass_catalog = click.make_pass_decorator(Catalog)
 
@@ -83,10 +84,24 @@ def _cell(value: Any) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, dict):
-        return ",".join(f"{k}={v}" for k, v in value.items())
+        return shown(",".join(f"{k}={v}" for k, v in value.items()))
     if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value)
-    return str(value)
+        return shown(",".join(str(v) for v in value))
+    return shown(str(value))
+
+
+def shown(text: str) -> str:
+    """``text`` safe for a terminal: control characters (an escape sequence can retitle
+    the window or write the clipboard) and bidirectional controls (they reorder what
+    follows) become visible escapes such as ``\\x1b``; everything else is kept."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch
+        if ch.isprintable() or (unicodedata.category(ch) != "Cc" and ch not in BIDI_CONTROLS)
+        else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
 
 
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], max_width: int = 60) -> str:

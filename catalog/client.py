@@ -65,6 +65,7 @@ from catalog.uri import KINDS, StoreURI, category_for_kind, is_store_uri
 from catalog.validation import (
     parse_label_filter,
     parse_time,
+    validate_actor,
     validate_key,
     validate_labels,
     validate_project,
@@ -147,6 +148,7 @@ class Catalog:
             log=log, db=db, artifact_path=artifact_path, project=project, actor=actor, api=api
         )
         validate_project(self.config.project)
+        validate_actor(self.config.actor)
         self.timeout = timeout
         #: wait for each write's events to be applied and raise if one was refused
         self.wait = wait

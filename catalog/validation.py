@@ -48,12 +48,21 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import overload
 
-from catalog.errors import InvalidKey, InvalidLabel, InvalidTag, InvalidTime, InvalidURI
+from catalog.errors import (
+    InvalidInput,
+    InvalidKey,
+    InvalidLabel,
+    InvalidTag,
+    InvalidTime,
+    InvalidURI,
+)
 
 __all__ = [
     "KEY_RE",
+    "BIDI_CONTROLS",
     "LABEL_NAME_RE",
     "LABEL_PREFIX_RE",
+    "MAX_ACTOR_LENGTH",
     "MAX_KEY_LENGTH",
     "MAX_LABEL_NAME_LENGTH",
     "MAX_LABEL_PREFIX_LENGTH",
@@ -70,6 +79,8 @@ __all__ = [
     "parse_label_args",
     "parse_label_filter",
     "parse_time",
+    "control_problem",
+    "validate_actor",
     "validate_key",
     "validate_label_key",
     "validate_label_value",
@@ -310,6 +321,8 @@ def validate_label_value(key: str, value: object) -> str:
     1024 characters and holds no control characters (Unicode category Cc:
     NUL, newline, tab, escape ...). ``key`` is only used in the error.
     """
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidLabel(key, f"value {value!r} is not a finite number")
     if isinstance(value, bool | int | float):
         value = str(value)
     if not isinstance(value, str):
@@ -320,14 +333,53 @@ def validate_label_value(key: str, value: object) -> str:
             f"value is {len(value):,} characters long; "
             f"at most {MAX_LABEL_VALUE_LENGTH} are allowed",
         )
-    if value.isprintable():  # fast path: no control character at all
-        return value
-    for position, ch in enumerate(value):
-        if unicodedata.category(ch) == "Cc":
-            raise InvalidLabel(
-                key, f"value has control character {_show(ch)} at position {position}"
-            )
+    problem = control_problem(value)
+    if problem:
+        raise InvalidLabel(key, f"value has {problem}")
     return value
+
+
+#: Characters that reorder the text around them on screen (bidirectional controls).
+BIDI_CONTROLS = frozenset(
+    chr(c) for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+)
+
+
+def control_problem(text: str) -> str:
+    """"" if ``text`` holds no control character (Unicode Cc: NUL, newline, escape...)
+    and no bidirectional control (U+202E and the like); else what and where."""
+    if text.isprintable():  # fast path: neither (both are non-printable)
+        return ""
+    for position, ch in enumerate(text):
+        if unicodedata.category(ch) == "Cc":
+            return f"control character {_show(ch)} at position {position}"
+        if ch in BIDI_CONTROLS:
+            return f"bidirectional control {_show(ch)} at position {position}"
+    return ""
+
+
+#: Longest actor name (a user, a service account, an e-mail address).
+MAX_ACTOR_LENGTH = 253
+
+
+def validate_actor(actor: object) -> str:
+    """Return ``actor`` (who acts: ``CATALOG_ACTOR``, the login name) if it is a
+    non-empty name of at most 253 printable characters, else :class:`InvalidInput`.
+
+    Control characters would reach terminals raw (``catalog audit``: an escape
+    sequence can retitle a window or write the clipboard), and bidirectional
+    controls reorder what is shown.
+    """
+    if not isinstance(actor, str) or not actor.strip():
+        raise InvalidInput(f"invalid actor {actor!r}: give a user or service name")
+    if len(actor) > MAX_ACTOR_LENGTH:
+        raise InvalidInput(
+            f"invalid actor: {len(actor):,} characters, at most {MAX_ACTOR_LENGTH} are allowed"
+        )
+    problem = control_problem(actor)
+    if problem:
+        raise InvalidInput(f"invalid actor {actor!r}: it has {problem}")
+    return actor
 
 
 def validate_labels(labels: Mapping[str, object] | None) -> dict[str, str]:

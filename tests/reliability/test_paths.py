@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from catalog import Catalog
+from catalog.errors import InvalidInput
 from catalog.events.codec import Codec
 from catalog.events.model import ArtifactLogged, CatalogEvent, Producer
 from catalog.log import Message, open_log
@@ -237,3 +238,45 @@ def test_logging_a_directory_never_follows_a_link_out_of_it(tmp_path: Path) -> N
     followed = invoke(tmp_path, "log", symdir, "--follow-symlinks", catch=True)
     assert followed.exit_code == 0, followed.output
     record("paths: symbolic links out of a logged directory", cases=3)
+
+
+def test_terminal_escapes_and_bidi_controls_never_reach_a_terminal_raw(tmp_path: Path) -> None:
+    """CATALOG_ACTOR=$'evil\\e]0;title\\a' is refused; label values refuse U+202E; an
+    event written by another producer with such an actor prints escaped in audit."""
+    osc = "evil\x1b]0;title\x07"
+    env = catalog_env(tmp_path)
+    with pytest.raises(InvalidInput, match="actor"):
+        Catalog(log=env["CATALOG_LOG"], db=env["CATALOG_DB"], actor=osc)
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    refused = CliRunner().invoke(
+        cli, ["ls"], env={**env, "CATALOG_ACTOR": osc}, catch_exceptions=True
+    )
+    assert refused.exit_code == 2 and "actor" in refused.output and "\x1b" not in refused.output
+    with Catalog(
+        log=env["CATALOG_LOG"], db=env["CATALOG_DB"], artifact_path=env["CATALOG_ARTIFACT_PATH"]
+    ) as cat:
+        with pytest.raises(InvalidInput, match="bidirectional control"):
+            cat.log_artifact("k", body=b"x", labels={"note": "abc\u202edef"})
+        for bad in (float("nan"), float("inf")):
+            with pytest.raises(InvalidInput, match="finite"):
+                cat.log_artifact("k", body=b"x", labels={"n": bad})
+        art = cat.log_artifact("k", body=b"x")
+    # another producer (not this SDK) appends an event with a hostile actor
+    codec = Codec()
+    event = CatalogEvent(
+        project="default",
+        key="k",
+        actor=osc + "\u202e",
+        payload=ArtifactLogged(uid="f" * 32, kind="artifact", producer=Producer("client", "x")),
+    )
+    with open_log(env["CATALOG_LOG"]) as log:
+        log.append([Message("default/k", codec.encode(event))])
+    for args in (("audit",), ("audit", "--format", "csv")):
+        out = invoke(tmp_path, *args, catch=True).output
+        assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out, args
+        assert "\\x1b" in out and "\\u202e" in out, args
+    assert art.uid
+    record("escapes: hostile actors and labels", cases=4)
