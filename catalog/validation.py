@@ -346,7 +346,7 @@ BIDI_CONTROLS = frozenset(
 
 
 def control_problem(text: str) -> str:
-    """"" if ``text`` holds no control character (Unicode Cc: NUL, newline, escape...)
+    """ "" if ``text`` holds no control character (Unicode Cc: NUL, newline, escape...)
     and no bidirectional control (U+202E and the like); else what and where."""
     if text.isprintable():  # fast path: neither (both are non-printable)
         return ""

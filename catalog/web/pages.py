@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import io
 import re
-import tempfile
+import threading
+import weakref
 import zipfile
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -26,6 +26,7 @@ from catalog.artifacts.base import Artifact
 from catalog.client import Catalog
 from catalog.datastore import DataItem
 from catalog.errors import ArtifactNotFound, CatalogError, InvalidInput
+from catalog.store import ObjectStore, validate_relative_path
 from catalog.validation import validate_project, validate_tag, validate_uid
 from catalog.web import data, render
 from catalog.web.app import page, ui_of
@@ -35,8 +36,16 @@ from catalog.web.security import AUTH_COOKIE, CSRF_FIELD
 #: larger content streams, and a digest mismatch at the end aborts the response.
 BUFFER_LIMIT = 32 * 1024 * 1024
 CHUNK = 1024 * 1024
-#: Directories are zipped in memory, up to this total size.
-ZIP_LIMIT = 256 * 1024 * 1024
+#: Directories are zipped as they stream; at most this many at once per server.
+ZIP_STREAMS = 2
+ZIP_SLOTS = threading.BoundedSemaphore(ZIP_STREAMS)
+
+
+class Busy(CatalogError):
+    """Too many heavy downloads at once: try again."""
+
+    status = 503
+
 
 MEDIA_TYPES = {
     "png": "image/png",
@@ -234,16 +243,46 @@ def _disposition(kind: str, filename: str) -> str:
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
-def _zip_dir(item: DataItem) -> bytes:
-    """A directory artifact as a zip (every file verified while downloading)."""
-    with tempfile.TemporaryDirectory(prefix="catalog-ui-") as tmp:
-        root = Path(item.download(Path(tmp) / "content"))
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for path in sorted(root.rglob("*")):
-                if path.is_file():
-                    archive.write(path, path.relative_to(root).as_posix())
-        return buffer.getvalue()
+class _Sink(io.RawIOBase):
+    """A write-only, unseekable file that hands over what was written (zipfile then
+    writes a streaming zip: data descriptors after each member)."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        out, self._parts = b"".join(self._parts), []
+        return out
+
+
+def _zip_chunks(cas: ObjectStore, digest: str, done: Callable[[], None]) -> Iterator[bytes]:
+    """A directory artifact as a zip, streamed: each file read from the store, verified
+    (a mismatch cuts the response short), in constant memory; ``done()`` at the end."""
+    try:
+        manifest = cas.read_manifest(digest)
+        sink = _Sink()
+        with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as archive:
+            for entry in manifest.entries:
+                name = validate_relative_path(entry.path)
+                with (
+                    cas.open(entry.digest) as src,
+                    archive.open(name, "w", force_zip64=True) as out,
+                ):
+                    while chunk := src.read(CHUNK):
+                        out.write(chunk)
+                        if data := sink.take():
+                            yield data
+                yield sink.take()
+        yield sink.take()
+    finally:
+        done()
 
 
 def _read(item: DataItem) -> bytes:
@@ -279,13 +318,26 @@ async def send_content(request: Request, art: Artifact, item: DataItem, pinned: 
     fmt = str(art.spec.format or "").lower()
     inline = request.query_params.get("inline") == "1"
     if fmt == "dir":
-        if (art.size or 0) > ZIP_LIMIT:
-            raise InvalidInput(
-                f"{art.uri} is {art.size:,} bytes: too large to zip here; use `catalog get`"
+        if not ZIP_SLOTS.acquire(blocking=False):
+            raise Busy(
+                f"{ZIP_STREAMS} directory downloads are running: try again in a moment "
+                "(or use `catalog get`)"
             )
-        body = await run_in_threadpool(_zip_dir, item)
+        released = threading.Event()
+
+        def release() -> None:  # once: at the stream's end, or if it never starts
+            if not released.is_set():
+                released.set()
+                ZIP_SLOTS.release()
+
+        try:
+            chunks = _zip_chunks(ui_of(request).catalog.store_of(art), str(art.hash), release)
+        except BaseException:
+            release()
+            raise
+        weakref.finalize(chunks, release)
         headers["content-disposition"] = _disposition("attachment", f"{art.key}.zip")
-        return Response(body, media_type="application/zip", headers=headers)
+        return StreamingResponse(chunks, media_type="application/zip", headers=headers)
     media = MEDIA_TYPES.get(fmt, "application/octet-stream")
     if inline and fmt in IMAGES:
         headers["content-disposition"] = _disposition("inline", _filename(art))
