@@ -24,6 +24,7 @@
     │   ├── UnknownSchema(fingerprint)
     │   └── UndecodableEvent(reason)
     ├── StorageError(url, reason) (OSError)       exit_code 5, status 502
+    │   └── ProjectionStorageError(path, reason)  a projection's disk full or read-only
     ├── LogError(url, reason)                     exit_code 5, status 503
     │   ├── LogUnavailable                        transient: retried with backoff
     │   └── ProjectionBusy(path)                  another process holds the DuckDB file
@@ -244,6 +245,14 @@ class StorageError(CatalogError, OSError):
 
     def __str__(self) -> str:
         return f"object store error at {self.url}: {self.reason}"
+
+
+class ProjectionStorageError(StorageError):
+    """The disk under a projection file refused a write (full, read-only): the batch
+    was not applied; a later catch-up resumes once there is room."""
+
+    def __str__(self) -> str:
+        return f"projection {self.url}: {self.reason}"
 
 
 class LogError(CatalogError):

@@ -35,7 +35,14 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from catalog.errors import EventError, InvalidInput, LogError, LogUnavailable, ProjectionBusy
+from catalog.errors import (
+    EventError,
+    InvalidInput,
+    LogError,
+    LogUnavailable,
+    ProjectionBusy,
+    ProjectionStorageError,
+)
 from catalog.events import columnar
 from catalog.events.codec import Codec, default_codec
 from catalog.events.model import (
@@ -205,11 +212,31 @@ def connect(
             # ResourceInUse: this process has the file open otherwise (another path
             # to it, or a read-only connection)
             if isinstance(exc, duckdb.IOException) and "lock" not in str(exc).lower():
-                raise LogError(path, f"cannot open the projection: {exc}") from exc
+                raise ProjectionStorageError(path, f"cannot open it: {exc}") from exc
             if time.monotonic() >= deadline:
                 raise ProjectionBusy(path, str(exc).splitlines()[0]) from exc
             time.sleep(delay)
             delay = min(delay * 2, 0.25)
+
+
+#: What DuckDB says when the disk under a projection refuses a write.
+_DISK_PROBLEMS = ("no space left on device", "disk full", "read-only file system")
+
+
+def disk_problem(exc: BaseException) -> str:
+    """"" unless ``exc`` (or what it was raised while handling: a failing write leaves
+    the transaction aborted, and the next statement says only that) says the
+    projection's disk refused a write; then what it said."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        text = str(seen)
+        if any(p in text.lower() for p in _DISK_PROBLEMS):
+            first = text.splitlines()[0]
+            return first + " (the batch was not applied; free space, then catch up)"
+        seen = seen.__cause__ or seen.__context__
+    return ""
 
 
 def _instance(path: str) -> str:
@@ -380,11 +407,22 @@ class Projection:
     # ------------------------------------------------------------------ apply
 
     def apply(self, records: Sequence[Record]) -> BatchResult:
-        """Apply one batch of records in one transaction (see the module doc)."""
-        if len(records) < columnar.MIN_BATCH:  # a small batch makes little garbage
-            return self._apply(records)
-        with gc_paused():
-            return self._apply(records)
+        """Apply one batch of records in one transaction (see the module doc).
+
+        The projection's disk full (or read-only) is a :class:`StorageError`
+        naming the file: the batch is not applied, and a later catch-up, once
+        there is room, resumes from the last batch committed.
+        """
+        try:
+            if len(records) < columnar.MIN_BATCH:  # a small batch makes little garbage
+                return self._apply(records)
+            with gc_paused():
+                return self._apply(records)
+        except duckdb.Error as exc:
+            problem = disk_problem(exc)
+            if problem:
+                raise ProjectionStorageError(self.path, problem) from exc
+            raise
 
     def _apply(self, records: Sequence[Record]) -> BatchResult:
         dead: list[Row] = []

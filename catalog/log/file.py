@@ -21,6 +21,7 @@ record handed to consumers as damaged (dead-lettered), never as data.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -31,6 +32,7 @@ import uuid
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from catalog.errors import LogCorruption, LogError
 from catalog.log.base import EventLog, Message, Offsets, Position, Record
@@ -91,6 +93,8 @@ class FileLog(EventLog):
         self.path = path_from_url(url)
         self.url = f"file://{self.path}"
         self._lock = threading.Lock()
+        #: why the log could only be opened read-only ("" if it can be appended to)
+        self.read_only = ""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
@@ -107,10 +111,39 @@ class FileLog(EventLog):
             )
             row = self._db.execute("SELECT value FROM meta WHERE name = 'log_id'").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise LogError(self.url, f"cannot open the embedded log: {exc}") from exc
+            row = self._open_read_only(exc)
         except OSError as exc:
             raise LogError(self.url, f"cannot create the embedded log: {exc}") from exc
         self._log_id: str = row[0]
+
+    def _open_read_only(self, cause: sqlite3.DatabaseError) -> Any:
+        """The log on a file system that refuses writes (a read-only mount, a
+        snapshot): opened read-only, so it can still be read; appends are refused."""
+        with contextlib.suppress(sqlite3.Error, AttributeError):
+            self._db.close()
+        if not self.path.is_file():
+            raise LogError(self.url, f"cannot open the embedded log: {cause}") from cause
+        problem = str(cause)
+        for mode in ("mode=ro", "immutable=1"):  # immutable: no -shm can be made there
+            try:
+                self._db = sqlite3.connect(
+                    f"file:{self.path}?{mode}",
+                    uri=True,
+                    timeout=BUSY_TIMEOUT_S,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                row = self._db.execute("SELECT value FROM meta WHERE name = 'log_id'").fetchone()
+            except sqlite3.DatabaseError as exc:
+                problem = str(exc)
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.close()
+                continue
+            if row is None:
+                raise LogError(self.url, "the embedded log has no log id (not a catalog log?)")
+            self.read_only = f"opened read-only ({cause})"
+            return row
+        raise LogError(self.url, f"cannot open the embedded log: {problem}") from cause
 
     @property
     def log_id(self) -> str:
@@ -121,6 +154,8 @@ class FileLog(EventLog):
     def append(self, messages: Sequence[Message]) -> list[Position]:
         if not messages:
             return []
+        if self.read_only:
+            raise LogError(self.url, f"cannot append: the log was {self.read_only}")
         now = int(time.time() * 1000)
         with self._lock:
             try:
@@ -145,7 +180,10 @@ class FileLog(EventLog):
                     )
                     self._db.execute("COMMIT")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    # A failed COMMIT (disk full) may have ended the transaction already:
+                    # the ROLLBACK's own error must not hide the cause.
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
                 raise LogError(self.url, f"append failed, nothing written: {exc}") from exc
