@@ -224,7 +224,7 @@ _DISK_PROBLEMS = ("no space left on device", "disk full", "read-only file system
 
 
 def disk_problem(exc: BaseException) -> str:
-    """"" unless ``exc`` (or what it was raised while handling: a failing write leaves
+    """ "" unless ``exc`` (or what it was raised while handling: a failing write leaves
     the transaction aborted, and the next statement says only that) says the
     projection's disk refused a write; then what it said."""
     seen: BaseException | None = exc

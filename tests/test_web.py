@@ -861,3 +861,13 @@ def test_every_api_read_answers_json(client: TestClient, demo: Demo) -> None:
         assert r.status_code == 200, (url, r.text[:200])
         if r.headers["content-type"].startswith("application/json"):
             assert isinstance(r.json(), dict)
+
+
+def test_a_405_names_the_allowed_methods_and_an_unknown_key_is_a_404(
+    client: TestClient,
+) -> None:
+    r = client.put("/api/projects/demo/artifacts")
+    assert r.status_code == 405 and "GET" in r.headers.get("allow", "")
+    assert r.json()["status"] == 405
+    missing = client.get("/api/projects/demo/artifacts/no-such-key/versions")
+    assert missing.status_code == 404 and missing.json()["error"] == "ArtifactNotFound"

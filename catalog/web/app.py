@@ -220,7 +220,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     else:
         error = CatalogError(str(exc.detail))
         error.status = exc.status_code
-    return await _catalog_error(request, error)
+    response = await _catalog_error(request, error)
+    for name, value in (exc.headers or {}).items():  # a 405's Allow, above all
+        response.headers[name] = value
+    return response
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -20,7 +20,7 @@ from catalog import query
 from catalog.artifacts.base import Artifact
 from catalog.client import Catalog
 from catalog.datastore import DataItem
-from catalog.errors import InvalidInput
+from catalog.errors import ArtifactNotFound, InvalidInput
 from catalog.execution import get_run
 from catalog.uri import StoreURI, is_store_uri
 from catalog.validation import (
@@ -367,7 +367,7 @@ def versions(cat: Catalog, project: str, key: str) -> dict[str, Any]:
     validate_key(key)
     page = cat.read("versions_of", project=project, key=key)
     if not page["rows"]:
-        raise InvalidInput(f"no versions of {key!r} in project {project!r}")
+        raise ArtifactNotFound(f"store://artifacts/{project}/{key}", "no versions")
     return {"items": page["rows"], "total": page["total"]}
 
 

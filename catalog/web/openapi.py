@@ -78,13 +78,13 @@ SCHEMAS: dict[str, Any] = {
                 ("tags", "array"),
                 ("labels", "object"),
                 ("producer", "object"),
-                ("run", "string"),
-                ("owner", "string"),
+                ("run", ["string", "null"]),  # the producing run's uid, if a run made it
+                ("owner", ["string", "null"]),
                 ("created", "string"),
                 ("updated", "string"),
-                ("size", "integer"),
-                ("hash", "string"),
-                ("format", "string"),
+                ("size", ["integer", "null"]),  # a reference's size may be unknown
+                ("hash", ["string", "null"]),  # references have none
+                ("format", ["string", "null"]),
                 ("deleted", "boolean"),
             )
         },
@@ -219,7 +219,12 @@ def document() -> dict[str, Any]:
         _A + "/content": _get(
             "The content, verified against its sha256 (directories as zip)",
             [PROJECT, KEY, UID, _param("inline", "query", "1: display images inline.")],
-            _ok("The bytes", {"type": "string", "format": "binary"}, "application/octet-stream"),
+            {
+                "description": "The bytes, with the media type of the version's format "
+                "(text/csv, image/png, application/zip for a directory, ...; "
+                "application/octet-stream when unknown)",
+                "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+            },
         ),
         _A + "/yaml": _get(
             "The version's document as YAML",
