@@ -42,6 +42,8 @@ class _PathType(click.Path):
 
 
 PATH = _PathType(path_type=Path)
+#: A path kept as typed (``out/``'s trailing slash means "into this folder").
+RAW_PATH = _PathType()
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 
@@ -149,36 +151,33 @@ class CatalogGroup(click.Group):
 @click.group(cls=CatalogGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--log",
-    envvar="CATALOG_LOG",
     metavar="URL",
-    help="Event log: file://PATH (embedded, the default) or kafka://HOST:PORT/TOPIC.",
+    help="Event log: file://PATH (embedded, the default) or kafka://HOST:PORT/TOPIC "
+    "[env CATALOG_LOG].",
 )
 @click.option(
     "--db",
-    envvar="CATALOG_DB",
     metavar="PATH",
-    help="DuckDB projection file this command reads (its own file per process).",
+    help="DuckDB projection file this command reads [env CATALOG_DB].",
 )
 @click.option(
     "--project",
     "-p",
-    envvar="CATALOG_PROJECT",
     metavar="NAME",
-    help="Default project (else 'default').",
+    help="Default project (else 'default') [env CATALOG_PROJECT].",
 )
 @click.option(
     "--artifact-path",
-    envvar="CATALOG_ARTIFACT_PATH",
     metavar="URL",
-    help="Where payloads are stored: a directory or fsspec URL such as s3://bucket/p.",
+    help="Where payloads are stored: a directory or fsspec URL such as s3://bucket/p "
+    "[env CATALOG_ARTIFACT_PATH].",
 )
 @click.option(
     "--api",
-    envvar="CATALOG_API",
     metavar="URL",
     help="Read through this catalog service (`catalog serve`, e.g. http://host:8765) "
     "instead of a local projection file; writes still go to the log and the store. "
-    "Its token, if it needs one: CATALOG_TOKEN or CATALOG_TOKEN_FILE.",
+    "Its token, if it needs one: CATALOG_TOKEN or CATALOG_TOKEN_FILE [env CATALOG_API].",
 )
 @click.option(
     "--no-wait",
@@ -537,21 +536,46 @@ def import_cmd(
 
 @cli.command()
 @click.argument("uri")
-@click.argument("dest", type=PATH)
+@click.argument("dest", type=RAW_PATH)
 @pass_catalog
-def get(catalog: Catalog, uri: str, dest: Path) -> None:
+def get(catalog: Catalog, uri: str, dest: str) -> None:
     """Download the content of URI to DEST, verified against its hash.
 
-    DEST may be an existing directory: the file keeps its original name.
+    \b
+    DEST is the file to write; an existing directory, or a path ending in
+    "/", is the folder to write into (made if missing), and the file keeps
+    its recorded name. A directory artifact downloads into DEST as a folder.
     """
     item = catalog.get_dataitem(_as_uri(uri))
-    target = dest
-    if dest.is_dir() and item.meta is not None and item.meta.spec.format != "dir":
+    folder = dest.endswith(("/", os.sep))
+    target = Path(dest)
+    is_dir_artifact = item.meta is not None and item.meta.spec.format == "dir"
+    if target.exists() and not target.is_dir() and (folder or is_dir_artifact):
+        what = "a directory artifact" if is_dir_artifact else "the file"
+        raise InvalidInput(f"{dest} is a file: {what} cannot be written into it")
+    if not is_dir_artifact and (folder or target.is_dir()):
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidInput(f"cannot make the folder {dest}: {exc.strerror or exc}") from None
         # Only the last component of the recorded name: never write outside DEST.
-        name = Path(str(item.meta.spec.filename or "").replace("\\", "/")).name
+        name = ""
+        if item.meta is not None:
+            name = Path(str(item.meta.spec.filename or "").replace("\\", "/")).name
         usable = name not in ("", ".", "..") and name.isprintable() and len(name.encode()) <= 200
-        target = dest / (name if usable else item.key)
-    written = item.download(target)
+        target = target / (name if usable else item.key)
+    try:  # a file's missing folders are made, as the folder form makes its folder
+        (target if is_dir_artifact else target.parent).mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InvalidInput(f"cannot write {target}: a file stands where a folder must be") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {target}: {exc.strerror or exc}") from None
+    try:
+        written = item.download(target)
+    except IsADirectoryError:
+        raise InvalidInput(f"{target} is a directory: give a file name, or DEST/") from None
+    except (NotADirectoryError, FileExistsError) as exc:
+        raise InvalidInput(f"cannot write {target}: {exc.strerror or exc}") from None
     click.echo(written)
 
 
@@ -1040,7 +1064,9 @@ def gc(catalog: Catalog, dry_run: bool, grace: str, as_json: bool) -> None:
 @JSON_OPTION
 @pass_catalog
 def config(catalog: Catalog, as_json: bool) -> None:
-    """Show the resolved settings (log, db, artifact path, project, actor...).
+    """Show the resolved settings (log, db, artifact path, project, actor...) and
+    where each came from: a flag, the environment, the config file or the default
+    (in that order of precedence).
 
     The last row says whether the columnar decoder (big catch-ups and replays)
     is built, will be built on first use, or cannot be (no C compiler).
@@ -1048,14 +1074,12 @@ def config(catalog: Catalog, as_json: bool) -> None:
     from catalog.config import settings_summary
 
     settings = dict(settings_summary(catalog.config))
+    sources = {name: catalog.config.source(name) for name, _ in catalog.config.sources}
     if as_json:
-        click.echo(_json(settings))
+        click.echo(_json({**settings, "sources": sources}))
     else:
-        click.echo(
-            table(
-                [{"setting": k, "value": v} for k, v in settings.items()], ["setting", "value"], 200
-            )
-        )
+        rows = [{"setting": k, "value": v, "from": sources.get(k, "")} for k, v in settings.items()]
+        click.echo(table(rows, ["setting", "value", "from"], 200))
 
 
 def _serve_options(fn: Any) -> Any:

@@ -1,12 +1,14 @@
 """Configuration: where the log, the projection and the artifacts are, and who is acting.
 
-Every setting is resolved the same way, first match wins:
+Every setting is resolved the same way, by the SDK and the CLI alike, first
+match wins (as git, pip and the AWS CLI do: a job's environment wins over a
+config file baked into its image):
 
 1. the explicit argument (``Catalog(log=...)``, a CLI flag);
-2. the config file: ``$CATALOG_CONFIG``, else ``<config dir>/catalog/config.toml``
-   with keys ``log``, ``db``, ``artifact_path``, ``project``, ``actor``, ``api``;
-3. the environment (``CATALOG_LOG``, ``CATALOG_DB``, ``CATALOG_ARTIFACT_PATH``,
+2. the environment (``CATALOG_LOG``, ``CATALOG_DB``, ``CATALOG_ARTIFACT_PATH``,
    ``CATALOG_PROJECT``, ``CATALOG_ACTOR``, ``CATALOG_API``);
+3. the config file: ``$CATALOG_CONFIG``, else ``<config dir>/catalog/config.toml``
+   with keys ``log``, ``db``, ``artifact_path``, ``project``, ``actor``, ``api``;
 4. the default, under the user's data directory (``$CATALOG_HOME``, else
    ``$XDG_DATA_HOME/catalog``, else ``~/.local/share/catalog``):
    ``file://<data>/events.db``, ``<data>/catalog.duckdb``,
@@ -26,7 +28,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +100,8 @@ class Config:
     actor: str
     #: the catalog service reads go to (``http://host:port``); empty: a local projection
     api: str = ""
+    #: where each setting came from: "argument", "env CATALOG_…", "file <path>", "default"
+    sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     @classmethod
     def load(cls, **overrides: str | None) -> Config:
@@ -115,15 +119,32 @@ class Config:
             "api": "",
         }
         from_file = _read_config_file()
-        values = {}
-        for name, env in ENV.items():
-            # DESIGN.md: environment variables, overridable by the config file and by flags
-            value = overrides.get(name) or from_file.get(name) or os.environ.get(env)
-            values[name] = value or defaults[name]
-        return cls(**values)
+        values: dict[str, Any] = {}
+        sources = []
+        for name, env in ENV.items():  # argument > environment > config file > default
+            for value, source in (
+                (overrides.get(name), "argument"),
+                (os.environ.get(env), f"env {env}"),
+                (from_file.get(name), f"file {config_file()}"),
+                (defaults[name], "default"),
+            ):
+                if value:
+                    values[name] = value
+                    sources.append((name, source))
+                    break
+            else:
+                values[name] = defaults[name]
+                sources.append((name, "default"))
+        return cls(**values, sources=tuple(sources))
 
     def with_(self, **changes: Any) -> Config:
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        given = {k: v for k, v in changes.items() if v is not None}
+        sources = tuple((k, "argument" if k in given else s) for k, s in self.sources)
+        return replace(self, **given, sources=sources)
+
+    def source(self, name: str) -> str:
+        """Where setting ``name`` came from (``argument``, ``env …``, ``file …``, ``default``)."""
+        return dict(self.sources).get(name, "argument")
 
 
 _TEMPLATE = re.compile(r"\{\{\s*(project|run\.uid)\s*\}\}")

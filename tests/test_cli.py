@@ -30,6 +30,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from catalog import Catalog
 from catalog.log import Message, open_log
 from cli import cli, main
 
@@ -792,8 +793,8 @@ def test_config(app: App) -> None:
     assert app.json("config", "--json", env={"CATALOG_PROJECT": "nlp"})["project"] == "nlp"
 
     lines = app.out("config").splitlines()
-    assert lines[0].split() == ["SETTING", "VALUE"]
-    assert lines[1].split() == ["log", app.log_url]
+    assert lines[0].split() == ["SETTING", "VALUE", "FROM"]
+    assert lines[1].split() == ["log", app.log_url, "env", "CATALOG_LOG"]
 
 
 def test_options_point_at_another_catalog(app: App, iris: str) -> None:
@@ -963,3 +964,58 @@ def test_consume_batch_size_default_is_the_projections() -> None:
 
     option = next(p for p in cli.commands["consume"].params if p.name == "batch_size")
     assert option.default == DEFAULT_BATCH
+
+
+def test_get_into_a_folder_and_bad_destinations(app: App, iris: str) -> None:
+    """`catalog get iris:v1 ./out3/` writes into the folder out3 (made if missing), as
+    the README shows; a destination that cannot be is one line, exit 2, no traceback."""
+    folder = app.root / "out3"
+    assert app.out("get", "iris:v1", "./out3/") == "out3/iris.csv"
+    assert (folder / "iris.csv").read_bytes() == DATA
+    assert app.out("get", "iris:v1", "deeper/still/x.csv") == "deeper/still/x.csv"
+    tree = app.root / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "m.pkl").write_bytes(b"model")
+    app.out("log", tree, "--key", "churn-model")
+    blocker = app.file("plain.txt", b"x")
+    for args in (
+        ("get", "churn-model", f"{blocker}/"),  # a folder wanted where a file is
+        ("get", "churn-model", str(blocker)),  # a directory artifact onto a file
+        ("get", "iris:v1", f"{blocker}/x.csv"),  # a file where a folder must be
+        ("get", "iris:v1", f"{blocker}/"),
+        ("get", "iris:v1", str(app.root)),  # a folder: fine, the file goes in it
+    ):
+        result = app.run(*args)
+        assert "Traceback" not in result.output, (args, result.output)
+        if args[2] == str(app.root):
+            assert result.exit_code == 0
+            continue
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stderr.count("\n") == 1 and "plain.txt" in result.stderr, result.stderr
+
+
+def test_one_precedence_for_the_sdk_and_the_cli(
+    app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """flag or argument > environment > config file > default, for every setting, the
+    same in `catalog config` and `Catalog()`; `catalog config` says where each came from."""
+    config = tmp_path / "config.toml"
+    config.write_text('project = "fromfile"\nactor = "fileactor"\n')
+    monkeypatch.setenv("CATALOG_CONFIG", str(config))
+    monkeypatch.setenv("CATALOG_PROJECT", "fromenv")
+    monkeypatch.delenv("CATALOG_ACTOR", raising=False)
+    shown = app.json("config", "--json")
+    assert shown["project"] == "fromenv"
+    assert shown["sources"]["project"] == "env CATALOG_PROJECT"
+    assert shown["actor"] == "fileactor" and shown["sources"]["actor"] == f"file {config}"
+    assert Catalog().project == "fromenv" and Catalog().config.actor == "fileactor"
+    flagged = app.json("--project", "fromflag", "config", "--json")
+    assert flagged["project"] == "fromflag" and flagged["sources"]["project"] == "argument"
+    assert Catalog(project="fromarg").project == "fromarg"
+    monkeypatch.delenv("CATALOG_PROJECT")
+    assert app.json("config", "--json")["project"] == "fromfile"
+    assert Catalog().project == "fromfile"
+    config.unlink()
+    again = app.json("config", "--json")
+    assert again["project"] == "default" and again["sources"]["project"] == "default"
+    assert "from" in app.out("config").splitlines()[0].lower()

@@ -387,9 +387,9 @@ def test_artifact_path_order_call_run_project_client_env_default(
     monkeypatch.setenv("CATALOG_CONFIG", str(config))
     assert get_catalog().artifact_path("p") == str(tmp_path / "file" / "p")  # config file
 
-    # DESIGN.md: environment variables, overridable by the config file
+    # argument > environment > config file > default (a job's environment wins)
     monkeypatch.setenv("CATALOG_ARTIFACT_PATH", str(tmp_path / "env" / "{{project}}"))
-    assert get_catalog().artifact_path("p") == str(tmp_path / "file" / "p")
+    assert get_catalog().artifact_path("p") == str(tmp_path / "env" / "p")
     config.write_text("")
     monkeypatch.setenv("CATALOG_CONFIG", str(config) + ".none")  # no file: the env applies
     assert get_catalog().artifact_path("p") == str(tmp_path / "env" / "p")
