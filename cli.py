@@ -459,9 +459,31 @@ def ls(
     if as_json:
         click.echo(_json([a.to_dict() for a in arts]))
         return
+    if not arts and not all_versions and tag is None and (labels or name or since or until):
+        # the filter may match versions that are no longer latest: say so
+        older = catalog.list_artifacts(
+            project=project,
+            name=name,
+            kind=kind,
+            category=category,
+            labels=list(labels),
+            since=since,
+            until=until,
+            limit=1001,
+            all_versions=True,
+            all_projects=all_projects,
+        )
+        if older:
+            count = f"{len(older):,}" if len(older) <= 1000 else "more than 1,000"
+            click.echo(
+                f"no latest version matches; {count} older version(s) do: add -a "
+                "(--all-versions) to list them",
+                err=True,
+            )
+    shown_project = None if all_projects else (project or catalog.project)
     rows = [
         {
-            "key": a.key if a.project == catalog.project else f"{a.project}/{a.key}",
+            "key": a.key if a.project == shown_project else f"{a.project}/{a.key}",
             "kind": a.kind,
             "tags": a.metadata.tags,
             "labels": a.labels,
@@ -588,17 +610,31 @@ def get(catalog: Catalog, uri: str, dest: str) -> None:
     default="table",
     show_default=True,
 )
+@click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
 @AS_OF_OPTION
 @pass_catalog
-def sql(catalog: Catalog, statement: str, fmt: str) -> None:
+def sql(catalog: Catalog, statement: str, fmt: str, as_json: bool) -> None:
     """Run a read-only SQL query over the catalog's tables.
 
     Tables: artifacts, tags, lineage, runs, projects, events, dead_letters,
     positions; views latest_artifacts, artifact_tags (docs/sql.md). Anything
-    that writes, reads files or loads extensions is refused.
+    that writes, reads files or loads extensions is refused. MAP columns
+    (labels) show as k=v,... in tables and CSV, and as objects in JSON.
     """
+    import pyarrow as pa
+
     result = catalog.sql(statement)
+    fmt = "json" if as_json else fmt
+    maps = [
+        name
+        for name, kind in zip(result.column_names, result.schema.types, strict=True)
+        if pa.types.is_map(kind)
+    ]
     rows = result.to_pylist()
+    for row in rows:  # Arrow gives a MAP as a list of (key, value) pairs
+        for name in maps:
+            if row[name] is not None:
+                row[name] = dict(row[name])
     if fmt == "json":
         click.echo(_json(rows))
     elif fmt == "csv":

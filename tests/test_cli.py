@@ -1019,3 +1019,24 @@ def test_one_precedence_for_the_sdk_and_the_cli(
     again = app.json("config", "--json")
     assert again["project"] == "default" and again["sources"]["project"] == "default"
     assert "from" in app.out("config").splitlines()[0].lower()
+
+
+def test_ls_says_when_only_older_versions_match(app: App, iris: str) -> None:
+    app.ok("update", iris, "--label", "reviewed=yes")
+    app.log("iris", b"a,b\n9,9\n", "--kind", "dataset")  # a newer version, not reviewed
+    result = app.ok("ls", "--label", "reviewed=yes")
+    assert "iris" not in result.stdout
+    assert "1 older version(s) do" in result.stderr and "-a" in result.stderr
+    assert "iris" in app.out("ls", "--label", "reviewed=yes", "-a")
+    # -p names the project whose keys are shown as keys
+    app.ok("log", app.file("c.csv"), "--key", "customers", "-p", "teamb")
+    assert app.keys("-p", "teamb") == ["customers"]
+    assert "teamb/customers" not in app.out("ls", "-p", "teamb")
+
+
+def test_sql_takes_json_and_shows_maps_as_labels(app: App, iris: str) -> None:
+    statement = "SELECT key, labels FROM artifacts WHERE key = 'iris'"
+    assert app.json("sql", statement, "--json") == [{"key": "iris", "labels": {"team": "ml"}}]
+    assert app.json("sql", statement, "--format", "json") == app.json("sql", statement, "--json")
+    assert "team=ml" in app.out("sql", statement)
+    assert "('team'" not in app.out("sql", statement, "--format", "csv")
