@@ -882,6 +882,10 @@ def _summary(etype: str, payload: dict[str, Any]) -> str:
         )
     if etype in ("RunStarted", "RunFinished"):
         return str(payload.get("name") or payload.get("state") or "")
+    if etype == "ProjectConfigured":
+        return ",".join(
+            k for k in ("artifact_path", "description", "owner", "labels") if payload.get(k)
+        )
     return ""
 
 

@@ -26,6 +26,7 @@
     ├── StorageError(url, reason) (OSError)       exit_code 5, status 502
     │   └── ProjectionStorageError(path, reason)  a projection's disk full or read-only
     ├── LogError(url, reason)                     exit_code 5, status 503
+    │   ├── InvalidLogURL (InvalidInput)          exit_code 2: a malformed log URL
     │   ├── LogUnavailable                        transient: retried with backoff
     │   └── ProjectionBusy(path)                  another process holds the DuckDB file
     ├── ServiceError(url, reason)                 exit_code 5, status 502: the catalog service
@@ -263,6 +264,14 @@ class LogError(CatalogError):
         self.url = url
         self.reason = reason
         super().__init__(f"event log {url}: {reason}")
+
+
+class InvalidLogURL(LogError, InvalidInput):
+    """A log URL that is malformed (scheme, broker address, topic, option): invalid
+    input (exit 2), and still a :class:`LogError` for those who catch that."""
+
+    exit_code = 2
+    status = 400
 
 
 class LogUnavailable(LogError):

@@ -307,6 +307,20 @@ def check_bind(host: str, guard: Guard) -> None:
         )
 
 
+def _check_port(host: str, port: int) -> None:
+    """Refuse, before anything starts, a port another process listens on."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            s.bind((host.strip("[]"), port))
+        except OSError as exc:
+            raise InvalidInput(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                "(another catalog serve? choose another with --port)"
+            ) from None
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.bind((host, 0))
@@ -340,6 +354,7 @@ class Server:
         check_bind(host, self.guard)
         self.host = host
         self.port = port or free_port(host)
+        _check_port(host, self.port)
         self.config = config
         self.db = db or config.db
         _refuse_if_served(self.db)

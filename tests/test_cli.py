@@ -1040,3 +1040,32 @@ def test_sql_takes_json_and_shows_maps_as_labels(app: App, iris: str) -> None:
     assert app.json("sql", statement, "--format", "json") == app.json("sql", statement, "--json")
     assert "team=ml" in app.out("sql", statement)
     assert "('team'" not in app.out("sql", statement, "--format", "csv")
+
+
+def test_serve_on_a_busy_port_and_a_bad_log_url_are_invalid_input(app: App) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = app.run("serve", "--port", port)
+    assert busy.exit_code == 2 and "serving" not in busy.output, busy.output
+    assert f"127.0.0.1:{port}" in busy.stderr and "--port" in busy.stderr
+    for url in ("kafka://h:1/t?bogus=1", "s3://bucket/log", "kafka://nohost/t"):
+        bad = app.run("--log", url, "ls")
+        assert bad.exit_code == 2, (url, bad.output)
+        assert bad.stderr.count("\n") == 1
+
+
+def test_audit_says_what_a_project_configuration_set(app: App) -> None:
+    from catalog.projects import mlconf, set_environment
+
+    mlconf.reset()
+    try:
+        set_environment(project="vision", artifact_path=str(app.root / "vision"))
+    finally:
+        mlconf.reset()
+    rows = app.json("audit", "--project", "vision", "--json")
+    assert rows and rows[0]["type"] == "ProjectConfigured"
+    assert "artifact_path" in app.out("audit", "--project", "vision")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from catalog.errors import LogError
+from catalog.errors import InvalidLogURL, LogError
 from catalog.log.base import EventLog, Message, Offsets, Position, Record, is_behind
 
 __all__ = ["EventLog", "Message", "Offsets", "Position", "Record", "is_behind", "open_log"]
@@ -19,7 +19,7 @@ def open_log(url: str) -> EventLog:
         return kafka_log
     if "://" in url and not url.startswith("file://"):
         scheme = url.split("://", 1)[0]
-        raise LogError(url, f"unknown log scheme {scheme!r}; use file:// or kafka://")
+        raise InvalidLogURL(url, f"unknown log scheme {scheme!r}; use file:// or kafka://")
     from catalog.log.file import FileLog
 
     return FileLog(url)

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from catalog.errors import LogCorruption, LogError
+from catalog.errors import InvalidLogURL, LogCorruption, LogError
 from catalog.log.base import EventLog, Message, Offsets, Position, Record
 
 SCHEMA = """
@@ -56,7 +56,7 @@ def path_from_url(url: str) -> Path:
     """``file:///abs/events.db``, ``file://~/events.db``, ``file://rel.db`` or a plain path."""
     raw = url[len("file://") :] if url.startswith("file://") else url
     if not raw:
-        raise LogError(url, "no path in the file:// URL")
+        raise InvalidLogURL(url, "no path in the file:// URL")
     return Path(os.path.expanduser(raw)).absolute()
 
 

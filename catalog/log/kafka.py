@@ -69,7 +69,7 @@ from kafka.errors import (
     TopicAlreadyExistsError,
 )
 
-from catalog.errors import LogError, LogUnavailable
+from catalog.errors import InvalidLogURL, LogError, LogUnavailable
 from catalog.log.base import EventLog, Message, Offsets, Position, Record
 
 __all__ = [
@@ -120,17 +120,17 @@ def parse_url(url: str) -> KafkaSettings:
     """Parse ``kafka://HOST:PORT[,HOST:PORT]/TOPIC[?k=v...]``; LogError if malformed."""
     parts = urlsplit(url)
     if parts.scheme != "kafka":
-        raise LogError(url, "not a kafka:// URL")
+        raise InvalidLogURL(url, "not a kafka:// URL")
     hosts = tuple(h.strip() for h in parts.netloc.split(",") if h.strip())
     if not hosts:
-        raise LogError(url, "no broker address (kafka://HOST:PORT/TOPIC)")
+        raise InvalidLogURL(url, "no broker address (kafka://HOST:PORT/TOPIC)")
     for host in hosts:
         name, _, port = host.rpartition(":")
         if not name or not (port.isascii() and port.isdigit()):
-            raise LogError(url, f"broker address {host!r} is not HOST:PORT")
+            raise InvalidLogURL(url, f"broker address {host!r} is not HOST:PORT")
     topic = parts.path.strip("/")
     if not _TOPIC.fullmatch(topic) or topic in {".", ".."}:
-        raise LogError(url, f"invalid topic name {topic!r} (letters, digits, '.', '_', '-')")
+        raise InvalidLogURL(url, f"invalid topic name {topic!r} (letters, digits, '.', '_', '-')")
     options: dict[str, Any] = {}
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         try:
@@ -151,12 +151,12 @@ def parse_url(url: str) -> KafkaSettings:
                     raise ValueError
                 options[name] = value
             else:
-                raise LogError(
+                raise InvalidLogURL(
                     url,
                     f"unknown option {name!r}; known: partitions, replication, timeout, client_id",
                 )
         except ValueError:
-            raise LogError(url, f"invalid value {value!r} for {name}") from None
+            raise InvalidLogURL(url, f"invalid value {value!r} for {name}") from None
     return KafkaSettings(hosts, topic, **options)
 
 
