@@ -1,7 +1,7 @@
 """The client: :class:`Catalog`, the one object the SDK, the CLI and the web UI use.
 
 A Catalog has a :class:`~catalog.writer.Writer` and a
-:class:`~catalog.reader.Reader`. Writes follow DESIGN.md's order — (1) bytes
+:class:`~catalog.reader.Reader`. Writes follow docs/design.md's order — (1) bytes
 into the content-addressed store, (2) one Avro event appended to the log — so
 no event ever points at bytes that are not stored; nothing is written when the
 input is invalid (every check happens before (1)), and nothing on the way

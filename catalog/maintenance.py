@@ -16,7 +16,7 @@ the grace period, references — and only once they are older than the grace
 period. Why that never deletes bytes an in-flight write is about to name:
 
 1. A write stores its bytes *before* appending the event that names them
-   (DESIGN.md), and a write that finds its bytes already stored (dedup)
+   (docs/design.md), and a write that finds its bytes already stored (dedup)
    refreshes their mtime on local stores (:mod:`catalog.store`). So the bytes
    of any event not yet in the log were written or refreshed at most ``T``
    before it is appended, ``T`` being the longest time between a blob write

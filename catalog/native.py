@@ -12,6 +12,7 @@ builds, loads and calls.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -34,9 +35,21 @@ def available() -> bool:
             kernel()
             _AVAILABLE = True
         except (OSError, subprocess.SubprocessError) as exc:
-            _logger.warning("the compiled kernel is unavailable (%s); decoding event by event", exc)
+            _warn_once(f"the compiled kernel is unavailable ({exc}); decoding event by event")
             _AVAILABLE = False
     return _AVAILABLE
+
+
+def _warn_once(message: str) -> None:
+    """Warn once per cache directory (a marker remembers it), not in every process."""
+    marker = cache_dir() / "kernel-unavailable.warned"
+    if marker.exists():
+        _logger.debug(message)
+        return
+    _logger.warning(message + " (said once; `catalog config` shows it)")
+    with contextlib.suppress(OSError):
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(message + "\n")
 
 
 def kernel() -> Native:

@@ -1,7 +1,7 @@
 """The catalog service: one projection, kept current, answering many clients.
 
 DuckDB allows one writing process per file, so a projection is shared by
-serving it, not by opening it twice (DESIGN.md). A :class:`Service` owns one
+serving it, not by opening it twice (docs/design.md). A :class:`Service` owns one
 projection file: a follower thread applies the log to it batch by batch, and
 every read — the versioned query API (:mod:`catalog.api`), the web UI, SQL —
 runs in a read-only transaction on a cursor of its own, concurrently with the

@@ -1,6 +1,6 @@
 """The write path: bytes into the content-addressed store, then events onto the log.
 
-DESIGN.md's order — (1) bytes, (2) the event naming them — so no event ever
+docs/design.md's order — (1) bytes, (2) the event naming them — so no event ever
 points at bytes that are not stored. A write returns once its events are
 durable (inside :meth:`Writer.batch`, once the batch is), with their log
 positions: the token a later read passes to see it (read-your-writes).

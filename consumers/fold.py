@@ -7,7 +7,7 @@ reason that becomes a dead letter — and then hands back the changed rows,
 which the projection writes with set-based SQL. The per-event work here is a
 few dictionary operations; every database access is batched.
 
-The rules (DESIGN.md, "Versions and tags"):
+The rules (docs/design.md, "Versions and tags"):
 
 - ``ArtifactLogged`` creates a version, or re-logs an existing one (same uid:
   its mutable metadata is replaced, ``created`` kept, a deleted version comes

@@ -496,3 +496,19 @@ def test_a_lazy_rows_fields_are_the_same_prefetched_or_not() -> None:
         assert got.pop("category")
         assert got == expected(j), j
     assert logged._filled == {}  # each prefetched row was taken once
+
+
+def test_without_a_compiler_the_warning_is_said_once_per_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("CATALOG_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CC", "no-such-compiler")
+    warnings = []
+    for _ in range(3):  # as three fresh processes would
+        monkeypatch.setattr(native, "_KERNEL", None)
+        monkeypatch.setattr(native, "_AVAILABLE", None)
+        caplog.clear()
+        with caplog.at_level("DEBUG", logger="catalog.native"):
+            assert not native.available()
+        warnings.append([r for r in caplog.records if r.levelname == "WARNING"])
+    assert len(warnings[0]) == 1 and warnings[1] == [] and warnings[2] == []

@@ -4,7 +4,7 @@ Random sequences of log / tag / untag / update / delete operations (valid and
 invalid) are written to a real embedded log, then projected (a) incrementally
 in random batch sizes, (b) in one full replay, and (c) folded by the tiny model
 below, written independently of ``consumers/fold.py`` from the rules in
-DESIGN.md. All three must agree; (a) and (b) must have the same digest.
+docs/design.md. All three must agree; (a) and (b) must have the same digest.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The web application: one :class:`UI` (a Catalog and a lock), pages, a JSON API.
 
-The server owns its own projection file (DESIGN.md, "One writer per DuckDB
+The server owns its own projection file (docs/design.md, "One writer per DuckDB
 file") and keeps it open. DuckDB connections are not for concurrent use, so
 every catalog call runs in a worker thread under one lock; each read catches
 the projection up with the log first, so events appended by anyone appear

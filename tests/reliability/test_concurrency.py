@@ -117,7 +117,7 @@ class Version:
 
 @dataclass
 class Model:
-    """The rules of DESIGN.md, as plainly as possible (cf. tests/test_model.py)."""
+    """The rules of docs/design.md, as plainly as possible (cf. tests/test_model.py)."""
 
     versions: dict[str, Version] = field(default_factory=dict)
     tags: dict[tuple[str, str], str] = field(default_factory=dict)
