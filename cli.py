@@ -26,6 +26,7 @@ import click
 
 from catalog import Catalog
 from catalog.errors import CatalogError, IntegrityError, InvalidInput
+from catalog.query import skew_note
 from catalog.validation import BIDI_CONTROLS, parse_label_args, parse_time
 
 pass_catalog = click.make_pass_decorator(Catalog)
@@ -689,7 +690,7 @@ def lineage(catalog: Catalog, uri: str, direction: str, depth: int, as_json: boo
     click.echo(table(rows, ["depth", "child", "relation", "parent", "asked for"], 80))
 
 
-AUDIT_COLUMNS = ["position", "occurred_at", "actor", "type", "project", "key", "what"]
+AUDIT_COLUMNS = ["position", "time", "actor", "type", "project", "key", "what"]
 
 
 def _audit_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -697,14 +698,18 @@ def _audit_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         r["payload"] = json.loads(r["payload"]) if isinstance(r["payload"], str) else r["payload"]
         r["position"] = f"{r['partition']}:{r['offset']}"
         r["what"] = _summary(r["type"], r["payload"])
+        # the log's time; what a writer with a wrong clock claimed is said beside it
+        skew = skew_note(r["clock_skew_s"])
+        claimed = f" ({skew}: {_cell(r['occurred_at'])})" if skew else ""
+        r["time"] = _cell(r["logged_at"]) + claimed
     return rows
 
 
 def _print_audit(rows: list[dict[str, Any]], fmt: str, header: bool = True) -> None:
     if fmt == "json":
         for r in rows:  # JSON Lines: one event per line, streamable with --follow
-            r.pop("position", None)
-            r.pop("what", None)
+            for name in ("position", "what", "time"):
+                r.pop(name, None)
             click.echo(json.dumps(r, default=_default, ensure_ascii=False, sort_keys=True))
     elif fmt == "csv":
         buffer = io.StringIO()
@@ -793,8 +798,8 @@ def audit(
     rows = _audit_rows(page)
     if as_json and not follow:  # --json keeps its historical shape: one JSON array
         for r in rows:
-            r.pop("position", None)
-            r.pop("what", None)
+            for name in ("position", "what", "time"):
+                r.pop(name, None)
         click.echo(_json(rows))
         return
     _print_audit(rows, fmt)

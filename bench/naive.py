@@ -18,6 +18,8 @@ same work.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -39,6 +41,9 @@ from catalog.events.model import (
 from catalog.log import EventLog, Record, is_behind
 from catalog.uri import KIND_CATEGORY, StoreURI
 from consumers import schema
+from consumers.fold import log_time, micros
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 ARTIFACT_INSERT = (
     "INSERT INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
@@ -111,19 +116,23 @@ class NaiveProjector:
             return
         if self.con.execute("SELECT 1 FROM events WHERE event_id = ?", [ev.event_id]).fetchall():
             return  # redelivered
+        # every state time is the log's; the writer's own stays in events.occurred_at
+        claimed = ev.occurred_at
+        ev = replace(ev, occurred_at=EPOCH + timedelta(microseconds=log_time(r, micros(claimed))))
         try:
             self._event(ev, r)
         except ValueError as exc:
             self._dead(r, str(exc), ev)
             return
         self.con.execute(
-            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 r.partition,
                 r.offset,
                 ev.event_id,
                 ev.type,
                 ev.actor,
+                claimed,
                 ev.occurred_at,
                 ev.project,
                 ev.key,

@@ -26,7 +26,7 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -532,7 +532,7 @@ class Catalog:
 
         # (2) the event
         written = self.append_events([make(digest, size, target)])
-        return self._artifact_from_event(written.events[0])
+        return self._artifact_from_event(written)
 
     def log_item(
         self,
@@ -663,10 +663,18 @@ class Catalog:
             description=meta.get("description"),
         )
         written = self.append_events([self._event(project, key, payload)])
-        return self._artifact_from_event(written.events[0])
+        return self._artifact_from_event(written)
 
-    def _artifact_from_event(self, ev: CatalogEvent) -> Artifact:
+    def _artifact_from_event(self, written: Written) -> Artifact:
+        """The version a write made, as the projection will show it: its times
+        are the log's (when the append said it; in a batch, the writer's until then)."""
+        ev = written.events[0]
         p = ev.payload
+        at = ev.occurred_at
+        if written.positions and written.positions[0].time_ms >= 0:
+            at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(
+                milliseconds=written.positions[0].time_ms
+            )
         assert isinstance(p, ArtifactLogged)
         row = {
             "project": ev.project,
@@ -690,8 +698,8 @@ class Catalog:
             "extra_data": dict(p.extra_data),
             "spec": p.spec,
             "description": p.description,
-            "created": ev.occurred_at,
-            "updated": ev.occurred_at,
+            "created": at,
+            "updated": at,
             "created_by": ev.actor,
             "updated_by": ev.actor,
             "deleted": False,

@@ -272,6 +272,33 @@ class AuditQuery:
     after: Mapping[int, int] | None = None
 
 
+#: A writer whose clock differs from the log's by more than this is flagged.
+CLOCK_SKEW_S = 300
+
+#: What the audit trail shows of an event: its position, the log's time, what
+#: the writer's clock said and the difference when it is past CLOCK_SKEW_S
+#: (seconds, positive when the writer's clock is ahead), and the event.
+EVENT_COLUMNS = (
+    '"partition", "offset", logged_at, occurred_at, '
+    "CASE WHEN abs(epoch(occurred_at) - epoch(logged_at)) > "
+    f"{CLOCK_SKEW_S} THEN round(epoch(occurred_at) - epoch(logged_at)) END AS clock_skew_s, "
+    "actor, type, project, key, run_uid, event_id, payload"
+)
+
+
+def skew_note(seconds: float | None) -> str:
+    """``writer's clock 365 days ahead`` for an event's ``clock_skew_s`` ("" if none)."""
+    if seconds is None:
+        return ""
+    size = abs(seconds)
+    unit, div = next(
+        (u, d)
+        for limit, u, d in ((3600, "min", 60), (172800, "h", 3600), (None, "days", 86400))
+        if limit is None or size < limit
+    )
+    return f"writer's clock {size / div:.0f} {unit} {'ahead' if seconds > 0 else 'behind'}"
+
+
 def audit(con: Con, q: AuditQuery) -> list[Row]:
     """Events matching ``q`` in log order."""
     where: list[str] = []
@@ -286,10 +313,10 @@ def audit(con: Con, q: AuditQuery) -> list[Row]:
             where.append(f'"{column}" = ?')
             params.append(value)
     if q.since is not None:
-        where.append("occurred_at >= ?")
+        where.append("logged_at >= ?")
         params.append(q.since)
     if q.until is not None:
-        where.append("occurred_at <= ?")
+        where.append("logged_at <= ?")
         params.append(q.until)
     if q.after:
         known = []
@@ -301,8 +328,7 @@ def audit(con: Con, q: AuditQuery) -> list[Row]:
         params.extend(int(p) for p in sorted(q.after))
         where.append("(" + " OR ".join(known) + ")")
     sql = (
-        'SELECT "partition", "offset", occurred_at, actor, type, project, key, run_uid, '
-        "event_id, payload FROM events"
+        f"SELECT {EVENT_COLUMNS} FROM events"
         + (f" WHERE {' AND '.join(where)}" if where else "")
         + ' ORDER BY "partition", "offset"'
     )
@@ -459,11 +485,12 @@ def run_sql(con: Con, query: str) -> pa.Table:
 def cut_at_time(con: Con, when: datetime, ends: dict[int, int]) -> dict[int, int]:
     """End offsets (exclusive) of the catalog as it stood at ``when``.
 
-    Per partition, the offset of the first applied event that occurred after
-    ``when``; partitions with none keep their end in ``ends``.
+    Per partition, the offset of the first applied event the log took after
+    ``when`` (the log's time, never a writer's clock); partitions with none
+    keep their end in ``ends``.
     """
     rows = con.sql(
-        'SELECT "partition", min("offset") FROM events WHERE occurred_at > ? GROUP BY 1',
+        'SELECT "partition", min("offset") FROM events WHERE logged_at > ? GROUP BY 1',
         params=[when],
     ).fetchall()
     cut = dict(ends)
@@ -726,10 +753,7 @@ def recent_events(
     con: Con, project: str, key: str, *, limit: int = 100, uid: str | None = None
 ) -> list[Row]:
     """The newest events about one key (or one version of it), newest first."""
-    sql = (
-        'SELECT "partition", "offset", occurred_at, actor, type, project, key, run_uid, '
-        "event_id, payload FROM events WHERE project = ? AND key = ?"
-    )
+    sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE project = ? AND key = ?"
     params: list[Any] = [project, key]
     if uid is not None:
         sql += " AND (json_extract_string(payload, '$.uid') = ? OR type = 'ArtifactDeleted')"
@@ -755,7 +779,7 @@ def project_summaries(con: Con) -> list[Row]:
     )
     runs = dict(con.execute("SELECT project, count(*) FROM runs GROUP BY ALL").fetchall())
     activity = dict(
-        con.execute("SELECT project, max(occurred_at) FROM events GROUP BY ALL").fetchall()
+        con.execute("SELECT project, max(logged_at) FROM events GROUP BY ALL").fetchall()
     )
     for p in projects:
         name = p["name"]
@@ -810,11 +834,11 @@ def diff(
     )
     deleted = _rows(
         con,
-        "SELECT project, key, occurred_at AS time, actor, "
+        "SELECT project, key, logged_at AS time, actor, "
         "CAST(payload->'$.uids' AS VARCHAR[]) AS uids, "
         "CAST(payload->>'$.all_versions' AS BOOLEAN) AS all_versions, "
         "payload->>'$.reason' AS reason FROM events "
-        f"WHERE type = 'ArtifactDeleted' AND occurred_at > ? AND occurred_at <= ?{scope} "
+        f"WHERE type = 'ArtifactDeleted' AND logged_at > ? AND logged_at <= ?{scope} "
         'ORDER BY "partition", "offset"',
         [since, until, *extra],
     )
@@ -845,10 +869,10 @@ def diff(
     )
     labels = _rows(
         con,
-        "SELECT project, key, payload->>'$.uid' AS uid, occurred_at AS time, actor, "
+        "SELECT project, key, payload->>'$.uid' AS uid, logged_at AS time, actor, "
         "CAST(payload->'$.labels_set' AS MAP(VARCHAR, VARCHAR)) AS labels_set, "
         "CAST(payload->'$.labels_removed' AS VARCHAR[]) AS labels_removed FROM events "
-        f"WHERE type = 'ArtifactUpdated' AND occurred_at > ? AND occurred_at <= ?{scope} "
+        f"WHERE type = 'ArtifactUpdated' AND logged_at > ? AND logged_at <= ?{scope} "
         "AND (json_array_length((payload->'$.labels_removed')) > 0 "
         "     OR (payload->'$.labels_set') <> '{}'::JSON) "
         'ORDER BY "partition", "offset"',

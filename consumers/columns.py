@@ -239,7 +239,7 @@ class LoggedColumns:
                 env["project"],
                 env["key"],
                 env["actor"],
-                env["occurred_at"],
+                env["logged_at"],
                 self._positions(),
                 self.column("uid"),
                 self.column("iteration"),
@@ -323,7 +323,7 @@ class LoggedColumns:
     def plain_args(self, logs: Sequence[tuple[int, Record]]) -> list[PlainLog]:
         """The arguments of :meth:`consumers.fold.Fold.log_plain` for ``logs``."""
         env = self.batch.envelope_lists()
-        projects, keys, actors, times = env["project"], env["key"], env["actor"], env["occurred_at"]
+        projects, keys, actors, times = env["project"], env["key"], env["actor"], env["logged_at"]
         position = self._positions()
         uids, iterations = self.column("uid"), self.column("iteration")
         sources = self.column("sources")
@@ -357,7 +357,7 @@ class LoggedColumns:
             # a still-lazy row is as the log made it (an update or delete fills it)
             "project": env["project"].take(indices),
             "key": env["key"].take(indices),
-            "updated": env["occurred_at"].take(indices),
+            "updated": env["logged_at"].take(indices),
             "updated_by": env["actor"].take(indices),
             "iteration": self.struct.field("iteration").take(take),
             "uid": self.struct.field("uid").take(take),
@@ -367,7 +367,7 @@ class LoggedColumns:
             columns[name] = [r[name] for r in rows]
         if plain:
             env_lists = self.batch.envelope_lists()
-            times, actors = env_lists["occurred_at"], env_lists["actor"]
+            times, actors = env_lists["logged_at"], env_lists["actor"]
             columns["created"] += [times[j] for j, _ in plain]
             columns["created_by"] += [actors[j] for j, _ in plain]
             columns["log_partition"] += [r.partition for _, r in plain]
@@ -405,6 +405,7 @@ class LoggedColumns:
             "type": pa.array(types, pa.string()),
             "actor": env["actor"].take(take),
             "occurred_at": env["occurred_at"].take(take).cast(TS),
+            "logged_at": env["logged_at"].take(take).cast(TS),
             "project": env["project"].take(take),
             "key": env["key"].take(take),
             "run_uid": env["run_uid"].take(take),

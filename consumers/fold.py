@@ -81,23 +81,41 @@ class Refused(Exception):
 class Stamp:
     """The envelope fields the rules read: project, key, actor and the time.
 
-    The time (``occurred_at``) is an integer: microseconds since the epoch, UTC,
-    as Avro's ``timestamp-micros`` carries it. The fold never builds a datetime:
+    The time (``at``) is the log's, never the writer's: when the log took the
+    record (:func:`log_time`). Every time the rules write (a version's
+    created/updated, a tag's validity, a run's start, a deletion) is that
+    one, so a writer with a wrong clock cannot move history; what it claimed
+    stays in ``events.occurred_at``.
+
+    It is an integer: microseconds since the epoch, UTC, as Avro's
+    ``timestamp-micros`` carries it. The fold never builds a datetime:
     every time it writes goes to Arrow, which takes the integers column by
     column (a datetime costs ~1.7 us to make and ~0.9 us to convert, per value).
     """
 
-    __slots__ = ("actor", "key", "occurred_at", "project")
+    __slots__ = ("actor", "at", "key", "project")
 
-    def __init__(self, project: str, key: str, actor: str, occurred_at: int) -> None:
+    def __init__(self, project: str, key: str, actor: str, at: int) -> None:
         self.project = project
         self.key = key
         self.actor = actor
-        self.occurred_at = occurred_at
+        self.at = at
 
     @classmethod
-    def of(cls, ev: CatalogEvent) -> Stamp:
-        return cls(ev.project, ev.key, ev.actor, micros(ev.occurred_at))
+    def of(cls, ev: CatalogEvent, record: Record) -> Stamp:
+        return cls(ev.project, ev.key, ev.actor, log_time(record, micros(ev.occurred_at)))
+
+
+def log_time(record: Record, claimed: Any) -> Any:
+    """The log's time of ``record`` in microseconds: when the log took it.
+
+    The embedded log stamps each append; a Kafka topic the catalog created
+    stamps with the broker's clock (``LogAppendTime``). A record without a
+    time (Kafka's -1, message format v0) falls back to what the writer
+    ``claimed`` (microseconds), the only time there is.
+    """
+    ms = record.timestamp_ms
+    return ms * 1000 if ms >= 0 else claimed
 
 
 def micros(at: datetime) -> int:
@@ -293,7 +311,7 @@ class Fold:
         except InvalidInput as exc:
             raise Refused(str(exc)) from exc
         p = ev.payload
-        stamp = Stamp.of(ev)
+        stamp = Stamp.of(ev, record)
         if isinstance(p, ArtifactLogged):
             self._logged(stamp, p, record)
         elif isinstance(p, ArtifactTagged):
@@ -331,7 +349,7 @@ class Fold:
 
     def _move_tag(self, tid: TagId, uid: str | None, ev: Stamp, record: Record) -> None:
         """Point tag ``tid`` at ``uid`` (None removes it), keeping its history."""
-        self._move(tid, uid, ev.occurred_at, ev.actor, record.partition, record.offset)
+        self._move(tid, uid, ev.at, ev.actor, record.partition, record.offset)
 
     def _move(
         self, tid: TagId, uid: str | None, at: int, actor: str, partition: int, offset: int
@@ -410,7 +428,7 @@ class Fold:
             "spec": p.spec,  # validated above; stored as written (the digest normalises JSON)
             "description": p.description,
             "created": None,  # set by _log_version
-            "updated": ev.occurred_at,
+            "updated": ev.at,
             "created_by": None,
             "updated_by": ev.actor,
             "deleted": False,
@@ -468,7 +486,7 @@ class Fold:
         old = self.versions.get(uid)
         if old is not None and (old["project"], old["key"]) != (ev.project, ev.key):
             raise Refused(f"uid {uid} already names a version of {old['project']}/{old['key']}")
-        row["created"] = old["created"] if old else ev.occurred_at
+        row["created"] = old["created"] if old else ev.at
         row["created_by"] = old["created_by"] if old else ev.actor
         self.versions[uid] = row
         self.changed_versions.add(uid)
@@ -526,7 +544,7 @@ class Fold:
             labels=validate_labels(labels),
             spec=_canonical_json(spec),
             extra_data=extra,
-            updated=ev.occurred_at,
+            updated=ev.at,
             updated_by=ev.actor,
         )
         if p.description is not None:
@@ -552,7 +570,7 @@ class Fold:
         for row in rows:
             if row["deleted"]:
                 continue
-            row = dict(_full(row), deleted=True, updated=ev.occurred_at, updated_by=ev.actor)
+            row = dict(_full(row), deleted=True, updated=ev.at, updated_by=ev.actor)
             self.versions[row["uid"]] = row
             self.changed_versions.add(row["uid"])
             group = (row["project"], row["key"], row["iteration"])
@@ -621,7 +639,7 @@ class Fold:
             "results": old["results"] if old else "{}",
             "outputs": old["outputs"] if old else {},
             "artifact_path": p.artifact_path,
-            "started": ev.occurred_at,
+            "started": ev.at,
             "finished": old["finished"] if old else None,
         }
         self.changed_runs.add(p.uid)
@@ -640,7 +658,7 @@ class Fold:
             error=p.error,
             results=p.results,
             outputs=dict(p.outputs),
-            finished=ev.occurred_at,
+            finished=ev.at,
         )
         self.changed_runs.add(p.uid)
 
@@ -652,7 +670,7 @@ class Fold:
             if value is not None:
                 row[name] = value
         row["labels"] = {**row["labels"], **p.labels}
-        row["updated"] = ev.occurred_at
+        row["updated"] = ev.at
         self.projects[ev.project] = row
         self.changed_projects.add(ev.project)
 
@@ -664,7 +682,7 @@ class Fold:
                 "description": None,
                 "owner": ev.actor,
                 "labels": {},
-                "created": ev.occurred_at,
-                "updated": ev.occurred_at,
+                "created": ev.at,
+                "updated": ev.at,
             }
             self.changed_projects.add(ev.project)

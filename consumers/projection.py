@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +54,11 @@ from catalog.events.model import (
 from catalog.log import EventLog, Offsets, Position, Record, is_behind
 from consumers import schema
 from consumers.columns import LoggedColumns
-from consumers.fold import Fold, LazyRow, Needs, Refused, Row, needs_of
+from consumers.fold import Fold, LazyRow, Needs, Refused, Row, log_time, micros, needs_of
 
 STR = pa.string()
 TS = pa.timestamp("us", tz="UTC")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAP = pa.map_(pa.string(), pa.string())
 PRODUCER = pa.struct([("kind", STR), ("name", STR), ("uri", STR), ("owner", STR)])
 
@@ -569,6 +570,11 @@ class Projection:
         values = [r.value for r in todo]
         batch = codec.decode_columns(values)
         if batch is not None:
+            claimed = batch.envelope_lists()["occurred_at"]
+            batch.envelope["logged_at"] = pa.array(
+                [log_time(r, c) for r, c in zip(todo, claimed, strict=True)], pa.int64()
+            )
+            batch.forget_lists()
             logged = LoggedColumns(batch)
             events = batch.events(skip=logged.fast)
             event_ids = batch.envelope_lists()["event_id"]
@@ -1040,6 +1046,7 @@ def _event_row(r: Record, ev: CatalogEvent, version: int, payload_json: str) -> 
         "type": ev.type,
         "actor": ev.actor,
         "occurred_at": ev.occurred_at,
+        "logged_at": _EPOCH + timedelta(microseconds=log_time(r, micros(ev.occurred_at))),
         "project": ev.project,
         "key": ev.key,
         "run_uid": ev.run_uid,

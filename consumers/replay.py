@@ -18,19 +18,20 @@ from pathlib import Path
 from catalog.errors import EventError
 from catalog.events.codec import Codec, default_codec
 from catalog.log import EventLog, Record
+from consumers.fold import log_time, micros
 from consumers.projection import Projection, connect
 
 
 def _cut_at_time(records: list[Record], until: datetime, codec: Codec) -> tuple[list[Record], bool]:
-    """The records that occurred at or before ``until``; True when the cut was reached."""
+    """The records the log took at or before ``until``; True when the cut was reached."""
     for i, r in enumerate(records):
         if r.error is not None:
             continue
         try:
-            occurred = codec.decode(r.value).occurred_at
+            claimed = codec.decode(r.value).occurred_at
         except EventError:
             continue  # undecodable records are dead-lettered by the projection
-        if occurred > until:
+        if log_time(r, micros(claimed)) > micros(until):
             return records[:i], True
     return records, False
 

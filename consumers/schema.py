@@ -5,13 +5,17 @@ the DDL and ``docs/sql.md`` are both generated from these declarations (a
 test checks the doc page is current). Changing a table means bumping
 :data:`SCHEMA_VERSION`: projections are derived data, so an old file is not
 migrated but rebuilt from the log.
+
+Every time column is the log's time, when the log took the event (the
+embedded log's append time, the Kafka broker's ``LogAppendTime``), except
+``events.occurred_at``, what the writer's own clock said.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 MAP = "MAP(VARCHAR, VARCHAR)"
 PRODUCER = "STRUCT(kind VARCHAR, name VARCHAR, uri VARCHAR, owner VARCHAR)"
@@ -178,7 +182,12 @@ EVENTS = _t(
     ("event_id", "VARCHAR", "The event's UUID (idempotency key)."),
     ("type", "VARCHAR", "ArtifactLogged, ArtifactTagged, ... (the payload record name)."),
     ("actor", "VARCHAR", "Who."),
-    ("occurred_at", "TIMESTAMPTZ", "When (UTC)."),
+    ("occurred_at", "TIMESTAMPTZ", "When the writer says it happened (its own clock)."),
+    (
+        "logged_at",
+        "TIMESTAMPTZ",
+        "When the log took it (the log's clock): the time of every state column and filter.",
+    ),
     ("project", "VARCHAR", "Project."),
     ("key", "VARCHAR", "Artifact key, run uid or project name."),
     ("run_uid", "VARCHAR", "The run during which it happened, if any."),

@@ -615,7 +615,7 @@ def test_audit_filters(app: App) -> None:
     lines = app.out("audit").splitlines()
     assert lines[0].split() == [
         "POSITION",
-        "OCCURRED_AT",
+        "TIME",
         "ACTOR",
         "TYPE",
         "PROJECT",

@@ -46,18 +46,21 @@ POSITION_COLUMNS = {
 
 
 def content(con: Any) -> dict[str, list[tuple[Any, ...]]]:
-    """Every table but positions/meta, without position columns, sorted."""
+    """Every table but positions/meta, without position columns nor the log's
+    times (a copy of a log is taken later: only what the writers claimed,
+    ``events.occurred_at``, travels with the events), sorted."""
     tables = ["artifacts", "tags", "tag_history", "lineage", "runs", "projects", "events"]
     out = {}
     for table in tables:
         cols = [
             r[0]
             for r in con.execute(
-                "SELECT column_name FROM duckdb_columns() "
+                "SELECT column_name, data_type FROM duckdb_columns() "
                 "WHERE table_name = ? ORDER BY column_index",
                 [table],
             ).fetchall()
             if r[0] not in POSITION_COLUMNS
+            and (r[1] != "TIMESTAMP WITH TIME ZONE" or r[0] == "occurred_at")
         ]
         select = ", ".join(f'CAST("{c}" AS VARCHAR)' for c in cols)
         out[table] = sorted(con.execute(f"SELECT {select} FROM {table}").fetchall(), key=repr)

@@ -324,7 +324,7 @@ def test_runs(w: Writer, log: EventLog, proj: Projection) -> None:
     )
     proj.catch_up(log)
     row = proj.con.execute(
-        "SELECT name, state, results, outputs, finished > started FROM runs"
+        "SELECT name, state, results, outputs, finished >= started FROM runs"
     ).fetchall()[0]
     assert row == ("train", "completed", '{"acc": 0.9}', {"model": "store://models/p/m^u"}, True)
 

@@ -286,6 +286,10 @@ class Batch:
     root: Any = None
     _envelope_lists: dict[str, list[Any]] | None = None
 
+    def forget_lists(self) -> None:
+        """Drop the lists of :meth:`envelope_lists` (after a column was added)."""
+        self._envelope_lists = None
+
     def envelope_lists(self) -> dict[str, list[Any]]:
         """The envelope columns as Python lists (made once)."""
         if self._envelope_lists is None:

@@ -35,10 +35,16 @@ Offsets = Mapping[int, int]
 
 @dataclass(frozen=True, order=True)
 class Position:
-    """Where one record is: ``(partition, offset)``. The token for read-your-writes."""
+    """Where one record is: ``(partition, offset)``. The token for read-your-writes.
+
+    An append also says when the log took the record (``time_ms``, its
+    :attr:`Record.timestamp_ms`; -1 when unknown); it is not part of the
+    position (not compared, not hashed, not shown).
+    """
 
     partition: int
     offset: int
+    time_ms: int = field(default=-1, compare=False)
 
     def __str__(self) -> str:
         return f"{self.partition}:{self.offset}"
@@ -59,6 +65,11 @@ class Record:
 
     ``error`` is set (and ``value`` must not be trusted) when the backend
     detected damage, e.g. a checksum mismatch; consumers dead-letter it.
+
+    ``timestamp_ms`` is the log's time of the record, when the log took it:
+    the embedded log's append time; on Kafka, the broker's clock on a topic
+    with ``message.timestamp.type=LogAppendTime`` (as the catalog creates
+    them), else the producer's clock (CreateTime); -1 when there is none.
     """
 
     partition: int

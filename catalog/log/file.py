@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS records (
     value        BLOB NOT NULL,        -- the single-object-encoded event
     headers      TEXT,                 -- JSON [[name, hex value], ...] or NULL
     crc          INTEGER NOT NULL,     -- zlib.crc32(key || 0x00 || value)
-    appended_ms  INTEGER NOT NULL      -- the appender's clock, ms since epoch
+    appended_ms  INTEGER NOT NULL      -- the log's time: the appender's clock at append, ms
 );
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -187,7 +187,7 @@ class FileLog(EventLog):
                     raise
             except sqlite3.Error as exc:
                 raise LogError(self.url, f"append failed, nothing written: {exc}") from exc
-        return [Position(0, start + i) for i in range(len(messages))]
+        return [Position(0, start + i, now) for i in range(len(messages))]
 
     # ------------------------------------------------------------------- read
 

@@ -86,7 +86,15 @@ DEFAULT_REPLICATION = -1  # the broker's default.replication.factor
 DEFAULT_TIMEOUT = 30.0
 
 #: Configuration of a topic the log creates: nothing ever expires.
-TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+#: A topic the catalog creates keeps every event forever, and the broker stamps
+#: each record with its own clock (LogAppendTime): the catalog's times (as-of,
+#: --since, tag validity, gc grace) then never come from a writer's clock.
+TOPIC_CONFIG = {
+    "retention.ms": "-1",
+    "retention.bytes": "-1",
+    "cleanup.policy": "delete",
+    "message.timestamp.type": "LogAppendTime",
+}
 
 #: Records fetched per partition per request, and per request in all.
 PARTITION_FETCH_BYTES = 8 * 1024 * 1024
@@ -383,7 +391,7 @@ class KafkaLog(EventLog):
                     "acknowledged (a retry is safe: event ids make redelivery harmless)",
                     exc,
                 ) from exc
-            positions = [Position(md.partition, md.offset) for md in acks]
+            positions = [Position(md.partition, md.offset, md.timestamp) for md in acks]
             for pos in positions:
                 if pos.offset + 1 > self._known_end.get(pos.partition, 0):
                     self._known_end[pos.partition] = pos.offset + 1

@@ -335,7 +335,9 @@ def _event(row: Mapping[str, Any]) -> dict[str, Any]:
     payload = json.loads(row["payload"]) if isinstance(row["payload"], str) else row["payload"]
     return {
         "position": f"{row['partition']}:{row['offset']}",
+        "logged_at": row["logged_at"],
         "occurred_at": row["occurred_at"],
+        "clock": query.skew_note(row["clock_skew_s"]),
         "actor": row["actor"],
         "type": row["type"],
         "run_uid": row["run_uid"],

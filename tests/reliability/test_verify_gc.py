@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,6 +46,17 @@ def all_blobs(root: Path) -> set[str]:
     return (
         {p.parent.name + p.name for p in base.rglob("*") if p.is_file()} if base.exists() else set()
     )
+
+
+def log_took_at(cat: Catalog, offset: int, when: datetime) -> None:
+    """Make the embedded log say it took the record at ``offset`` at ``when``
+    (the log's time is not covered by the record's checksum)."""
+    path = cat.log.url.removeprefix("file://")
+    with sqlite3.connect(path) as db:
+        db.execute(
+            'UPDATE records SET appended_ms = ? WHERE "offset" = ?',
+            [int(when.timestamp() * 1000), offset],
+        )
 
 
 @pytest.fixture
@@ -158,7 +170,8 @@ def test_gc_frees_only_old_unreferenced_blobs(cat: Catalog, tmp_path: Path) -> N
     old_version = cat.log_artifact("data", body=b"old content")  # then deleted long ago
     recent = cat.log_artifact("data", body=b"recently deleted content")
     cat.delete_artifact(recent.uri)
-    cat.append_events(  # a deletion that happened three days ago
+    cat.wait = False  # (not applied before its time is set below)
+    written = cat.append_events(  # a deletion the log took three days ago
         [
             CatalogEvent(
                 project="default",
@@ -169,6 +182,8 @@ def test_gc_frees_only_old_unreferenced_blobs(cat: Catalog, tmp_path: Path) -> N
             )
         ]
     )
+    log_took_at(cat, written.positions[0].offset, datetime.now(UTC) - timedelta(days=3))
+    cat.wait = True
     orphan = cat.store_for(str(root)).put_bytes(b"written, never logged")
     young_orphan = cat.store_for(str(root)).put_bytes(b"written a moment ago")
     elsewhere = tmp_path / "elsewhere"
