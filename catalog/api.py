@@ -38,7 +38,7 @@ import json
 import os
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -140,6 +140,40 @@ SQL_FORMATS = {
 }
 #: Liveness and identity of a service (which projection, which log, where it stands).
 HEALTH_PATH = "/health"
+
+#: Writes through a service (clients with no log of their own): events are
+#: POSTed as a batch of encoded events, each framed by its length (4 bytes,
+#: big-endian); the answer is their positions and, with ``wait``, their outcome.
+EVENTS_PATH = "/events"
+EVENTS_MEDIA = "application/vnd.catalog.events"
+#: Most bytes one POST of events may carry.
+MAX_EVENTS_BODY = 64 * 1024 * 1024
+#: Blobs by digest, in the store ``root`` (a query parameter): PUT (upload,
+#: verified before it is visible), HEAD (exists?) and GET (download).
+OBJECTS_PATH = "/objects/sha256/{digest}"
+
+
+def frame_events(values: Sequence[bytes]) -> bytes:
+    """The body of a POST of ``values`` (encoded events)."""
+    return b"".join(len(v).to_bytes(4, "big") + v for v in values)
+
+
+def unframe_events(body: bytes) -> list[bytes]:
+    """The encoded events of a POST body; :class:`InvalidInput` if the framing is broken."""
+    values: list[bytes] = []
+    at = 0
+    while at < len(body):
+        if at + 4 > len(body):
+            raise InvalidInput(f"the events body ends inside a length, at byte {at}")
+        size = int.from_bytes(body[at : at + 4], "big")
+        at += 4
+        if size == 0 or at + size > len(body):
+            raise InvalidInput(f"event {len(values)} of the body: length {size} is impossible")
+        values.append(body[at : at + size])
+        at += size
+    if not values:
+        raise InvalidInput("the events body holds no event")
+    return values
 
 
 def op(name: str) -> Op:

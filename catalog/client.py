@@ -61,6 +61,7 @@ from catalog.events.model import (
 from catalog.log import EventLog, Position
 from catalog.query import AuditQuery, ListQuery
 from catalog.reader import LocalReader, Reader, RemoteReader, environment_token
+from catalog.remote import RemoteWriter, service_artifact_path
 from catalog.uri import KINDS, StoreURI, category_for_kind, is_store_uri
 from catalog.validation import (
     parse_label_filter,
@@ -155,6 +156,14 @@ class Catalog:
         self.codec: Codec = default_codec()
         self.writer = Writer(self.config.log, codec=self.codec)
         self.reader: Reader = reader or self._make_reader()
+        if (
+            isinstance(self.reader, RemoteReader)
+            and self.config.api
+            and self.config.source("log") == "default"
+        ):
+            # a service and no log of its own: write through the service too
+            self.writer = RemoteWriter(self.reader, codec=self.codec, wait=lambda: self.wait)
+        self._service_artifact_path: str | None = None
         self._project_paths: dict[str, str | None] = {}
         self._resolved_paths: dict[tuple[str | None, ...], str] = {}
         self._producer: Producer | None = None  # see _client_producer
@@ -281,11 +290,13 @@ class Catalog:
         self._note(written)
         if not self.wait or not written.positions:
             return
-        refused = self.reader.call(
-            "outcome",
-            event_ids=[ev.event_id for ev in written.events],
-            min_positions=next_offsets(written.positions),
-        )
+        refused = written.refused
+        if refused is None:
+            refused = self.reader.call(
+                "outcome",
+                event_ids=[ev.event_id for ev in written.events],
+                min_positions=next_offsets(written.positions),
+            )
         if refused:
             ev = next(e for e in written.events if e.event_id in refused)
             raise EventRefused(ev.type, f"{ev.project}/{ev.key}", refused[ev.event_id])
@@ -342,10 +353,20 @@ class Catalog:
         candidates: list[str | None] = [artifact_path, run_path]
         if not artifact_path or artifact_path.startswith("+/"):
             candidates.append(self.project_artifact_path(project))
-        candidates.append(self.config.artifact_path)
+        candidates.append(self._default_artifact_path())
         resolved = resolve_artifact_path(candidates, project, run_uid)
         self._resolved_paths[memo] = resolved
         return resolved
+
+    def _default_artifact_path(self) -> str:
+        """The client's artifact path; writing through a service with none set, the service's."""
+        remote = isinstance(self.writer, RemoteWriter)
+        if remote and self.config.source("artifact_path") == "default":
+            assert isinstance(self.writer, RemoteWriter)
+            if self._service_artifact_path is None:
+                self._service_artifact_path = service_artifact_path(self.writer.remote)
+            return self._service_artifact_path
+        return self.config.artifact_path
 
     def configure_project(
         self,

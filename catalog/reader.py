@@ -40,6 +40,9 @@ from urllib.parse import urlencode, urlsplit
 from catalog import api, errors
 from catalog.errors import CatalogError, InvalidInput, ServiceError, ServiceUnavailable
 
+#: Bytes per socket write and read of an upload or download.
+CHUNK = 1024 * 1024
+
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
@@ -437,7 +440,7 @@ class RemoteReader(Reader):
                 else http.client.HTTPConnection
             )
             # the service waits up to its own bound for min_positions: allow for it
-            conn = cls(self._host, self._port, timeout=self.timeout + 15)
+            conn = cls(self._host, self._port, timeout=self.timeout + 15, blocksize=CHUNK)
             self._local.conn = conn
         return conn
 
@@ -451,18 +454,46 @@ class RemoteReader(Reader):
         self, path: str, params: list[tuple[str, str]], accept: str = "application/json"
     ) -> tuple[bytes, http.client.HTTPResponse]:
         """``GET`` a path of the API; the body (errors raised as the service's own)."""
+        return self.request("GET", path, params, accept=accept)
+
+    def _target(self, path: str, params: list[tuple[str, str]]) -> str:
         target = f"{self._base}{api.PREFIX}{path}"
-        if params:
-            target += "?" + urlencode(params)
-        headers = {"Accept": accept, "User-Agent": "catalog"}
+        return target + ("?" + urlencode(params) if params else "")
+
+    def _headers(self, accept: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = {"Accept": accept, "User-Agent": "catalog", **(extra or {})}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
+        return headers
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        params: list[tuple[str, str]],
+        *,
+        body: Callable[[], Any] | bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        accept: str = "application/json",
+        answers: tuple[int, ...] = (),
+    ) -> tuple[bytes, http.client.HTTPResponse]:
+        """One request to a path of the API; the body (errors raised as the service's own,
+        but for the statuses in ``answers``, returned as they are).
+
+        A connection the server closed while idle is retried once, so every
+        request must be idempotent (reads are; writes are, by their event ids
+        and digests). ``body`` is bytes, or a function giving a fresh file
+        object for each attempt.
+        """
+        target = self._target(path, params)
+        sent = self._headers(accept, headers)
         for attempt in (1, 2):
             conn = self._connection()
+            sending: Any = body() if callable(body) else body
             try:
-                conn.request("GET", target, headers=headers)
+                conn.request(method, target, body=sending, headers=sent)
                 response = conn.getresponse()
-                body = response.read()
+                data = response.read()
                 break
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
                 self.close()
@@ -471,9 +502,30 @@ class RemoteReader(Reader):
             except (OSError, http.client.HTTPException) as exc:
                 self.close()
                 raise ServiceUnavailable(self.url, _reason(exc)) from None
+            finally:
+                if callable(body) and hasattr(sending, "close"):  # opened for this attempt
+                    sending.close()
+        if response.status >= 400 and response.status not in answers:
+            raise _error_from(response.status, data, self.url)
+        return data, response
+
+    def stream(
+        self, path: str, params: list[tuple[str, str]], accept: str = "application/octet-stream"
+    ) -> http.client.HTTPResponse:
+        """``GET`` on a connection of its own, the answer left to read (a download)."""
+        cls = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
+        conn = cls(self._host, self._port, timeout=self.timeout + 15, blocksize=CHUNK)
+        try:
+            conn.request("GET", self._target(path, params), headers=self._headers(accept))
+            response = conn.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise ServiceUnavailable(self.url, _reason(exc)) from None
         if response.status >= 400:
-            raise _error_from(response.status, body, self.url)
-        return body, response
+            data = response.read()
+            conn.close()
+            raise _error_from(response.status, data, self.url)
+        return response
 
     def call(
         self,

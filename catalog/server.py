@@ -20,6 +20,7 @@ import collections.abc as abc
 import dataclasses
 import functools
 import inspect
+import json
 import logging
 import os
 import signal
@@ -27,21 +28,23 @@ import socket
 import threading
 import time
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
 import uvicorn
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from catalog import api
 from catalog.config import Config
-from catalog.errors import CatalogError, InvalidInput
+from catalog.errors import CatalogError, InvalidInput, LimitExceeded
+from catalog.intake import CHUNK_SIZE, Intake, stored
 from catalog.service import Service, parse_common, served_catalog
+from catalog.store import validate_digest
 from catalog.uri import StoreURI
 from catalog.web.app import create_app, json_object, ui_of
 from catalog.web.security import LOOPBACK_NAMES, Guard, is_loopback, load_tokens
@@ -96,7 +99,10 @@ def v1_routes(service: Service, readers: Readers | None = None) -> list[BaseRout
         return Response(body, media_type="application/json")
 
     async def status(request: Request) -> Response:
-        body, _ = api.dump(await run_in_threadpool(service.status))
+        found = await run_in_threadpool(service.status)
+        # where uploads from clients without a store of their own go (catalog.remote)
+        found["artifact_path"] = ui_of(request).catalog.config.artifact_path
+        body, _ = api.dump(found)
         return Response(body, media_type="application/json")
 
     async def sql(request: Request) -> Response:
@@ -127,8 +133,64 @@ def v1_routes(service: Service, readers: Readers | None = None) -> list[BaseRout
         art = await ui_of(request).run(lambda cat: cat.get_artifact(uri))
         return pages.send_yaml(art)
 
+    intakes: list[Intake] = []
+
+    def intake(request: Request) -> Intake:
+        if not intakes:
+            ui = ui_of(request)
+            # an open loopback server writes where its machine's clients say; one with
+            # tokens (a team's) only under its artifact path and its projects'
+            intakes.append(Intake(service, ui.catalog, confined=not ui.guard.writes_open))
+        return intakes[0]
+
+    async def events(request: Request) -> Response:
+        ui_of(request).guard.check_api_write(request)
+        media = request.headers.get("content-type", "").split(";")[0].strip()
+        if media != api.EVENTS_MEDIA:
+            raise InvalidInput(f"a batch of events is sent as {api.EVENTS_MEDIA}, not {media!r}")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > api.MAX_EVENTS_BODY:
+                raise LimitExceeded("a batch of events", len(body), api.MAX_EVENTS_BODY)
+        values = api.unframe_events(bytes(body))
+        wait = request.query_params.get("wait", "1") not in ("0", "false", "no")
+        answer = await pool.run(intake(request).accept, values, wait=wait)
+        return Response(json.dumps(answer), media_type="application/json")
+
+    async def objects(request: Request) -> Response:
+        digest = request.path_params["digest"]
+        root = request.query_params.get("root")
+        if request.method == "PUT":
+            ui_of(request).guard.check_api_write(request)
+            cas = await run_in_threadpool(intake(request).store, root)
+            blob = await intake(request).upload(cas, digest, request.stream())
+            return Response(json.dumps(stored(blob)), media_type="application/json")
+        cas = await run_in_threadpool(intake(request).store, root)
+        size = await run_in_threadpool(cas.size, validate_digest(digest))
+        if request.method == "HEAD":
+            return Response(b"", headers={"Content-Length": str(size)})
+        if request.query_params.get("stat"):
+            return Response(json.dumps({"size": size}), media_type="application/json")
+        reader = await run_in_threadpool(cas.open, digest)
+
+        def chunks() -> Iterator[bytes]:
+            with reader:
+                while chunk := reader.read(CHUNK_SIZE):
+                    yield chunk
+
+        return StreamingResponse(
+            iterate_in_threadpool(chunks()),
+            media_type="application/octet-stream",
+            headers={"Content-Length": str(size)},
+        )
+
     p = api.PREFIX
     routes: list[BaseRoute] = [Route(p + op.path, _endpoint(service, pool, op)) for op in api.OPS]
+    routes += [
+        Route(p + api.EVENTS_PATH, events, methods=["POST"]),
+        Route(p + api.OBJECTS_PATH, objects, methods=["GET", "HEAD", "PUT"]),
+    ]
     return routes + [
         Route(p + api.HEALTH_PATH, health),
         Route(p + "/status", status),

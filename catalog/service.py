@@ -81,7 +81,19 @@ class Service:
         except BaseException:
             self.log.close()
             raise
-        self.projection.bind(self.log)
+        backoff = 0.0
+        while True:  # a broker still starting (or restarting): wait for it, saying so
+            try:
+                self.projection.bind(self.log)
+                if backoff:
+                    _logger.warning("event log %s is back; following it", self.log.url)
+                break
+            except LogUnavailable as exc:
+                backoff = min(10.0, backoff * 2 if backoff else 0.2)
+                _logger.warning(
+                    "event log unavailable at start (%s); retrying in %.1fs", exc, backoff
+                )
+                time.sleep(backoff)
         # Reads run users' SQL on this instance: no files, no ATTACH, no extensions.
         # (The follower needs none of them once the file is attached.)
         self.projection.con.execute("SET enable_external_access = false")

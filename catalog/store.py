@@ -414,9 +414,10 @@ class ObjectStore:
         with source:
             return self._write(source, expected=digest, origin=local)
 
-    def put_stream(self, fileobj: BinaryIO) -> Blob:
-        """Store what ``fileobj`` yields, in constant memory, hashing while writing."""
-        return self._write(fileobj)
+    def put_stream(self, fileobj: BinaryIO, expected: str | None = None) -> Blob:
+        """Store what ``fileobj`` yields, in constant memory, hashing while writing
+        (``expected``: the digest it must have, else DigestMismatch and nothing stored)."""
+        return self._write(fileobj, expected=expected)
 
     def _write(self, source: IO[bytes], expected: str | None = None, origin: str = "") -> Blob:
         """Copy ``source`` to its blob, hashing; a partial blob is never visible.

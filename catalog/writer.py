@@ -12,7 +12,7 @@ events were applied or refused, the client asks of its reader.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from catalog import store
@@ -30,10 +30,14 @@ class Written:
     """The result of a write: the events appended and their log positions.
 
     Inside a batch the positions are empty until the batch is appended.
+    ``refused`` is the outcome when the write learned it on the way (through a
+    catalog service): event id -> reason for each refused event; None when
+    the outcome is still to be asked.
     """
 
     events: tuple[CatalogEvent, ...]
     positions: tuple[Position, ...]
+    refused: Mapping[str, str] | None = None
 
 
 def next_offsets(positions: Sequence[Position]) -> dict[int, int]:
@@ -92,9 +96,9 @@ class Writer:
         if self._batch is not None:
             self._batch.extend(zip(events, messages, strict=True))
             return Written(tuple(events), ())
-        return Written(tuple(events), tuple(self._append(messages)))
+        return self._append(tuple(events), messages)
 
-    def _append(self, messages: Sequence[Message]) -> list[Position]:
+    def _append(self, events: tuple[CatalogEvent, ...], messages: Sequence[Message]) -> Written:
         for cas in self._stores.values():  # bytes durable before the events naming them
             cas.sync()
             if cas.wrote and cas.root not in self._claimed:
@@ -105,7 +109,7 @@ class Writer:
         chunk = self.log.append_chunk
         for start in range(0, len(messages), chunk):
             positions += self.log.append(messages[start : start + chunk])
-        return positions
+        return Written(events, tuple(positions))
 
     @property
     def batching(self) -> bool:
@@ -125,5 +129,4 @@ class Writer:
             return Written((), ())
         pending = list(self._batch)
         self._batch.clear()
-        events = tuple(ev for ev, _ in pending)
-        return Written(events, tuple(self._append([m for _, m in pending])))
+        return self._append(tuple(ev for ev, _ in pending), [m for _, m in pending])

@@ -212,6 +212,31 @@ class Guard:
             return  # not a browser's ambient credential: no CSRF risk
         self.check_csrf(request, form_token)
 
+    def check_api_write(self, request: Request) -> None:
+        """Raise unless this API request may write (events, bytes through the service).
+
+        With tokens configured: a write token, as a Bearer header (never a
+        browser's cookie). Without: a loopback server takes writes from its
+        machine, but never from a page of another site (a foreign Origin); the
+        write routes also take only bodies a page cannot send without asking
+        (the browser's preflight, which this server never grants).
+        """
+        if self.write_tokens or self.read_tokens:
+            given = self._bearer(request)
+            scope = self.scope_of(given) if given is not None else None
+            if scope == "read":
+                raise Forbidden("this token may only read; writing needs a write token")
+            if scope != "write":
+                if not self.write_tokens:
+                    raise Forbidden("this server takes no writes (it has no write token)")
+                raise Unauthorized(
+                    "this server needs its write token: send Authorization: Bearer <token> "
+                    "(the CLI and SDK send CATALOG_TOKEN)"
+                )
+        origin = request.headers.get("origin")
+        if origin and urlsplit(origin).netloc != request.headers.get("host", ""):
+            raise Forbidden(f"cross-origin write refused (Origin {origin})")
+
     def check_csrf(self, request: Request, form_token: str | None = None) -> None:
         """Raise unless the request carries this browser's CSRF token and no foreign Origin."""
         origin = request.headers.get("origin")
