@@ -172,13 +172,14 @@ class Intake:
         if rest:
             with self.service.reading() as con:
                 rows = con.execute(
-                    'SELECT event_id, "partition", "offset" FROM events WHERE event_id IN '
-                    '(SELECT unnest(?::VARCHAR[])) UNION ALL SELECT event_id, "partition", '
-                    '"offset" FROM dead_letters WHERE event_id IN (SELECT unnest(?::VARCHAR[]))',
+                    'SELECT event_id, "partition", "offset", epoch_ms(logged_at) FROM events '
+                    "WHERE event_id IN (SELECT unnest(?::VARCHAR[])) UNION ALL "
+                    'SELECT event_id, "partition", "offset", epoch_ms(log_time) FROM dead_letters '
+                    "WHERE event_id IN (SELECT unnest(?::VARCHAR[]))",
                     [rest, rest],
                 ).fetchall()
-            for event_id, partition, offset in rows:
-                found[event_id] = Position(int(partition), int(offset))
+            for event_id, partition, offset, ms in rows:
+                found[event_id] = Position(int(partition), int(offset), -1 if ms is None else ms)
         return found
 
     def _check_blobs(self, ev: CatalogEvent) -> None:

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 import uvicorn
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
@@ -164,7 +164,11 @@ def v1_routes(service: Service, readers: Readers | None = None) -> list[BaseRout
         if request.method == "PUT":
             ui_of(request).guard.check_api_write(request)
             cas = await run_in_threadpool(intake(request).store, root)
-            blob = await intake(request).upload(cas, digest, request.stream())
+            try:
+                blob = await intake(request).upload(cas, digest, request.stream())
+            except ClientDisconnect:  # the client went away mid-upload: nothing was stored
+                _logger.info("upload of %s abandoned by the client", digest)
+                return Response(status_code=400)
             return Response(json.dumps(stored(blob)), media_type="application/json")
         cas = await run_in_threadpool(intake(request).store, root)
         size = await run_in_threadpool(cas.size, validate_digest(digest))

@@ -12,7 +12,11 @@ import hashlib
 import http.client
 import json
 import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -297,3 +301,74 @@ def test_bad_input_changes_nothing(server: CatalogService, monkeypatch: pytest.M
         with pytest.raises(BlobNotFound):
             cat.store_for(cat.artifact_path("team")).open("ab" * 32).read()
         assert cat.list_artifacts(all_projects=True) == []
+
+
+def test_kill_9_of_a_client_mid_upload_leaves_nothing_visible(
+    server: CatalogService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as fh:
+        for _ in range(64):
+            fh.write(os.urandom(1024 * 1024))
+    name = hashlib.sha256(big.read_bytes()).hexdigest()
+    env = laptop_env(server, WRITE)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "cli", "log", str(big), "--project", "team"],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and child.poll() is None:
+        if read_by(child.pid) > (64 + 8) * 1024 * 1024:
+            break  # hashed the file, and now 8 MiB into sending it
+        time.sleep(0.002)
+    assert child.poll() is None, "the upload ended before it could be interrupted"
+    child.kill()
+    child.wait()
+    time.sleep(0.5)
+    artifacts = tmp_path / "artifacts"
+    assert not list(artifacts.rglob(name[2:])), "a partial upload became visible"
+    with laptop(server, monkeypatch, WRITE) as cat:
+        assert cat.list_artifacts(all_projects=True) == []  # no event without its bytes
+    # the retry (a new run of the same command) stores it whole, once
+    again = run_cli(env, "log", str(big), "--project", "team")
+    assert again.returncode == 0, again.stderr
+    (stored,) = list(artifacts.rglob(name[2:]))
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == name
+
+
+def read_by(pid: int) -> int:
+    """Bytes process ``pid`` has read so far."""
+    try:
+        with open(f"/proc/{pid}/io") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("rchar:"))
+    except (OSError, StopIteration):
+        return 0
+
+
+def test_a_retry_after_the_server_was_killed_appends_nothing_twice(tmp_path: Path) -> None:
+    env = catalog_env(tmp_path)
+    env.pop("CATALOG_DB")
+    db = tmp_path / "served.duckdb"
+    service = start_catalog_service(env, db)
+    client = Producer(kind="client", name="t", owner="t")
+    event = new_event("team", "once", ArtifactLogged("2" * 32, "artifact", client), "t", None)
+    body = frame_events([default_codec().encode(event)])
+    headers = {"Content-Type": "application/vnd.catalog.events"}
+    try:
+        first = raw(service, "POST", "/events", body, headers)
+        assert first[0] == 200
+    finally:
+        service.stop(signal.SIGKILL)  # the answer may have been lost: the client retries
+    service = start_catalog_service(env, db)
+    try:
+        second = raw(service, "POST", "/events", body, headers)
+        assert second[0] == 200 and second[1]["positions"] == first[1]["positions"]
+    finally:
+        service.stop()
+    from catalog.log import open_log
+
+    with open_log(env["CATALOG_LOG"]) as log:
+        assert log.end_offsets() == {0: 1}  # one record
