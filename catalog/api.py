@@ -36,6 +36,7 @@ import importlib
 import inspect
 import json
 import os
+import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -56,6 +57,11 @@ TIMES_HEADER = "X-Catalog-Times"
 COMMON = ("min_positions", "as_of")
 #: Largest integer a parameter takes (DuckDB's BIGINT with room to spare).
 MAX_INT = 2**62
+#: What every whole-number parameter takes: from, to.
+WHOLE = (0, MAX_INT)
+#: Positions on the wire, as :func:`format_offsets` writes them (empty: none).
+OFFSETS_PATTERN = r"^([0-9]+:[0-9]+(,[0-9]+:[0-9]+)*)?$"
+_OFFSETS_RE = re.compile(OFFSETS_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -166,19 +172,20 @@ def format_offsets(offsets: Mapping[int, int]) -> str:
 
 def parse_offsets(text: str, what: str = "positions") -> dict[int, int]:
     """``0:12,1:3`` (next offset per partition) as a dict; a clear error otherwise."""
+    from catalog.validation import parse_whole
+
+    if not _OFFSETS_RE.fullmatch(text):
+        shown = text if len(text) <= 40 else f"{text[:40]}... ({len(text):,} chars)"
+        raise InvalidInput(
+            f"{what} {shown!r}: expected PARTITION:OFFSET[,PARTITION:OFFSET...] "
+            "with whole numbers, e.g. 0:125"
+        )
     found: dict[int, int] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        partition, sep, offset = part.partition(":")
-        digits = partition + offset
-        if not sep or not partition or not offset or not (digits.isascii() and digits.isdigit()):
-            raise InvalidInput(
-                f"{what} {text!r}: expected PARTITION:OFFSET[,PARTITION:OFFSET...] "
-                "with whole numbers, e.g. 0:125"
-            )
-        p, o = int(partition), int(offset)
-        if p > MAX_INT or o > MAX_INT:
-            raise InvalidInput(f"{what} {text!r}: {max(p, o)} is too large")
-        found[p] = o
+    for part in filter(None, text.split(",")):
+        partition, _, offset = part.partition(":")
+        found[parse_whole(partition, 0, MAX_INT, f"{what}: a partition")] = parse_whole(
+            offset, 0, MAX_INT, f"{what}: an offset"
+        )
     return found
 
 
@@ -347,7 +354,7 @@ def _decode(param: _Param, values: list[str]) -> Any:
 
 def _read(name: str, kind: str, values: list[str]) -> Any:
     from catalog.uri import StoreURI
-    from catalog.validation import parse_label_filter, parse_time
+    from catalog.validation import parse_label_filter, parse_time, parse_whole
 
     if kind == "list":
         return [_text(name, v) for v in values]
@@ -357,12 +364,7 @@ def _read(name: str, kind: str, values: list[str]) -> Any:
     if kind == "str":
         return _text(name, text)
     if kind == "int":
-        stripped = text.strip()
-        if not (stripped.isascii() and stripped.isdigit()) or int(stripped) > MAX_INT:
-            raise InvalidInput(
-                f"parameter {name!r} must be a whole number from 0 to {MAX_INT}, not {text!r}"
-            )
-        return int(stripped)
+        return parse_whole(text, *WHOLE, f"parameter {name!r}")
     if kind == "bool":
         lowered = text.strip().lower()
         if lowered in ("1", "true", "yes", "on"):

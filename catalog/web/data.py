@@ -27,6 +27,7 @@ from catalog.validation import (
     parse_label_args,
     parse_label_filter,
     parse_time,
+    parse_whole,
     validate_key,
     validate_project,
     validate_tag,
@@ -51,16 +52,8 @@ HISTORY_LIMIT = 50
 
 
 def int_param(params: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    text = params.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a whole number, not {text!r}") from None
-    if not lo <= value <= hi:
-        raise InvalidInput(f"{name} must be between {lo} and {hi}, not {value}")
-    return value
+    text = params.get(name, "")
+    return parse_whole(text, lo, hi, name) if text else default
 
 
 @dataclass(frozen=True)

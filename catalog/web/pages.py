@@ -27,7 +27,8 @@ from catalog.client import Catalog
 from catalog.datastore import DataItem
 from catalog.errors import ArtifactNotFound, CatalogError, InvalidInput
 from catalog.store import ObjectStore, validate_relative_path
-from catalog.validation import validate_project, validate_tag, validate_uid
+from catalog.uri import MAX_ITERATION
+from catalog.validation import parse_whole, validate_project, validate_tag, validate_uid
 from catalog.web import data, render
 from catalog.web.app import page, ui_of
 from catalog.web.security import AUTH_COOKIE, CSRF_FIELD
@@ -81,10 +82,9 @@ def _project(request: Request) -> str:
 
 def version_params(request: Request) -> dict[str, Any]:
     q = request.query_params
-    iteration = q.get("iter", "0") or "0"
-    if not (iteration.isascii() and iteration.isdigit()):  # not "²" (int() refuses it)
-        raise InvalidInput(f"iter must be a non-negative integer, not {iteration!r}")
-    return {"uid": q.get("uid") or None, "tag": q.get("tag") or None, "iteration": int(iteration)}
+    text = q.get("iter", "")
+    iteration = parse_whole(text, 0, MAX_ITERATION, "iter") if text else 0
+    return {"uid": q.get("uid") or None, "tag": q.get("tag") or None, "iteration": iteration}
 
 
 def _message(request: Request) -> str | None:
