@@ -863,6 +863,17 @@ def test_every_api_read_answers_json(client: TestClient, demo: Demo) -> None:
             assert isinstance(r.json(), dict)
 
 
+def test_a_refused_host_is_the_error_shape_on_the_api(client: TestClient) -> None:
+    r = client.get("/api/projects", headers={"host": "evil.example"})
+    assert r.status_code == 400 and r.json() == {
+        "error": "InvalidInput",
+        "message": "this server does not answer to the Host 'evil.example'",
+        "status": 400,
+    }
+    assert client.get("/", headers={"host": "evil.example"}).text == "Invalid host header"
+    assert client.get("/api/projects", headers={"host": "localhost:8765"}).status_code == 200
+
+
 def test_a_405_names_the_allowed_methods_and_an_unknown_key_is_a_404(
     client: TestClient,
 ) -> None:
