@@ -57,7 +57,7 @@ TIMES_HEADER = "X-Catalog-Times"
 COMMON = ("min_positions", "as_of")
 #: Largest integer a parameter takes (DuckDB's BIGINT with room to spare).
 MAX_INT = 2**62
-#: What every whole-number parameter takes: from, to.
+#: What every whole-number parameter takes: from, to (read and declared from here).
 WHOLE = (0, MAX_INT)
 #: Positions on the wire, as :func:`format_offsets` writes them (empty: none).
 OFFSETS_PATTERN = r"^([0-9]+:[0-9]+(,[0-9]+:[0-9]+)*)?$"
@@ -235,11 +235,6 @@ class Params(typing.Protocol):
     def keys(self) -> Iterable[str]: ...
 
 
-def signature(op: Op) -> dict[str, tuple[Any, Any]]:
-    """The op's parameters (after the connection): name -> (type, default)."""
-    return _signature(op.target)
-
-
 @functools.cache
 def _signature(target: str) -> dict[str, tuple[Any, Any]]:
     fn = _load(target)
@@ -253,6 +248,19 @@ def _signature(target: str) -> dict[str, tuple[Any, Any]]:
     return found
 
 
+def returns(op: Op) -> Any:
+    """The type the op's function returns (its answer, before :func:`dump`)."""
+    return _returns(op.target)
+
+
+@functools.cache
+def _returns(target: str) -> Any:
+    fn = _load(target)
+    names = dict(vars(importlib.import_module(fn.__module__)))
+    hint = inspect.signature(fn).return_annotation
+    return eval(hint, names) if isinstance(hint, str) else hint  # noqa: S307 - our own annotations
+
+
 @dataclass(frozen=True)
 class _Param:
     """How one query parameter is read: its name, its kind, whether it is required,
@@ -263,6 +271,7 @@ class _Param:
     required: bool = False
     fields: tuple[_Param, ...] = ()
     build: Any = None  # the query object's class
+    doc: str = ""
 
 
 @functools.cache
@@ -271,14 +280,17 @@ def _plan(target: str) -> tuple[tuple[_Param, ...], frozenset[str]]:
     params = []
     known = set(COMMON)
     for name, (hint, default) in _signature(target).items():
-        if is_query_object(hint):
+        if _spread(hint):
             hints = typing.get_type_hints(hint)
-            fields = tuple(_Param(f.name, _kind(hints[f.name])) for f in dataclasses.fields(hint))
+            fields = tuple(
+                _Param(f.name, _kind(hints[f.name]), doc=f"{hint.__name__}.{f.name}")
+                for f in dataclasses.fields(hint)
+            )
             known.update(f.name for f in fields)
             params.append(_Param(name, "object", fields=fields, build=hint))
         else:
             known.add(name)
-            params.append(_Param(name, _kind(hint), default is inspect.Parameter.empty))
+            params.append(_Param(name, _kind(hint), default is inspect.Parameter.empty, doc=name))
     return tuple(params), frozenset(known)
 
 
@@ -324,10 +336,6 @@ def decode_params(op: Op, given: Params) -> dict[str, Any]:
             f"it takes {', '.join(sorted(known))}"
         )
     return kwargs
-
-
-def is_query_object(hint: Any) -> bool:
-    return _spread(hint)
 
 
 def _spread(cls: Any) -> bool:
@@ -383,6 +391,44 @@ def _text(name: str, text: str) -> str:
     if "\x00" in text:
         raise InvalidInput(f"parameter {name!r} holds a NUL byte")
     return text
+
+
+#: A text parameter: anything but a NUL byte (what :func:`_text` refuses).
+TEXT = {"type": "string", "pattern": "^[^\\x00]*$"}
+
+
+def kind_schema(kind: str) -> dict[str, Any]:
+    """How a parameter of ``kind`` is declared in the OpenAPI document: what
+    :func:`_read` takes (the ``catalog serve`` fuzz test holds the two together)."""
+    if kind == "int":
+        return {"type": "integer", "minimum": WHOLE[0], "maximum": WHOLE[1]}
+    if kind == "bool":
+        return {"type": "boolean"}
+    if kind == "offsets":
+        return {"type": "string", "pattern": OFFSETS_PATTERN}
+    if kind == "list":
+        return {"type": "array", "items": dict(TEXT)}
+    if kind == "labels":
+        return {"type": "array", "items": {"type": "string"}, "description": "k=v, or k: has k"}
+    if kind == "time":
+        return {
+            "type": "string",
+            "description": "ISO 8601 time, 'now', a duration meaning that long ago (7d, 1h30m) "
+            "or epoch seconds",
+        }
+    if kind == "uri":
+        return {"type": "string", "description": "store://<category>/<project>/<key>[:tag|^uid]"}
+    return dict(TEXT)
+
+
+def parameters(op: Op) -> list[_Param]:
+    """The op's query parameters as they go on the wire (a query object spread into its
+    fields), each with its kind and whether it is required, in signature order."""
+    params, _ = _plan(op.target)
+    found: list[_Param] = []
+    for param in params:
+        found += param.fields if param.kind == "object" else (param,)
+    return found
 
 
 def _strip_optional(hint: Any) -> Any:
