@@ -36,6 +36,7 @@ import importlib
 import inspect
 import json
 import os
+import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -56,6 +57,11 @@ TIMES_HEADER = "X-Catalog-Times"
 COMMON = ("min_positions", "as_of")
 #: Largest integer a parameter takes (DuckDB's BIGINT with room to spare).
 MAX_INT = 2**62
+#: What every whole-number parameter takes: from, to (read and declared from here).
+WHOLE = (0, MAX_INT)
+#: Positions on the wire, as :func:`format_offsets` writes them (empty: none).
+OFFSETS_PATTERN = r"^([0-9]+:[0-9]+(,[0-9]+:[0-9]+)*)?$"
+_OFFSETS_RE = re.compile(OFFSETS_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -145,7 +151,7 @@ HEALTH_PATH = "/health"
 #: POSTed as a batch of encoded events, each framed by its length (4 bytes,
 #: big-endian); the answer is their positions and, with ``wait``, their outcome.
 EVENTS_PATH = "/events"
-EVENTS_MEDIA = "application/vnd.catalog.events"
+EVENTS_MEDIA = "application/octet-stream"
 #: Most bytes one POST of events may carry.
 MAX_EVENTS_BODY = 64 * 1024 * 1024
 #: Blobs by digest, in the store ``root`` (a query parameter): PUT (upload,
@@ -200,19 +206,20 @@ def format_offsets(offsets: Mapping[int, int]) -> str:
 
 def parse_offsets(text: str, what: str = "positions") -> dict[int, int]:
     """``0:12,1:3`` (next offset per partition) as a dict; a clear error otherwise."""
+    from catalog.validation import parse_whole
+
+    if not _OFFSETS_RE.fullmatch(text):
+        shown = text if len(text) <= 40 else f"{text[:40]}... ({len(text):,} chars)"
+        raise InvalidInput(
+            f"{what} {shown!r}: expected PARTITION:OFFSET[,PARTITION:OFFSET...] "
+            "with whole numbers, e.g. 0:125"
+        )
     found: dict[int, int] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        partition, sep, offset = part.partition(":")
-        digits = partition + offset
-        if not sep or not partition or not offset or not (digits.isascii() and digits.isdigit()):
-            raise InvalidInput(
-                f"{what} {text!r}: expected PARTITION:OFFSET[,PARTITION:OFFSET...] "
-                "with whole numbers, e.g. 0:125"
-            )
-        p, o = int(partition), int(offset)
-        if p > MAX_INT or o > MAX_INT:
-            raise InvalidInput(f"{what} {text!r}: {max(p, o)} is too large")
-        found[p] = o
+    for part in filter(None, text.split(",")):
+        partition, _, offset = part.partition(":")
+        found[parse_whole(partition, 0, MAX_INT, f"{what}: a partition")] = parse_whole(
+            offset, 0, MAX_INT, f"{what}: an offset"
+        )
     return found
 
 
@@ -262,11 +269,6 @@ class Params(typing.Protocol):
     def keys(self) -> Iterable[str]: ...
 
 
-def signature(op: Op) -> dict[str, tuple[Any, Any]]:
-    """The op's parameters (after the connection): name -> (type, default)."""
-    return _signature(op.target)
-
-
 @functools.cache
 def _signature(target: str) -> dict[str, tuple[Any, Any]]:
     fn = _load(target)
@@ -280,6 +282,19 @@ def _signature(target: str) -> dict[str, tuple[Any, Any]]:
     return found
 
 
+def returns(op: Op) -> Any:
+    """The type the op's function returns (its answer, before :func:`dump`)."""
+    return _returns(op.target)
+
+
+@functools.cache
+def _returns(target: str) -> Any:
+    fn = _load(target)
+    names = dict(vars(importlib.import_module(fn.__module__)))
+    hint = inspect.signature(fn).return_annotation
+    return eval(hint, names) if isinstance(hint, str) else hint  # noqa: S307 - our own annotations
+
+
 @dataclass(frozen=True)
 class _Param:
     """How one query parameter is read: its name, its kind, whether it is required,
@@ -290,6 +305,7 @@ class _Param:
     required: bool = False
     fields: tuple[_Param, ...] = ()
     build: Any = None  # the query object's class
+    doc: str = ""
 
 
 @functools.cache
@@ -298,14 +314,17 @@ def _plan(target: str) -> tuple[tuple[_Param, ...], frozenset[str]]:
     params = []
     known = set(COMMON)
     for name, (hint, default) in _signature(target).items():
-        if is_query_object(hint):
+        if _spread(hint):
             hints = typing.get_type_hints(hint)
-            fields = tuple(_Param(f.name, _kind(hints[f.name])) for f in dataclasses.fields(hint))
+            fields = tuple(
+                _Param(f.name, _kind(hints[f.name]), doc=f"{hint.__name__}.{f.name}")
+                for f in dataclasses.fields(hint)
+            )
             known.update(f.name for f in fields)
             params.append(_Param(name, "object", fields=fields, build=hint))
         else:
             known.add(name)
-            params.append(_Param(name, _kind(hint), default is inspect.Parameter.empty))
+            params.append(_Param(name, _kind(hint), default is inspect.Parameter.empty, doc=name))
     return tuple(params), frozenset(known)
 
 
@@ -353,10 +372,6 @@ def decode_params(op: Op, given: Params) -> dict[str, Any]:
     return kwargs
 
 
-def is_query_object(hint: Any) -> bool:
-    return _spread(hint)
-
-
 def _spread(cls: Any) -> bool:
     """A query object (a dataclass whose every field has a default) goes on the wire
     as its fields; any other value (a StoreURI) as its text."""
@@ -381,7 +396,7 @@ def _decode(param: _Param, values: list[str]) -> Any:
 
 def _read(name: str, kind: str, values: list[str]) -> Any:
     from catalog.uri import StoreURI
-    from catalog.validation import parse_label_filter, parse_time
+    from catalog.validation import parse_label_filter, parse_time, parse_whole
 
     if kind == "list":
         return [_text(name, v) for v in values]
@@ -391,12 +406,7 @@ def _read(name: str, kind: str, values: list[str]) -> Any:
     if kind == "str":
         return _text(name, text)
     if kind == "int":
-        stripped = text.strip()
-        if not (stripped.isascii() and stripped.isdigit()) or int(stripped) > MAX_INT:
-            raise InvalidInput(
-                f"parameter {name!r} must be a whole number from 0 to {MAX_INT}, not {text!r}"
-            )
-        return int(stripped)
+        return parse_whole(text, *WHOLE, f"parameter {name!r}")
     if kind == "bool":
         lowered = text.strip().lower()
         if lowered in ("1", "true", "yes", "on"):
@@ -415,6 +425,44 @@ def _text(name: str, text: str) -> str:
     if "\x00" in text:
         raise InvalidInput(f"parameter {name!r} holds a NUL byte")
     return text
+
+
+#: A text parameter: anything but a NUL byte (what :func:`_text` refuses).
+TEXT = {"type": "string", "pattern": "^[^\\x00]*$"}
+
+
+def kind_schema(kind: str) -> dict[str, Any]:
+    """How a parameter of ``kind`` is declared in the OpenAPI document: what
+    :func:`_read` takes (the ``catalog serve`` fuzz test holds the two together)."""
+    if kind == "int":
+        return {"type": "integer", "minimum": WHOLE[0], "maximum": WHOLE[1]}
+    if kind == "bool":
+        return {"type": "boolean"}
+    if kind == "offsets":
+        return {"type": "string", "pattern": OFFSETS_PATTERN}
+    if kind == "list":
+        return {"type": "array", "items": dict(TEXT)}
+    if kind == "labels":
+        return {"type": "array", "items": {"type": "string"}, "description": "k=v, or k: has k"}
+    if kind == "time":
+        return {
+            "type": "string",
+            "description": "ISO 8601 time, 'now', a duration meaning that long ago (7d, 1h30m) "
+            "or epoch seconds",
+        }
+    if kind == "uri":
+        return {"type": "string", "description": "store://<category>/<project>/<key>[:tag|^uid]"}
+    return dict(TEXT)
+
+
+def parameters(op: Op) -> list[_Param]:
+    """The op's query parameters as they go on the wire (a query object spread into its
+    fields), each with its kind and whether it is required, in signature order."""
+    params, _ = _plan(op.target)
+    found: list[_Param] = []
+    for param in params:
+        found += param.fields if param.kind == "object" else (param,)
+    return found
 
 
 def _strip_optional(hint: Any) -> Any:

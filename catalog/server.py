@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections.abc as abc
-import dataclasses
 import functools
-import inspect
 import json
 import logging
 import os
@@ -27,6 +25,7 @@ import signal
 import socket
 import threading
 import time
+import types
 import typing
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +46,7 @@ from catalog.service import Service, parse_common, served_catalog
 from catalog.store import validate_digest
 from catalog.uri import StoreURI
 from catalog.web.app import create_app, json_object, ui_of
+from catalog.web.openapi import ANY, CONTENT, DOCUMENT, NOT_MODIFIED, READ, errors
 from catalog.web.security import LOOPBACK_NAMES, Guard, is_loopback, load_tokens
 
 _logger = logging.getLogger("catalog.server")
@@ -234,78 +234,240 @@ def _encode_table(table: Any, fmt: str) -> bytes:
 
 
 def v1_openapi() -> dict[str, Any]:
-    """The OpenAPI description of the query API, derived from the ops' signatures."""
+    """The OpenAPI description of the query API, derived from the ops: each parameter
+    declared by :func:`catalog.api.kind_schema` (what the server reads), each answer's
+    schema from the function's return type, every error status it can answer."""
     paths: dict[str, Any] = {}
     common = [
-        _param("min_positions", _POSITIONS, "Answer only once these positions are applied "
-               "(read-your-writes): PARTITION:NEXT_OFFSET[,...]."),
+        _param("min_positions", api.kind_schema("offsets"), "Answer only once these positions "
+               "are applied (read-your-writes): PARTITION:NEXT_OFFSET[,...]."),
         _param("as_of", {"type": "string"}, "Answer as the catalog stood then: a time "
                "(ISO 8601, or 3d) or a log position (N, or P:O,...)."),
     ]  # fmt: skip
     for op in api.OPS:
-        params = []
-        for name, (hint, default) in api.signature(op).items():
-            if api.is_query_object(hint):
-                hints = typing.get_type_hints(hint)
-                params += [
-                    _param(f.name, _schema(hints[f.name]), f"{hint.__name__}.{f.name}")
-                    for f in dataclasses.fields(hint)
-                ]
-            else:
-                required = default is inspect.Parameter.empty
-                params.append(_param(name, _schema(hint), name, required=required))
+        params = [
+            _param(p.name, api.kind_schema(p.kind), p.doc, required=p.required)
+            for p in api.parameters(op)
+        ]
+        ok = {
+            "description": f"JSON; times as ISO 8601 (their fields listed in {api.TIMES_HEADER})",
+            "headers": _V1_HEADERS,
+            "content": {"application/json": {"schema": _json_schema(api.returns(op))}},
+        }
         paths[api.PREFIX + op.path] = {
             "get": {
                 "summary": op.summary,
                 "operationId": f"v1_{op.name}",
                 "parameters": params + common,
-                "responses": _responses("JSON; times as ISO 8601 (their fields listed in the "
-                                        f"{api.TIMES_HEADER} header)"),
+                "responses": {"200": ok, **errors(*_SNAPSHOT)},
             }
-        }  # fmt: skip
-    sql = {
-        "summary": "A read-only SQL query (one SELECT or EXPLAIN) over the projection's tables.",
-        "operationId": "v1_sql",
-        "parameters": [
-            _param("q", {"type": "string"}, "The statement.", required=True),
-            _param("format", {"type": "string", "enum": list(api.SQL_FORMATS)}, "Answer format."),
-            *common,
-        ],
-        "responses": _responses("Arrow IPC stream, JSON {columns, rows} or CSV"),
+        }
+    sql_formats = {
+        media.split(";")[0]: {"schema": {"type": "object"} if fmt == "json" else _BYTES}
+        for fmt, media in api.SQL_FORMATS.items()
     }
-    paths[api.PREFIX + api.SQL_PATH] = {"get": sql}
+    sql_ok = {
+        "description": "Arrow IPC stream, JSON {columns, rows} or CSV",
+        "content": sql_formats,
+    }
+    statement = _param("q", {"type": "string"}, "The statement.", required=True)
+    form = _param("format", {"type": "string", "enum": list(api.SQL_FORMATS)}, "Answer format.")
+    sql_summary = "A read-only SQL query (one SELECT or EXPLAIN) over the projection's tables."
+    paths[api.PREFIX + api.SQL_PATH] = {
+        "get": {
+            "summary": sql_summary,
+            "operationId": "v1_sql",
+            "parameters": [statement, form, *common],
+            "responses": {"200": sql_ok, **errors(*_SNAPSHOT)},
+        },
+        "post": {
+            "summary": sql_summary + " The statement in a JSON body (no length limit of a URL).",
+            "operationId": "v1_sql_post",
+            "parameters": common,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "q": {"type": "string", "description": "The statement."},
+                                "format": form["schema"],
+                            },
+                            "required": ["q"],
+                        }
+                    }
+                },
+            },
+            "responses": {"200": sql_ok, **errors(*_SNAPSHOT)},
+        },
+    }
     paths[api.PREFIX + api.HEALTH_PATH] = {
         "get": {
             "summary": "Liveness: status, ready (caught up since start), instance id, version.",
             "operationId": "v1_health",
             "security": [],
-            "responses": _responses("JSON"),
+            "responses": {"200": _json_ok("JSON"), **errors(400, 500)},
         }
     }
     paths[api.PREFIX + "/status"] = {
         "get": {
             "summary": "Where the service stands: positions, log end, lag, log, file, errors.",
             "operationId": "v1_status",
-            "responses": _responses("JSON"),
+            "responses": {"200": _json_ok("JSON"), **errors(*ANY)},
         }
     }
-    uri = _param("uri", {"type": "string"}, "store://<category>/<project>/<key>[:tag|^uid]", True)
-    for path, summary in (
-        ("/artifacts/content", "A version's stored content, verified against its hash."),
-        ("/artifacts/yaml", "A version's document as YAML."),
-    ):
-        paths[api.PREFIX + path] = {
-            "get": {
-                "summary": summary,
-                "operationId": "v1_" + path.rsplit("/", 1)[-1],
-                "parameters": [uri],
-                "responses": _responses("the bytes"),
-            }
+    _write_paths(paths)
+    uri = _param("uri", api.kind_schema("uri"), "The version: a store URI.", required=True)
+    paths[api.PREFIX + "/artifacts/content"] = {
+        "get": {
+            "summary": "A version's stored content, verified against its hash.",
+            "operationId": "v1_content",
+            "parameters": [uri],
+            "responses": {"200": CONTENT, **NOT_MODIFIED, **errors(*READ, 404, 502)},
         }
+    }
+    paths[api.PREFIX + "/artifacts/yaml"] = {
+        "get": {
+            "summary": "A version's document as YAML.",
+            "operationId": "v1_yaml",
+            "parameters": [uri],
+            "responses": {
+                "200": {
+                    "description": "YAML",
+                    "content": {"application/yaml": {"schema": DOCUMENT}},
+                },
+                **errors(*READ, 404),
+            },
+        }
+    }
     return paths
 
 
-_POSITIONS = {"type": "string", "pattern": r"^\d+:\d+(,\d+:\d+)*$"}
+def _write_paths(paths: dict[str, Any]) -> None:
+    """Writes through the service (:mod:`catalog.intake`): events, and blobs by digest."""
+    wait = _param(
+        "wait",
+        {"type": "string", "enum": ["0", "1"]},
+        "1 (default): answer the "
+        "outcome too, once the service has applied the events; 0: positions only.",
+    )
+    positions = {
+        "type": "object",
+        "properties": {
+            "positions": {
+                "type": "array",
+                "items": {"type": "array", "items": {"type": "integer"}},
+                "description": "[partition, offset, log time in ms] of each event, in order",
+            },
+            "refused": {
+                "type": ["object", "null"],
+                "additionalProperties": {"type": "string"},
+                "description": "event id -> the projection's reason, for each refused event "
+                "(null when not waited for)",
+            },
+        },
+        "required": ["positions", "refused"],
+    }
+    paths.setdefault(api.PREFIX + api.EVENTS_PATH, {})["post"] = {
+        "summary": "Append a batch of encoded events (each framed by its 4-byte big-endian "
+        "length) to the service's log: checked as a local writer would, every blob they name "
+        "stored, an event id appended once.",
+        "operationId": "v1_append_events",
+        "parameters": [wait],
+        "requestBody": {
+            "required": True,
+            "content": {api.EVENTS_MEDIA: {"schema": _BYTES}},
+        },
+        "responses": {
+            "200": {"description": "JSON", "content": {"application/json": {"schema": positions}}},
+            **errors(*READ, 403, 404, 502),
+        },
+    }
+    digest = {
+        "name": "digest",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "description": "The blob's SHA-256, hex.",
+    }
+    root = _param(
+        "root",
+        {"type": "string", "minLength": 1},
+        "The store's URL (an artifact path the service writes to).",
+        required=True,
+    )
+    stat = _param(
+        "stat", {"type": "string", "enum": ["1"]}, "Answer the size as JSON, not the bytes."
+    )
+    size = {"type": "object", "properties": {"size": {"type": "integer"}}, "required": ["size"]}
+    blob = {
+        "type": "object",
+        "properties": {
+            "digest": {"type": "string"},
+            "size": {"type": "integer"},
+            "url": {"type": "string"},
+        },
+        "required": ["digest", "size", "url"],
+    }
+    paths[api.PREFIX + api.OBJECTS_PATH] = {
+        "get": {
+            "summary": "A blob's bytes (verified while they stream), or with stat=1 its size.",
+            "operationId": "v1_get_object",
+            "parameters": [digest, root, stat],
+            "responses": {
+                "200": {
+                    "description": "The bytes, or JSON {size}",
+                    "content": {
+                        "application/octet-stream": {"schema": _BYTES},
+                        "application/json": {"schema": size},
+                    },
+                },
+                **errors(*ANY, 403, 404, 502),
+            },
+        },
+        "head": {
+            "summary": "Whether the blob is stored (its size as Content-Length).",
+            "operationId": "v1_head_object",
+            "parameters": [digest, root],
+            "responses": {"200": {"description": "Stored"}, **errors(*ANY, 403, 404, 502)},
+        },
+        "put": {
+            "summary": "Upload a blob: stored only once the bytes hash to the digest "
+            "(else DigestMismatch, 400, and nothing is visible).",
+            "operationId": "v1_put_object",
+            "parameters": [digest, root],
+            "requestBody": {
+                "required": True,
+                "content": {"application/octet-stream": {"schema": _BYTES}},
+            },
+            "responses": {
+                "200": {"description": "JSON", "content": {"application/json": {"schema": blob}}},
+                **errors(*ANY, 403, 502),
+            },
+        },
+    }
+
+
+#: A read that may take ``as_of`` builds a snapshot from the log, on the service's disk.
+_SNAPSHOT = (*READ, 502)
+_BYTES = {"type": "string", "format": "binary"}
+_V1_HEADERS = {
+    api.POSITIONS_HEADER: {
+        "description": "The positions the answer was read at (P:O,...; next offset each).",
+        "required": True,
+        "schema": {"type": "string", "pattern": api.OFFSETS_PATTERN},
+    },
+    api.TIMES_HEADER: {
+        "description": "The names of the answer's fields that hold times (comma-separated).",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+}
+
+
+def _json_ok(what: str) -> dict[str, Any]:
+    return {"description": what, "content": {"application/json": {"schema": {"type": "object"}}}}
 
 
 def _param(name: str, schema: dict[str, Any], doc: str, required: bool = False) -> dict[str, Any]:
@@ -320,31 +482,28 @@ def _param(name: str, schema: dict[str, Any], doc: str, required: bool = False) 
     }
 
 
-def _schema(hint: Any) -> dict[str, Any]:
-    hint = api._strip_optional(hint)
-    origin = typing.get_origin(hint)
-    if hint is bool:
-        return {"type": "boolean"}
-    if hint is int:
-        return {"type": "integer", "minimum": 0, "maximum": api.MAX_INT}
-    if hint is datetime:
-        return {"type": "string", "description": "ISO 8601 time, or a duration ago (7d)"}
+def _json_schema(hint: Any) -> dict[str, Any]:
+    """The JSON schema of what :func:`catalog.api.dump` makes of a value of type ``hint``."""
+    if hint is None or hint is type(None):
+        return {"type": "null"}
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return {"anyOf": [_json_schema(a) for a in args]}
+    simple = {bool: "boolean", int: "integer", float: "number", str: "string", datetime: "string"}
+    if hint in simple:
+        return {"type": simple[hint]}
+    if typing.is_typeddict(hint):
+        fields = typing.get_type_hints(hint)
+        return {
+            "type": "object",
+            "properties": {name: _json_schema(h) for name, h in fields.items()},
+            "required": sorted(hint.__required_keys__),
+        }
+    if origin in (list, tuple, set, frozenset):
+        return {"type": "array", "items": _json_schema(args[0]) if args else {}}
     if origin is dict or (isinstance(origin, type) and issubclass(origin, abc.Mapping)):
-        return _POSITIONS
-    if origin in (list, tuple) or (isinstance(origin, type) and issubclass(origin, abc.Sequence)):
-        return {"type": "array", "items": {"type": "string"}}
-    return {"type": "string"}
-
-
-def _responses(what: str) -> dict[str, Any]:
-    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    return {
-        "200": {"description": what},
-        "400": {"description": "Invalid input", **error},
-        "401": {"description": "A token is needed", **error},
-        "404": {"description": "Not found", **error},
-        "504": {"description": "min_positions not applied in time", **error},
-    }
+        return {"type": "object", "additionalProperties": _json_schema(args[1]) if args else {}}
+    return {}  # Any: whatever JSON
 
 
 # ------------------------------------------------------------------ serving

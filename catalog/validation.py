@@ -79,6 +79,7 @@ __all__ = [
     "parse_label_args",
     "parse_label_filter",
     "parse_time",
+    "parse_whole",
     "control_problem",
     "validate_actor",
     "validate_key",
@@ -486,6 +487,29 @@ def parse_label_filter(
         if item:
             pairs.append(_parse_filter_item(item))
     return pairs
+
+
+# ------------------------------------------------------------- whole numbers
+
+_WHOLE_RE = re.compile("[0-9]+")
+
+
+def parse_whole(text: str, lo: int, hi: int, what: str = "value") -> int:
+    """``text`` as a whole number from ``lo`` to ``hi``, else :class:`InvalidInput`.
+
+    ASCII digits only, nothing around them: ``int()`` would also take ``" 5"``,
+    ``"+5"``, ``"1_000"`` and ``"١"`` (an Arabic-Indic one), and raise a
+    ``ValueError`` of its own on ``"²"`` or on more than 4,300 digits. The
+    OpenAPI document declares the bounds from the same ``lo`` and ``hi``.
+    """
+    ok = isinstance(text, str) and _WHOLE_RE.fullmatch(text) is not None
+    digits = (text.lstrip("0") or "0") if ok else ""
+    if not digits or len(digits) > len(str(hi)) or not lo <= int(digits) <= hi:
+        shown = (
+            repr(text) if len(str(text)) <= 40 else f"{str(text)[:40]!r}... ({len(text):,} chars)"
+        )
+        raise InvalidInput(f"{what} must be a whole number from {lo} to {hi}, not {shown}")
+    return int(digits)
 
 
 # ---------------------------------------------------------------------- times

@@ -595,7 +595,8 @@ def test_a_second_service_on_the_same_file_is_refused_at_once(tmp_path: Path) ->
 
 
 def test_non_ascii_digits_and_hostile_bodies_are_400s(served: Any) -> None:
-    """`²` and `١` pass str.isdigit(); a body of 50,000 brackets overflows json's parser."""
+    """`²` and `١` pass str.isdigit(); int() refuses 5,000 digits; a body of 50,000
+    brackets overflows json's parser."""
     _, server, _ = served
     for path in (
         "/projects/team/artifacts/iris?iter=%C2%B2",
@@ -603,6 +604,16 @@ def test_non_ascii_digits_and_hostile_bodies_are_400s(served: Any) -> None:
         "/api/v1/artifacts?limit=%C2%B2",
         "/api/v1/positions?min_positions=0%3A%C2%B2",
         "/api/v1/positions?as_of=%D9%A1",
+        # more digits than int() converts (4,300): a ValueError, a 500, before
+        "/api/v1/artifacts?limit=" + "9" * 5000,
+        "/api/v1/positions?min_positions=0%3A" + "9" * 5000,
+        "/api/projects/team/artifacts/iris?iter=" + "9" * 5000,
+        "/projects/team/artifacts/iris?iter=" + "9" * 5000,
+        # int() takes these; the document's integers do not
+        "/api/v1/artifacts?limit=%2B5",
+        "/api/v1/artifacts?limit=1_0",
+        "/api/projects/team/artifacts/iris/history?limit=%D9%A1",
+        f"/api/v1/artifacts?limit={2**62 + 1}",
     ):
         status, _, _ = get(server.url + path)
         assert status == 400, (path, status)

@@ -211,7 +211,7 @@ def test_events_are_checked_and_appended_once(
         "tester",
         None,
     )
-    headers = {"Content-Type": "application/vnd.catalog.events"}
+    headers = {"Content-Type": "application/octet-stream"}
     status, answer = raw(server, "POST", "/events", frame_events([codec.encode(event)]), headers)
     assert status == 404 and answer["error"] == "BlobNotFound", answer
     status, answer = raw(server, "POST", "/events", b"\x00\x00\x00\x05junk!", headers)
@@ -356,7 +356,7 @@ def test_a_retry_after_the_server_was_killed_appends_nothing_twice(tmp_path: Pat
     client = Producer(kind="client", name="t", owner="t")
     event = new_event("team", "once", ArtifactLogged("2" * 32, "artifact", client), "t", None)
     body = frame_events([default_codec().encode(event)])
-    headers = {"Content-Type": "application/vnd.catalog.events"}
+    headers = {"Content-Type": "application/octet-stream"}
     try:
         first = raw(service, "POST", "/events", body, headers)
         assert first[0] == 200

@@ -863,6 +863,49 @@ def test_every_api_read_answers_json(client: TestClient, demo: Demo) -> None:
             assert isinstance(r.json(), dict)
 
 
+def test_declared_bounds_are_the_enforced_ones(client: TestClient, demo: Demo) -> None:
+    """Every whole-number and yes/no parameter the document declares is taken at its
+    edges and refused (400, the error shape) just past them, or spelled otherwise."""
+    values = {"project": "demo", "key": "sales", "uid": demo.runs["train"]}
+    uid = uid_of(demo.uris["sales-v1"])
+    checked = 0
+    for path, ops in document()["paths"].items():
+        for param in ops.get("get", {}).get("parameters", []):
+            schema = param["schema"]
+            url = path.format(**values)
+            pinned = {"uid": uid} if "/artifacts/{key}" in path else {}
+            name = param["name"]
+            if schema.get("type") == "integer":
+                taken = [schema["minimum"], schema["maximum"], f"0{schema['minimum']}"]
+                refused = [schema["maximum"] + 1, "-1", "+1", " 1", "1_0", "\u0661", "9" * 5000]
+                if schema["minimum"] > 0:
+                    refused.append(schema["minimum"] - 1)
+            elif "enum" in schema and name not in ("tab", "sort"):
+                taken, refused = list(schema["enum"]), ["maybe", "2"]
+            else:
+                continue
+            for value in taken:
+                r = client.get(url, params={**pinned, name: value})
+                assert r.status_code in (200, 404), (url, name, value, r.text[:300])
+            for value in refused:
+                r = client.get(url, params={**pinned, name: value})
+                assert r.status_code == 400, (url, name, value, r.text[:300])
+                assert r.json()["status"] == 400 and name in r.json()["message"]
+            checked += 1
+    assert checked >= 10  # page, per_page, depth, limit, iter, desc, versions, inline, ...
+
+
+def test_a_refused_host_is_the_error_shape_on_the_api(client: TestClient) -> None:
+    r = client.get("/api/projects", headers={"host": "evil.example"})
+    assert r.status_code == 400 and r.json() == {
+        "error": "InvalidInput",
+        "message": "this server does not answer to the Host 'evil.example'",
+        "status": 400,
+    }
+    assert client.get("/", headers={"host": "evil.example"}).text == "Invalid host header"
+    assert client.get("/api/projects", headers={"host": "localhost:8765"}).status_code == 200
+
+
 def test_a_405_names_the_allowed_methods_and_an_unknown_key_is_a_404(
     client: TestClient,
 ) -> None:

@@ -75,7 +75,7 @@ async def versions(request: Request) -> Response:
 
 async def lineage(request: Request) -> Response:
     project = _project(request)
-    depth = data.int_param(request.query_params, "depth", data.LINEAGE_DEPTH, 0, 10)
+    depth = data.DEPTH.read(request.query_params)
     result = await ui_of(request).run(
         data.lineage,
         project,
@@ -95,15 +95,15 @@ async def lineage(request: Request) -> Response:
 
 async def history(request: Request) -> Response:
     project = _project(request)
-    limit = data.int_param(request.query_params, "limit", data.HISTORY_LIMIT, 1, 1000)
+    limit = data.LIMIT.read(request.query_params)
     items = await ui_of(request).run(data.history, project, request.path_params["key"], limit)
     return JSON({"items": items})
 
 
 async def runs(request: Request) -> Response:
     project = _project(request)
-    page = data.int_param(request.query_params, "page", 1, 1, 10**9)
-    per_page = data.int_param(request.query_params, "per_page", 50, 1, 200)
+    page = data.PAGE.read(request.query_params)
+    per_page = data.PER_PAGE.read(request.query_params)
     return JSON(await ui_of(request).run(data.runs, project, page, per_page))
 
 

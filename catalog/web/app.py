@@ -28,7 +28,6 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount
@@ -42,6 +41,7 @@ from catalog.web.data import TABS
 from catalog.web.security import (
     LOOPBACK_NAMES,
     Guard,
+    HostMiddleware,
     ReadAccessMiddleware,
     SecurityMiddleware,
     session_of,
@@ -277,7 +277,7 @@ def create_app(
     app = Starlette(
         routes=served,
         middleware=[
-            Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts or LOOPBACK_NAMES)),
+            Middleware(HostMiddleware, allowed_hosts=list(allowed_hosts or LOOPBACK_NAMES)),
             Middleware(SecurityMiddleware),
             Middleware(ReadAccessMiddleware, guard=ui.guard),
         ],

@@ -22,11 +22,12 @@ from catalog.client import Catalog
 from catalog.datastore import DataItem
 from catalog.errors import ArtifactNotFound, InvalidInput
 from catalog.execution import get_run
-from catalog.uri import StoreURI, is_store_uri
+from catalog.uri import MAX_ITERATION, StoreURI, is_store_uri
 from catalog.validation import (
     parse_label_args,
     parse_label_filter,
     parse_time,
+    parse_whole,
     validate_key,
     validate_project,
     validate_tag,
@@ -42,25 +43,66 @@ TABS: dict[str, tuple[str, tuple[str, ...]]] = {
     "all": ("All", ()),
 }
 SORTS = ("updated", "created", "key", "size")
-PER_PAGE = (25, 50, 100, 200)
-LINEAGE_DEPTH = 3
-HISTORY_LIMIT = 50
 
 
 # ------------------------------------------------------------------ search
 
 
-def int_param(params: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    text = params.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a whole number, not {text!r}") from None
-    if not lo <= value <= hi:
-        raise InvalidInput(f"{name} must be between {lo} and {hi}, not {value}")
-    return value
+@dataclass(frozen=True)
+class Whole:
+    """A whole-number query parameter: read here (:meth:`read`) and declared in the
+    OpenAPI document from here (:meth:`schema`), so the two cannot disagree."""
+
+    name: str
+    default: int
+    lo: int
+    hi: int
+    doc: str
+
+    def read(self, params: Mapping[str, str]) -> int:
+        """The value given (empty or absent: the default); a 400 outside the bounds."""
+        text = params.get(self.name, "")
+        return parse_whole(text, self.lo, self.hi, self.name) if text else self.default
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.lo, "maximum": self.hi, "default": self.default}
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A yes/no query parameter (a checkbox sends ``on``, links ``1``), read and declared
+    from here like :class:`Whole`; any other spelling is a 400."""
+
+    name: str
+    doc: str
+
+    YES = ("1", "true", "on")
+    NO = ("0", "false", "off")
+
+    def read(self, params: Mapping[str, str], default: bool = False) -> bool:
+        text = params.get(self.name, "")
+        if not text:
+            return default
+        if text in self.YES or text in self.NO:
+            return text in self.YES
+        raise InvalidInput(
+            f"{self.name} is one of {', '.join(self.YES + self.NO)} (or left out), not {text!r}"
+        )
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "enum": [*self.YES, *self.NO]}
+
+
+PAGE = Whole("page", 1, 1, 10**9, "Page number, from 1.")
+PER_PAGE = Whole("per_page", 50, 1, 200, "Rows per page.")
+DEPTH = Whole("depth", 3, 0, 10, "Lineage hops each way.")
+LIMIT = Whole("limit", 50, 1, 1000, "At most this many events, newest first.")
+ITER = Whole("iter", 0, 0, MAX_ITERATION, "Iteration (hyper-parameter child).")
+DESC = Flag("desc", "Descending (the default when sorting by a time or size) or not.")
+VERSIONS = Flag("versions", "Every version, not only the latest of each key.")
+INLINE = Flag("inline", "Display an image or sandboxed HTML/SVG inline, not as a download.")
+LINEAGE_DEPTH = DEPTH.default
+HISTORY_LIMIT = LIMIT.default
 
 
 @dataclass(frozen=True)
@@ -87,7 +129,6 @@ class Search:
         sort = params.get("sort", "") or "updated"
         if sort not in SORTS:
             raise InvalidInput(f"unknown sort {sort!r}; one of {', '.join(SORTS)}")
-        per_page = int_param(params, "per_page", 50, 1, max(PER_PAGE))
         return cls(
             tab=tab,
             name=params.get("name", "").strip(),
@@ -96,11 +137,10 @@ class Search:
             since=params.get("since", "").strip(),
             until=params.get("until", "").strip(),
             sort=sort,
-            desc=params.get("desc", "1" if sort in ("updated", "created", "size") else "0")
-            not in ("0", "false", ""),
-            page=int_param(params, "page", 1, 1, 10**9),
-            per_page=per_page,
-            versions=params.get("versions", "") in ("1", "true", "on"),
+            desc=DESC.read(params, default=sort in ("updated", "created", "size")),
+            page=PAGE.read(params),
+            per_page=PER_PAGE.read(params),
+            versions=VERSIONS.read(params),
         )
 
     def query(self, project: str) -> tuple[query.ListQuery, tuple[str, ...]]:

@@ -81,10 +81,11 @@ def _project(request: Request) -> str:
 
 def version_params(request: Request) -> dict[str, Any]:
     q = request.query_params
-    iteration = q.get("iter", "0") or "0"
-    if not (iteration.isascii() and iteration.isdigit()):  # not "²" (int() refuses it)
-        raise InvalidInput(f"iter must be a non-negative integer, not {iteration!r}")
-    return {"uid": q.get("uid") or None, "tag": q.get("tag") or None, "iteration": int(iteration)}
+    return {
+        "uid": q.get("uid") or None,
+        "tag": q.get("tag") or None,
+        "iteration": data.ITER.read(q),
+    }
 
 
 def _message(request: Request) -> str | None:
@@ -193,7 +194,7 @@ async def artifact(request: Request) -> Response:
 
 async def runs(request: Request) -> Response:
     project = _project(request)
-    page_no = data.int_param(request.query_params, "page", 1, 1, 10**9)
+    page_no = data.PAGE.read(request.query_params)
 
     def load(cat: Catalog) -> tuple[list[str], dict[str, Any]]:
         return data.project_names(cat), data.runs(cat, project, page_no, 50)
@@ -309,6 +310,7 @@ async def content(request: Request) -> Response:
 async def send_content(request: Request, art: Artifact, item: DataItem, pinned: bool) -> Response:
     """A version's stored content, verified against its hash (``inline=1``: shown, not
     downloaded, for images and sandboxed HTML/SVG)."""
+    inline = data.INLINE.read(request.query_params)
     etag = f'"{art.hash}"'
     headers = {"etag": etag, "x-content-sha256": str(art.hash)}
     if pinned:
@@ -316,7 +318,6 @@ async def send_content(request: Request, art: Artifact, item: DataItem, pinned: 
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     fmt = str(art.spec.format or "").lower()
-    inline = request.query_params.get("inline") == "1"
     if fmt == "dir":
         if not ZIP_SLOTS.acquire(blocking=False):
             raise Busy(

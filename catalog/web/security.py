@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -300,6 +301,41 @@ class SecurityMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class HostMiddleware:
+    """Answers only requests whose Host is one of ``allowed_hosts`` (loopback names on a
+    loopback server: no DNS rebinding). Starlette's check decides; a refusal is a 400 in
+    the one error shape on ``/api/`` (its own is plain text), a plain 400 on pages."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: list[str]) -> None:
+        self.app = app
+        self.pages = TrustedHostMiddleware(app, allowed_hosts=allowed_hosts)
+        self.check = TrustedHostMiddleware(_host_passed, allowed_hosts=allowed_hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").startswith("/api/"):
+            await self.pages(scope, receive, send)
+            return
+
+        async def refused(message: Message) -> None:  # Starlette's answer is not sent
+            pass
+
+        scope.setdefault("state", {}).pop(_HOST_PASSED, None)
+        await self.check(scope, receive, refused)
+        if scope["state"].pop(_HOST_PASSED, False):
+            await self.app(scope, receive, send)
+            return
+        host = Headers(scope=scope).get("host", "")
+        error = InvalidInput(f"this server does not answer to the Host {host!r}")
+        await JSONResponse(error.to_dict(), status_code=400)(scope, receive, send)
+
+
+_HOST_PASSED = "catalog.host_passed"
+
+
+async def _host_passed(scope: Scope, receive: Receive, send: Send) -> None:
+    scope["state"][_HOST_PASSED] = True
 
 
 #: Paths anyone may fetch even when reads need a token (to log in, and liveness).
