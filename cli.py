@@ -25,8 +25,14 @@ from typing import Any
 import click
 
 from catalog import Catalog
-from catalog.errors import CatalogError, IntegrityError, InvalidInput
-from catalog.validation import BIDI_CONTROLS, parse_label_args, parse_time
+from catalog.errors import CatalogError, IntegrityError, InvalidInput, InvalidKey
+from catalog.validation import (
+    BIDI_CONTROLS,
+    parse_label_args,
+    parse_time,
+    suggest_key,
+    validate_key,
+)
 
 pass_catalog = click.make_pass_decorator(Catalog)
 
@@ -270,7 +276,7 @@ def log_cmd(
 ) -> None:
     """Log the file or directory PATH as a new version; print its pinned URI."""
     art = catalog.log_artifact(
-        key or path.name,
+        key or _key_of(path),
         local_path=path,
         kind=kind,
         project=project,
@@ -283,6 +289,19 @@ def log_cmd(
         follow_symlinks=follow_symlinks,
     )
     click.echo(art.to_json() if as_json else art.uri)
+
+
+def _key_of(path: Path) -> str:
+    """The key a file is logged under without --key: its name, if that is a valid key."""
+    try:
+        return validate_key(path.name)
+    except InvalidKey as exc:
+        suggestion = suggest_key(path.name)
+        raise InvalidKey(
+            path.name,
+            f"{exc.reason}; the key defaults to the file name: give one with --key"
+            + (f", e.g. --key {suggestion}" if suggestion else ""),
+        ) from None
 
 
 @cli.command("export-lineage")

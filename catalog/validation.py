@@ -80,6 +80,7 @@ __all__ = [
     "parse_label_filter",
     "parse_time",
     "control_problem",
+    "suggest_key",
     "validate_actor",
     "validate_key",
     "validate_label_key",
@@ -118,7 +119,7 @@ _PROJECT_CHARS = _LOWER_ALNUM | frozenset("-")
 _PREFIX_CHARS = _LOWER_ALNUM | frozenset("-.")
 _HEX = frozenset("0123456789abcdef")
 
-_KEY_ALPHABET = "letters, digits, '-', '_', '.'"
+_KEY_ALPHABET = "ASCII letters, digits, '-', '_', '.'"
 _EDGE = "a letter or digit"
 _LOWER_EDGE = "a lowercase letter or digit"
 
@@ -195,6 +196,21 @@ def validate_key(key: object) -> str:
     if problem:
         raise InvalidKey(key, problem)
     return key
+
+
+def suggest_key(text: str) -> str | None:
+    """A valid key that reads like ``text``, or ``None`` if nothing of it is usable.
+
+    Accents are dropped (``équipe.csv`` → ``equipe.csv``), every run of other
+    characters outside the key alphabet becomes one ``_`` (``sample with
+    spaces.csv`` → ``sample_with_spaces.csv``), and the ends are trimmed to a
+    letter or digit. Only a suggestion for a message: keys are never rewritten
+    silently.
+    """
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    key = re.sub(r"[^-A-Za-z0-9_.]+", "_", plain).strip("-_.")
+    key = key[:MAX_KEY_LENGTH].rstrip("-_.")
+    return key if KEY_RE.fullmatch(key) else None
 
 
 def validate_tag(tag: object) -> str:

@@ -1069,3 +1069,18 @@ def test_audit_says_what_a_project_configuration_set(app: App) -> None:
     rows = app.json("audit", "--project", "vision", "--json")
     assert rows and rows[0]["type"] == "ProjectConfigured"
     assert "artifact_path" in app.out("audit", "--project", "vision")
+
+
+def test_a_file_name_that_is_no_key_suggests_one(app: App) -> None:
+    spaced = app.file("data dir/sample with spaces.csv")
+    message = one_line(app.fail(2, "log", spaced))
+    assert "'sample with spaces.csv'" in message
+    assert "--key sample_with_spaces.csv" in message
+    assert "ASCII letters" in message
+    accented = one_line(app.fail(2, "log", app.file("équipe.csv")))
+    assert "ASCII letters" in accented and "--key equipe.csv" in accented
+    # the suggestion is a key the catalog takes
+    assert app.out("log", spaced, "--key", "sample_with_spaces.csv").startswith("store://")
+    # a key given with --key is not the file name's: no --key hint, the SDK's words
+    given = one_line(app.fail(2, "log", spaced, "--key", "bad key"))
+    assert "--key" not in given and "ASCII letters" in given
