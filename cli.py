@@ -24,7 +24,7 @@ from typing import Any
 
 import click
 
-from catalog import Catalog
+from catalog import Catalog, DataItem
 from catalog.errors import CatalogError, IntegrityError, InvalidInput, InvalidKey
 from catalog.validation import (
     BIDI_CONTROLS,
@@ -416,9 +416,11 @@ def rm(catalog: Catalog, uri: str, all_versions: bool, reason: str | None) -> No
 # --------------------------------------------------------------------- read
 
 
-def _as_uri(text: str) -> str:
-    """Commands that take a URI also accept a bare key (``iris`` or ``iris:v1``)."""
-    return text if "://" in text else f"store://{text}"
+def _item(catalog: Catalog, text: str) -> DataItem:
+    """The DataItem of a URL or store URI, or of a bare key (``iris``, ``iris:v1``)."""
+    if "://" in text:
+        return catalog.get_dataitem(text)
+    return catalog.get_dataitem(catalog.get_artifact(text))  # errors name the text as typed
 
 
 LS_COLUMNS = ["key", "kind", "tags", "labels", "updated", "size", "uid"]
@@ -536,7 +538,7 @@ def show(catalog: Catalog, uri: str, fmt: str, deleted: bool) -> None:
 @pass_catalog
 def export(catalog: Catalog, uri: str, fmt: str, output: Path | None) -> None:
     """Export one version's document (to re-register it elsewhere with import)."""
-    art = catalog.get_artifact(_as_uri(uri))
+    art = catalog.get_artifact(uri)
     text = art.to_json() + "\n" if fmt == "json" else art.to_yaml()
     if output is None:
         click.echo(text, nl=False)
@@ -587,7 +589,7 @@ def get(catalog: Catalog, uri: str, dest: str) -> None:
     "/", is the folder to write into (made if missing), and the file keeps
     its recorded name. A directory artifact downloads into DEST as a folder.
     """
-    item = catalog.get_dataitem(_as_uri(uri))
+    item = _item(catalog, uri)
     folder = dest.endswith(("/", os.sep))
     target = Path(dest)
     is_dir_artifact = item.meta is not None and item.meta.spec.format == "dir"

@@ -39,7 +39,6 @@ from catalog.errors import (
     DigestMismatch,
     EventRefused,
     InvalidInput,
-    InvalidURI,
     LimitExceeded,
     NotFound,
 )
@@ -61,7 +60,14 @@ from catalog.events.model import (
 from catalog.log import EventLog, Position
 from catalog.query import AuditQuery, ListQuery
 from catalog.reader import LocalReader, Reader, RemoteReader, environment_token
-from catalog.uri import KINDS, StoreURI, category_for_kind, is_store_uri
+from catalog.uri import (
+    DEFAULT_CATEGORY,
+    KINDS,
+    StoreURI,
+    category_for_kind,
+    is_store_uri,
+    parse_reference,
+)
 from catalog.validation import (
     parse_label_filter,
     parse_time,
@@ -778,12 +784,8 @@ class Catalog:
     def _parse(self, uri: str | Artifact, project: str | None = None) -> StoreURI:
         if isinstance(uri, Artifact):
             return uri.store_uri()
-        if not isinstance(uri, str):
-            raise InvalidURI(uri, "expected a store:// URI")
-        if not is_store_uri(uri):
-            # A bare key is accepted where a URI is expected: "iris" → latest of iris.
-            uri = f"store://{uri}"
-        return StoreURI.parse(uri, default_project=project or self.project)
+        # A bare key is accepted where a URI is expected: "iris" → latest of iris.
+        return parse_reference(uri, default_project=project or self.project)
 
     def tag_artifact(self, uri: str | Artifact, tag: str, project: str | None = None) -> Artifact:
         """Put ``tag`` on the version ``uri`` names (moving it from any other version)."""
@@ -894,7 +896,7 @@ class Catalog:
         parsed = uri if isinstance(uri, StoreURI) else self._parse(uri, project)
         row = self.read("version", uri=parsed)
         if row is None:
-            raise ArtifactNotFound(str(parsed))
+            raise self._not_found(parsed)
         if row["deleted"] and not include_deleted:
             raise ArtifactNotFound(str(parsed), "deleted")
         if row["category"] != parsed.category and parsed.category != "artifacts":
@@ -906,6 +908,25 @@ class Catalog:
             tag=parsed.tag,
             sources=[{k: v for k, v in s.items() if v is not None} for s in sources] or None,
         )
+
+    def _not_found(self, parsed: StoreURI) -> ArtifactNotFound:
+        """What to say when ``parsed`` names no version: if its key has a live one,
+        the URI in the key's real category, and which part (tag, uid, tree) missed."""
+        if parsed.unpinned() == parsed:
+            return ArtifactNotFound(str(parsed))
+        latest = self.read("version", uri=parsed.unpinned())
+        if latest is None or latest["deleted"]:
+            return ArtifactNotFound(str(parsed))
+        if parsed.category not in (DEFAULT_CATEGORY, latest["category"]):
+            return ArtifactNotFound(str(parsed), f"it is in category {latest['category']}")
+        parsed = parsed.replace(category=latest["category"])  # a key alone: its real one
+        if parsed.uid is not None:
+            reason = f"no version {parsed.uid} of this key"
+        elif parsed.tag is not None:
+            reason = f"no tag {parsed.tag!r}"
+        else:
+            reason = f"no version produced by {parsed.tree}"
+        return ArtifactNotFound(str(parsed), reason)
 
     def list_artifacts(
         self,

@@ -1084,3 +1084,21 @@ def test_a_file_name_that_is_no_key_suggests_one(app: App) -> None:
     # a key given with --key is not the file name's: no --key hint, the SDK's words
     given = one_line(app.fail(2, "log", spaced, "--key", "bad key"))
     assert "--key" not in given and "ASCII letters" in given
+
+
+def test_a_mistyped_uri_is_echoed_as_typed_and_not_found_names_the_category(
+    app: App, iris: str
+) -> None:
+    typed = "store:/datasets/default/iris"
+    for args in (["show", typed], ["get", typed, "o.csv"], ["export", typed], ["tag", typed, "x"]):
+        message = one_line(app.fail(2, *args))
+        assert f"invalid URI '{typed}'" in message, message
+        assert "store://store:" not in message
+        assert "store://datasets/default/iris" in message  # what was meant
+    bare = one_line(app.fail(2, "show", "iris:bad/tag"))
+    assert "'iris:bad/tag'" in bare and "store://" not in bare
+    # a dataset asked for by its key alone: the message names its real category
+    missing = one_line(app.fail(3, "show", "iris:nosuchtag"))
+    assert "store://datasets/default/iris:nosuchtag" in missing, missing
+    assert "no tag 'nosuchtag'" in missing
+    assert "store://artifacts/" not in one_line(app.fail(3, "get", "iris:nosuchtag", "out.csv"))
