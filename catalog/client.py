@@ -74,6 +74,7 @@ from catalog.validation import (
     validate_actor,
     validate_key,
     validate_labels,
+    validate_new_tag,
     validate_project,
     validate_tag,
     validate_uid,
@@ -422,7 +423,7 @@ class Catalog:
             raise InvalidInput(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
         labels = validate_labels(labels)
         if tag is not None:
-            validate_tag(tag)
+            validate_new_tag(tag)
             if tag == "latest":
                 tag = None  # latest always follows the newest version anyway
         if not isinstance(iteration, int) or iteration < 0:
@@ -788,8 +789,12 @@ class Catalog:
         return parse_reference(uri, default_project=project or self.project)
 
     def tag_artifact(self, uri: str | Artifact, tag: str, project: str | None = None) -> Artifact:
-        """Put ``tag`` on the version ``uri`` names (moving it from any other version)."""
-        validate_tag(tag)
+        """Put ``tag`` on the version ``uri`` names (moving it from any other version).
+
+        Tags are case-sensitive; a tag that differs only by case from one the
+        key has (``PROD`` beside ``prod``, ``LATEST``) is refused.
+        """
+        validate_new_tag(tag)
         if tag == "latest":
             raise InvalidInput("latest always names the newest version; it cannot be set")
         art = self.get_artifact(uri, project=project)

@@ -60,6 +60,7 @@ from catalog.errors import (
 __all__ = [
     "KEY_RE",
     "BIDI_CONTROLS",
+    "case_twin",
     "LABEL_NAME_RE",
     "LABEL_PREFIX_RE",
     "MAX_ACTOR_LENGTH",
@@ -83,6 +84,7 @@ __all__ = [
     "suggest_key",
     "validate_actor",
     "validate_key",
+    "validate_new_tag",
     "validate_label_key",
     "validate_label_value",
     "validate_labels",
@@ -225,6 +227,38 @@ def validate_tag(tag: object) -> str:
     if problem:
         raise InvalidTag(tag, problem)
     return tag
+
+
+def validate_new_tag(tag: object) -> str:
+    """:func:`validate_tag`, for a tag about to be put on a version.
+
+    Tags are case-sensitive, as in MLRun (whose database compares tag names
+    byte for byte): ``prod`` and ``Prod`` are two tags, and ``iris:Prod``
+    does not find ``prod``. So ``latest`` in another case (``LATEST``) would
+    be a tag of its own that looks like ``latest`` and never moves: it is
+    refused here. A tag that differs only by case from another tag of the
+    same key is refused by the projection (:func:`case_twin`), which knows the
+    key's tags.
+    """
+    validate_tag(tag)
+    assert isinstance(tag, str)
+    if tag != "latest" and tag.lower() == "latest":
+        raise InvalidTag(
+            tag,
+            "differs from latest only by case: tags are case-sensitive, so it would be "
+            "another tag, one the catalog never moves (latest names the newest version)",
+        )
+    return tag
+
+
+def case_twin(tag: str, others: Iterable[str]) -> str | None:
+    """The first of ``others`` (in sorted order) that differs from ``tag`` only by case.
+
+    One key may not carry both ``prod`` and ``PROD``: they would look like one
+    tag and name two versions. Names are ASCII, so ``str.lower`` is the fold.
+    """
+    folded = tag.lower()
+    return next((o for o in sorted(others) if o != tag and o.lower() == folded), None)
 
 
 def validate_project(name: object) -> str:

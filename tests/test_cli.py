@@ -1102,3 +1102,12 @@ def test_a_mistyped_uri_is_echoed_as_typed_and_not_found_names_the_category(
     assert "store://datasets/default/iris:nosuchtag" in missing, missing
     assert "no tag 'nosuchtag'" in missing
     assert "store://artifacts/" not in one_line(app.fail(3, "get", "iris:nosuchtag", "out.csv"))
+
+
+def test_a_tag_differing_only_by_case_is_refused(app: App, iris: str) -> None:
+    latest = one_line(app.fail(2, "tag", "iris", "LATEST"))
+    assert "'LATEST'" in latest and "only by case" in latest
+    twin = one_line(app.fail(2, "tag", "iris", "V1"))
+    assert "refused" in twin and "'V1' differs only by case from the tag 'v1'" in twin
+    assert "V1" not in app.out("sql", "SELECT tag FROM tags")
+    assert one_line(app.fail(2, "log", app.file("b.csv"), "--key", "iris", "--tag", "Latest"))

@@ -11,7 +11,14 @@ import pandas as pd
 import pytest
 
 from catalog import Artifact, ArtifactNotFound, Catalog, DigestMismatch, InvalidInput
-from catalog.errors import InvalidKey, InvalidLabel, InvalidTag, InvalidURI, LimitExceeded
+from catalog.errors import (
+    EventRefused,
+    InvalidKey,
+    InvalidLabel,
+    InvalidTag,
+    InvalidURI,
+    LimitExceeded,
+)
 
 
 def blob_files(root: Path) -> list[Path]:
@@ -325,3 +332,22 @@ def test_hot_path_events_equal_their_constructors(catalog: Catalog) -> None:
     ]
     for ev in built:
         assert bytes(cat.codec._fast_encode(ev)) == cat.codec.encode(ev)[10:]
+
+
+def test_tags_are_case_sensitive_and_case_twins_are_refused(catalog: Catalog) -> None:
+    v1 = catalog.log_artifact("model", body=b"weights-1", tag="v1")
+    v2 = catalog.log_artifact("model", body=b"weights-2")
+    end = catalog.positions()
+    for twin in ("LATEST", "Latest"):  # refused before anything is appended
+        with pytest.raises(InvalidTag, match="differs from latest only by case"):
+            catalog.tag_artifact(v2.uri, twin)
+        with pytest.raises(InvalidTag, match="differs from latest only by case"):
+            catalog.log_artifact("model", body=b"weights-3", tag=twin)
+    assert catalog.positions() == end
+    with pytest.raises(EventRefused, match="'V1' differs only by case from the tag 'v1'"):
+        catalog.tag_artifact(v2.uri, "V1")
+    assert catalog.get_artifact("model:v1").uid == v1.uid
+    with pytest.raises(ArtifactNotFound, match="no tag 'V1'"):  # case-sensitive, as in MLRun
+        catalog.get_artifact("model:V1")
+    assert catalog.tag_artifact(v2.uri, "Prod").metadata.tags == ["Prod", "latest"]
+    catalog.tag_artifact(v1.uri, "v1")  # moving the same tag is no twin of itself
