@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import unicodedata
+import warnings
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +26,13 @@ from typing import Any
 import click
 
 from catalog import Catalog, DataItem
-from catalog.errors import CatalogError, IntegrityError, InvalidInput, InvalidKey
+from catalog.errors import (
+    CatalogError,
+    DatasetNotDescribed,
+    IntegrityError,
+    InvalidInput,
+    InvalidKey,
+)
 from catalog.validation import (
     BIDI_CONTROLS,
     parse_label_args,
@@ -274,20 +281,33 @@ def log_cmd(
     follow_symlinks: bool,
     as_json: bool,
 ) -> None:
-    """Log the file or directory PATH as a new version; print its pinned URI."""
-    art = catalog.log_artifact(
-        key or _key_of(path),
-        local_path=path,
-        kind=kind,
-        project=project,
-        labels=parse_label_args(labels),
-        tag=tag,
-        format=fmt,
-        sources=list(sources),
-        description=description,
-        artifact_path=artifact_path,
-        follow_symlinks=follow_symlinks,
-    )
+    """Log the file or directory PATH as a new version; print its pinned URI.
+
+    A dataset (--kind dataset) in csv, parquet, json or feather gets the
+    preview, schema and statistics the SDK computes for a DataFrame (with the
+    same size rules); when its content cannot be read as its format, it is
+    logged as it is and a note on stderr says why.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DatasetNotDescribed)
+        art = catalog.log_artifact(
+            key or _key_of(path),
+            local_path=path,
+            kind=kind,
+            project=project,
+            labels=parse_label_args(labels),
+            tag=tag,
+            format=fmt,
+            sources=list(sources),
+            description=description,
+            artifact_path=artifact_path,
+            follow_symlinks=follow_symlinks,
+        )
+    for note in caught:
+        if issubclass(note.category, DatasetNotDescribed):
+            click.echo(f"note: {note.message}", err=True)
+        else:  # not ours to word: shown as Python shows it
+            warnings.showwarning(note.message, note.category, note.filename, note.lineno)
     click.echo(art.to_json() if as_json else art.uri)
 
 

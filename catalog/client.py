@@ -468,6 +468,12 @@ class Catalog:
                 filename = filename or os.path.basename(path)
         if format is None and filename and "." in filename:
             format = filename.rsplit(".", 1)[1].lower()
+        content = body.encode("utf-8") if isinstance(body, str) else (path or body)
+        if kind == "dataset" and spec is None and not is_dir and content is not None:
+            # a dataset gets the preview, schema and stats a DataFrame's would get
+            from catalog.artifacts.dataset import describe_content
+
+            spec_json = jsonutil.dumps(describe_content(content, format))
 
         def make(digest: str | None, size: int | None, target: str | None) -> CatalogEvent:
             ident = (
