@@ -705,29 +705,51 @@ def sql(catalog: Catalog, statement: str, fmt: str, as_json: bool) -> None:
 @AS_OF_OPTION
 @pass_catalog
 def lineage(catalog: Catalog, uri: str, direction: str, depth: int, as_json: bool) -> None:
-    """Show the lineage of a version, hop by hop."""
+    """Show the lineage of a version, hop by hop, then its links apart.
+
+    Lineage is what the version was made from (--upstream) or what was made
+    from it (--downstream). Links (extra_data: a model's plots, a dataset's
+    report) are not lineage, and are listed after it, both ways, for this
+    version only. --json prints {"edges": [...], "links": [...],
+    "linked_from": [...]}.
+    """
     edges = catalog.lineage(uri, direction=direction, depth=depth)
+    links = catalog.links(uri)
     if as_json:
-        click.echo(_json(edges))
+        click.echo(_json({"edges": edges, **links}))
         return
-    if not edges:
+    if edges:
+        rows = [
+            {
+                "depth": e["depth"],
+                "child": _version(e["key"], e["uid"]),
+                "relation": e["relation"],
+                "parent": _parent(e),
+                "asked for": e["parent_uri"],
+            }
+            for e in edges
+        ]
+        click.echo(table(rows, ["depth", "child", "relation", "parent", "asked for"], 80))
+    else:
         click.echo(f"no {direction} lineage")
-        return
-    rows = [
-        {
-            "depth": e["depth"],
-            "child": f"{e['key']}@{e['uid'][:12]}",
-            "relation": e["relation"],
-            "parent": (
-                f"{e['parent_key']}@{(e['parent_uid'] or '')[:12]}"
-                if e["parent_key"]
-                else e["parent_uri"]
-            ),
-            "asked for": e["parent_uri"],
-        }
-        for e in edges
+    linked = [
+        {"from": _version(e["key"], e["uid"]), "link": e["name"], "to": _parent(e)}
+        for e in [*links["links"], *links["linked_from"]]
     ]
-    click.echo(table(rows, ["depth", "child", "relation", "parent", "asked for"], 80))
+    if linked:
+        click.echo("\nlinks (extra_data), not lineage:")
+        click.echo(table(linked, ["from", "link", "to"], 80))
+
+
+def _version(key: str, uid: str | None) -> str:
+    return f"{key}@{(uid or '')[:12]}"
+
+
+def _parent(edge: dict[str, Any]) -> str:
+    """An edge's parent: the version it resolved to, else the URL as recorded."""
+    if edge["parent_key"]:
+        return _version(edge["parent_key"], edge["parent_uid"])
+    return str(edge["parent_uri"])
 
 
 AUDIT_COLUMNS = ["position", "occurred_at", "actor", "type", "project", "key", "what"]

@@ -998,12 +998,24 @@ class Catalog:
         depth: int = 5,
         project: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Lineage edges of a version, up to ``depth`` hops upstream or downstream."""
+        """Lineage edges of a version, up to ``depth`` hops upstream or downstream.
+
+        Lineage is what a version was made from (its ``source`` edges) and,
+        downstream, what was made from it. Links (``extra_data``) are not
+        lineage: read them with :meth:`links`.
+        """
         art = self.get_artifact(uri, project=project)
         edges: list[dict[str, Any]] = self.read(
             "lineage", uid=art.uid or "", direction=direction, depth=depth
         )
         return edges
+
+    def links(self, uri: str | Artifact, project: str | None = None) -> dict[str, Any]:
+        """A version's links (``extra_data``), both ways: ``links`` (what it links to)
+        and ``linked_from`` (the versions that link to it), as lineage-like edges."""
+        art = self.get_artifact(uri, project=project)
+        found: dict[str, Any] = self.read("links", uid=art.uid or "")
+        return found
 
     def audit(
         self,
