@@ -14,7 +14,9 @@ The rules (docs/design.md, "Versions and tags"):
   back); ``latest`` of its (project, key, iteration) moves to it; the event's
   ``tag``, if any, is put on it.
 - ``ArtifactTagged`` points a tag at a live version of the same key, moving
-  it if it named another. ``latest`` cannot be set by hand.
+  it if it named another. ``latest`` cannot be set by hand, nor a tag that
+  differs only by case from one the key (at that iteration) holds, ``LATEST``
+  included (tags are case-sensitive: the twin would look like the same tag).
 - ``ArtifactUntagged`` removes a tag (no-op if absent, or if the writer saw
   it on another version).
 - ``ArtifactUpdated`` merges labels, links and top-level spec fields into a
