@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import unicodedata
+import warnings
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -24,10 +25,22 @@ from typing import Any
 
 import click
 
-from catalog import Catalog
-from catalog.errors import CatalogError, IntegrityError, InvalidInput
+from catalog import Catalog, DataItem
+from catalog.errors import (
+    CatalogError,
+    DatasetNotDescribed,
+    IntegrityError,
+    InvalidInput,
+    InvalidKey,
+)
 from catalog.query import skew_note
-from catalog.validation import BIDI_CONTROLS, parse_label_args, parse_time
+from catalog.validation import (
+    BIDI_CONTROLS,
+    parse_label_args,
+    parse_time,
+    suggest_key,
+    validate_key,
+)
 
 pass_catalog = click.make_pass_decorator(Catalog)
 
@@ -269,21 +282,47 @@ def log_cmd(
     follow_symlinks: bool,
     as_json: bool,
 ) -> None:
-    """Log the file or directory PATH as a new version; print its pinned URI."""
-    art = catalog.log_artifact(
-        key or path.name,
-        local_path=path,
-        kind=kind,
-        project=project,
-        labels=parse_label_args(labels),
-        tag=tag,
-        format=fmt,
-        sources=list(sources),
-        description=description,
-        artifact_path=artifact_path,
-        follow_symlinks=follow_symlinks,
-    )
+    """Log the file or directory PATH as a new version; print its pinned URI.
+
+    A dataset (--kind dataset) in csv, parquet, json or feather gets the
+    preview, schema and statistics the SDK computes for a DataFrame (with the
+    same size rules); when its content cannot be read as its format, it is
+    logged as it is and a note on stderr says why.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DatasetNotDescribed)
+        art = catalog.log_artifact(
+            key or _key_of(path),
+            local_path=path,
+            kind=kind,
+            project=project,
+            labels=parse_label_args(labels),
+            tag=tag,
+            format=fmt,
+            sources=list(sources),
+            description=description,
+            artifact_path=artifact_path,
+            follow_symlinks=follow_symlinks,
+        )
+    for note in caught:
+        if issubclass(note.category, DatasetNotDescribed):
+            click.echo(f"note: {note.message}", err=True)
+        else:  # not ours to word: shown as Python shows it
+            warnings.showwarning(note.message, note.category, note.filename, note.lineno)
     click.echo(art.to_json() if as_json else art.uri)
+
+
+def _key_of(path: Path) -> str:
+    """The key a file is logged under without --key: its name, if that is a valid key."""
+    try:
+        return validate_key(path.name)
+    except InvalidKey as exc:
+        suggestion = suggest_key(path.name)
+        raise InvalidKey(
+            path.name,
+            f"{exc.reason}; the key defaults to the file name: give one with --key"
+            + (f", e.g. --key {suggestion}" if suggestion else ""),
+        ) from None
 
 
 @cli.command("export-lineage")
@@ -398,9 +437,11 @@ def rm(catalog: Catalog, uri: str, all_versions: bool, reason: str | None) -> No
 # --------------------------------------------------------------------- read
 
 
-def _as_uri(text: str) -> str:
-    """Commands that take a URI also accept a bare key (``iris`` or ``iris:v1``)."""
-    return text if "://" in text else f"store://{text}"
+def _item(catalog: Catalog, text: str) -> DataItem:
+    """The DataItem of a URL or store URI, or of a bare key (``iris``, ``iris:v1``)."""
+    if "://" in text:
+        return catalog.get_dataitem(text)
+    return catalog.get_dataitem(catalog.get_artifact(text))  # errors name the text as typed
 
 
 LS_COLUMNS = ["key", "kind", "tags", "labels", "updated", "size", "uid"]
@@ -518,7 +559,7 @@ def show(catalog: Catalog, uri: str, fmt: str, deleted: bool) -> None:
 @pass_catalog
 def export(catalog: Catalog, uri: str, fmt: str, output: Path | None) -> None:
     """Export one version's document (to re-register it elsewhere with import)."""
-    art = catalog.get_artifact(_as_uri(uri))
+    art = catalog.get_artifact(uri)
     text = art.to_json() + "\n" if fmt == "json" else art.to_yaml()
     if output is None:
         click.echo(text, nl=False)
@@ -569,7 +610,7 @@ def get(catalog: Catalog, uri: str, dest: str) -> None:
     "/", is the folder to write into (made if missing), and the file keeps
     its recorded name. A directory artifact downloads into DEST as a folder.
     """
-    item = catalog.get_dataitem(_as_uri(uri))
+    item = _item(catalog, uri)
     folder = dest.endswith(("/", os.sep))
     target = Path(dest)
     is_dir_artifact = item.meta is not None and item.meta.spec.format == "dir"
@@ -665,29 +706,51 @@ def sql(catalog: Catalog, statement: str, fmt: str, as_json: bool) -> None:
 @AS_OF_OPTION
 @pass_catalog
 def lineage(catalog: Catalog, uri: str, direction: str, depth: int, as_json: bool) -> None:
-    """Show the lineage of a version, hop by hop."""
+    """Show the lineage of a version, hop by hop, then its links apart.
+
+    Lineage is what the version was made from (--upstream) or what was made
+    from it (--downstream). Links (extra_data: a model's plots, a dataset's
+    report) are not lineage, and are listed after it, both ways, for this
+    version only. --json prints {"edges": [...], "links": [...],
+    "linked_from": [...]}.
+    """
     edges = catalog.lineage(uri, direction=direction, depth=depth)
+    links = catalog.links(uri)
     if as_json:
-        click.echo(_json(edges))
+        click.echo(_json({"edges": edges, **links}))
         return
-    if not edges:
+    if edges:
+        rows = [
+            {
+                "depth": e["depth"],
+                "child": _version(e["key"], e["uid"]),
+                "relation": e["relation"],
+                "parent": _parent(e),
+                "asked for": e["parent_uri"],
+            }
+            for e in edges
+        ]
+        click.echo(table(rows, ["depth", "child", "relation", "parent", "asked for"], 80))
+    else:
         click.echo(f"no {direction} lineage")
-        return
-    rows = [
-        {
-            "depth": e["depth"],
-            "child": f"{e['key']}@{e['uid'][:12]}",
-            "relation": e["relation"],
-            "parent": (
-                f"{e['parent_key']}@{(e['parent_uid'] or '')[:12]}"
-                if e["parent_key"]
-                else e["parent_uri"]
-            ),
-            "asked for": e["parent_uri"],
-        }
-        for e in edges
+    linked = [
+        {"from": _version(e["key"], e["uid"]), "link": e["name"], "to": _parent(e)}
+        for e in [*links["links"], *links["linked_from"]]
     ]
-    click.echo(table(rows, ["depth", "child", "relation", "parent", "asked for"], 80))
+    if linked:
+        click.echo("\nlinks (extra_data), not lineage:")
+        click.echo(table(linked, ["from", "link", "to"], 80))
+
+
+def _version(key: str, uid: str | None) -> str:
+    return f"{key}@{(uid or '')[:12]}"
+
+
+def _parent(edge: dict[str, Any]) -> str:
+    """An edge's parent: the version it resolved to, else the URL as recorded."""
+    if edge["parent_key"]:
+        return _version(edge["parent_key"], edge["parent_uid"])
+    return str(edge["parent_uri"])
 
 
 AUDIT_COLUMNS = ["position", "time", "actor", "type", "project", "key", "what"]

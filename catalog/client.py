@@ -39,7 +39,6 @@ from catalog.errors import (
     DigestMismatch,
     EventRefused,
     InvalidInput,
-    InvalidURI,
     LimitExceeded,
     NotFound,
 )
@@ -62,13 +61,21 @@ from catalog.log import EventLog, Position
 from catalog.query import AuditQuery, ListQuery
 from catalog.reader import LocalReader, Reader, RemoteReader, environment_token
 from catalog.remote import RemoteWriter, service_artifact_path
-from catalog.uri import KINDS, StoreURI, category_for_kind, is_store_uri
+from catalog.uri import (
+    DEFAULT_CATEGORY,
+    KINDS,
+    StoreURI,
+    category_for_kind,
+    is_store_uri,
+    parse_reference,
+)
 from catalog.validation import (
     parse_label_filter,
     parse_time,
     validate_actor,
     validate_key,
     validate_labels,
+    validate_new_tag,
     validate_project,
     validate_tag,
     validate_uid,
@@ -437,7 +444,7 @@ class Catalog:
             raise InvalidInput(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
         labels = validate_labels(labels)
         if tag is not None:
-            validate_tag(tag)
+            validate_new_tag(tag)
             if tag == "latest":
                 tag = None  # latest always follows the newest version anyway
         if not isinstance(iteration, int) or iteration < 0:
@@ -482,6 +489,12 @@ class Catalog:
                 filename = filename or os.path.basename(path)
         if format is None and filename and "." in filename:
             format = filename.rsplit(".", 1)[1].lower()
+        content = body.encode("utf-8") if isinstance(body, str) else (path or body)
+        if kind == "dataset" and spec is None and not is_dir and content is not None:
+            # a dataset gets the preview, schema and stats a DataFrame's would get
+            from catalog.artifacts.dataset import describe_content
+
+            spec_json = jsonutil.dumps(describe_content(content, format))
 
         def make(digest: str | None, size: int | None, target: str | None) -> CatalogEvent:
             ident = (
@@ -807,16 +820,16 @@ class Catalog:
     def _parse(self, uri: str | Artifact, project: str | None = None) -> StoreURI:
         if isinstance(uri, Artifact):
             return uri.store_uri()
-        if not isinstance(uri, str):
-            raise InvalidURI(uri, "expected a store:// URI")
-        if not is_store_uri(uri):
-            # A bare key is accepted where a URI is expected: "iris" → latest of iris.
-            uri = f"store://{uri}"
-        return StoreURI.parse(uri, default_project=project or self.project)
+        # A bare key is accepted where a URI is expected: "iris" → latest of iris.
+        return parse_reference(uri, default_project=project or self.project)
 
     def tag_artifact(self, uri: str | Artifact, tag: str, project: str | None = None) -> Artifact:
-        """Put ``tag`` on the version ``uri`` names (moving it from any other version)."""
-        validate_tag(tag)
+        """Put ``tag`` on the version ``uri`` names (moving it from any other version).
+
+        Tags are case-sensitive; a tag that differs only by case from one the
+        key has (``PROD`` beside ``prod``, ``LATEST``) is refused.
+        """
+        validate_new_tag(tag)
         if tag == "latest":
             raise InvalidInput("latest always names the newest version; it cannot be set")
         art = self.get_artifact(uri, project=project)
@@ -923,7 +936,7 @@ class Catalog:
         parsed = uri if isinstance(uri, StoreURI) else self._parse(uri, project)
         row = self.read("version", uri=parsed)
         if row is None:
-            raise ArtifactNotFound(str(parsed))
+            raise self._not_found(parsed)
         if row["deleted"] and not include_deleted:
             raise ArtifactNotFound(str(parsed), "deleted")
         if row["category"] != parsed.category and parsed.category != "artifacts":
@@ -935,6 +948,25 @@ class Catalog:
             tag=parsed.tag,
             sources=[{k: v for k, v in s.items() if v is not None} for s in sources] or None,
         )
+
+    def _not_found(self, parsed: StoreURI) -> ArtifactNotFound:
+        """What to say when ``parsed`` names no version: if its key has a live one,
+        the URI in the key's real category, and which part (tag, uid, tree) missed."""
+        if parsed.unpinned() == parsed:
+            return ArtifactNotFound(str(parsed))
+        latest = self.read("version", uri=parsed.unpinned())
+        if latest is None or latest["deleted"]:
+            return ArtifactNotFound(str(parsed))
+        if parsed.category not in (DEFAULT_CATEGORY, latest["category"]):
+            return ArtifactNotFound(str(parsed), f"it is in category {latest['category']}")
+        parsed = parsed.replace(category=latest["category"])  # a key alone: its real one
+        if parsed.uid is not None:
+            reason = f"no version {parsed.uid} of this key"
+        elif parsed.tag is not None:
+            reason = f"no tag {parsed.tag!r}"
+        else:
+            reason = f"no version produced by {parsed.tree}"
+        return ArtifactNotFound(str(parsed), reason)
 
     def list_artifacts(
         self,
@@ -995,12 +1027,24 @@ class Catalog:
         depth: int = 5,
         project: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Lineage edges of a version, up to ``depth`` hops upstream or downstream."""
+        """Lineage edges of a version, up to ``depth`` hops upstream or downstream.
+
+        Lineage is what a version was made from (its ``source`` edges) and,
+        downstream, what was made from it. Links (``extra_data``) are not
+        lineage: read them with :meth:`links`.
+        """
         art = self.get_artifact(uri, project=project)
         edges: list[dict[str, Any]] = self.read(
             "lineage", uid=art.uid or "", direction=direction, depth=depth
         )
         return edges
+
+    def links(self, uri: str | Artifact, project: str | None = None) -> dict[str, Any]:
+        """A version's links (``extra_data``), both ways: ``links`` (what it links to)
+        and ``linked_from`` (the versions that link to it), as lineage-like edges."""
+        art = self.get_artifact(uri, project=project)
+        found: dict[str, Any] = self.read("links", uid=art.uid or "")
+        return found
 
     def audit(
         self,

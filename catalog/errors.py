@@ -39,6 +39,9 @@
 Each error keeps the offending value as an attribute, and carries an
 ``exit_code`` (the CLI's) and an HTTP ``status`` (the web API's), so the
 boundaries map errors by attribute, never by class name.
+
+One warning, for what was done but not all of it: ``DatasetNotDescribed``
+(a ``UserWarning``), a dataset logged without its preview, schema or stats.
 """
 
 from __future__ import annotations
@@ -345,3 +348,11 @@ class Forbidden(AccessDenied):
     whose scope does not allow it."""
 
     status = 403
+
+
+# -------------------------------------------------------------------- warnings
+
+
+class DatasetNotDescribed(UserWarning):
+    """A dataset was logged without (some of) its preview, schema or stats; the
+    message says why (its content does not read as its format, or is too big)."""

@@ -211,11 +211,13 @@ def list_artifacts(con: Con, q: ListQuery) -> list[Row]:
 
 
 def lineage(con: Con, uid: str, direction: str = "upstream", depth: int = 5) -> list[Row]:
-    """Edges reachable from version ``uid``, breadth first, up to ``depth`` hops.
+    """Source edges reachable from version ``uid``, breadth first, up to ``depth`` hops.
 
     ``upstream`` follows child → parent (what it was made from), ``downstream``
     parent → child (what was made from it). Each edge: depth, child (project,
-    key, uid), relation, name, parent (uri, project, key, uid, hash).
+    key, uid), relation (``source``), name, parent (uri, project, key, uid,
+    hash). Links (``extra_data``) are not lineage — a version may link to
+    what was made from it, which would read as a cycle — see :func:`links`.
     """
     if direction not in ("upstream", "downstream"):
         raise InvalidQuery(direction, "direction is upstream or downstream")
@@ -234,6 +236,8 @@ def lineage(con: Con, uid: str, direction: str = "upstream", depth: int = 5) -> 
             for row in _rows(
                 con, f"SELECT {_EDGE_COLUMNS} FROM lineage WHERE {near} IN {_marks(part)}", part
             ):
+                if row["relation"] != "source":  # filtered here: the IN keeps the index
+                    continue
                 edge = (row["uid"], row["relation"], row["name"], row["parent_uri"])
                 if edge in edges:
                     continue
@@ -684,7 +688,9 @@ def lineage_graph(
     deleted, for every catalog version named) and ``truncated`` (True when a
     node had more than ``fanout`` edges one way). Each hop is one query over
     the edges of the nodes reached so far, both directions at once, so
-    popular parents do not blow up the walk.
+    popular parents do not blow up the walk. Only ``source`` edges are
+    followed: other ``relations`` (links) are taken from the version itself,
+    one hop, so a link never leads the walk round a cycle.
     """
     if depth < 0:
         raise InvalidQuery(depth, "depth must be a non-negative integer")
@@ -721,9 +727,11 @@ def lineage_graph(
                 truncated = True
                 continue
             direction = r["direction"]
+            if r["relation"] != "source" and hop > 1:
+                continue  # a link of a version reached: not this version's, not lineage
             edges.append({**r, "depth": hop})
             node = r["parent_uid"] if direction == "upstream" else r["uid"]
-            if node is not None and node not in seen[direction]:
+            if r["relation"] == "source" and node is not None and node not in seen[direction]:
                 seen[direction].add(node)
                 (up if direction == "upstream" else down).append(node)
     uids = sorted({uid} | {e[k] for e in edges for k in ("uid", "parent_uid") if e[k]})
@@ -737,6 +745,26 @@ def lineage_graph(
         )
     }
     return {"edges": edges, "nodes": nodes, "truncated": truncated}
+
+
+def links(con: Con, uid: str, *, limit: int = 50) -> Row:
+    """A version's links (``extra_data``), both ways, apart from its lineage.
+
+    ``links``: what version ``uid`` links to (name → target, resolved to a
+    version where the target is one); ``linked_from``: the versions that
+    link to it (:func:`links_to`). Rows as :func:`lineage`'s edges, without
+    depth; at most ``limit`` each way.
+    """
+    own = _rows(
+        con,
+        f"SELECT {_EDGE_COLUMNS} FROM lineage WHERE uid = ?",  # one filter: the uid index
+        [uid],
+    )
+    out = sorted(
+        (r for r in own if r["relation"] == "extra_data"),
+        key=lambda r: (r["name"], r["parent_uri"]),
+    )
+    return {"links": out[:limit], "linked_from": links_to(con, uid, limit=limit)}
 
 
 def links_to(con: Con, uid: str, *, limit: int = 50) -> list[Row]:

@@ -251,7 +251,7 @@ class ObjectStore:
         try:
             fs, path = url_to_fs(self.root, **(storage_options or {}))
         except Exception as exc:
-            raise StorageError(self.root, _reason(exc)) from exc
+            raise StorageError(self.root, _reason(exc, self.root)) from exc
         self.fs: fsspec.AbstractFileSystem = fs
         self.path: str = str(path).rstrip("/")
         self._unsynced: list[str] = []
@@ -277,7 +277,7 @@ class ObjectStore:
         except FileNotFoundError:
             return None
         except Exception as exc:
-            raise StorageError(url, _reason(exc)) from exc
+            raise StorageError(url, _reason(exc, url)) from exc
         try:
             found = json.loads(data)
         except ValueError:
@@ -305,7 +305,7 @@ class ObjectStore:
             else:
                 self.fs.pipe_file(f"{self.path}/{OWNER_FILE}", data)
         except OSError as exc:
-            raise StorageError(url, _reason(exc)) from exc
+            raise StorageError(url, _reason(exc, url)) from exc
         return self.owner() or owner
 
     # -- naming
@@ -364,7 +364,7 @@ class ObjectStore:
             if tmp:  # ours, complete, not moved into place
                 with suppress(OSError):
                     os.remove(tmp)
-            raise StorageError(url, _reason(exc)) from exc
+            raise StorageError(url, _reason(exc, url)) from exc
         self._unsynced.append(target)
         self.wrote = True
         return Blob(digest, len(data), url)
@@ -456,7 +456,7 @@ class ObjectStore:
                     self.fs.rm(tmp)
             if isinstance(exc, CatalogError) or not isinstance(exc, Exception):
                 raise
-            raise StorageError(url, _reason(exc)) from exc
+            raise StorageError(url, _reason(exc, url)) from exc
         return Blob(digest, size, url)
 
     def _write_direct(self, source: IO[bytes], expected: str, origin: str) -> Blob:
@@ -472,7 +472,7 @@ class ObjectStore:
         except BaseException as exc:
             if isinstance(exc, CatalogError) or not isinstance(exc, Exception):
                 raise
-            raise StorageError(url, _reason(exc)) from exc
+            raise StorageError(url, _reason(exc, url)) from exc
         if digest != expected:
             raise DigestMismatch(expected, digest, origin or url)
         return Blob(digest, size, url)
@@ -783,12 +783,41 @@ class _VerifyingReader(io.RawIOBase):
 # ----------------------------------------------------------------- URL helpers
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(exc: BaseException, url: str = "") -> str:
+    """What went wrong, in a few words; ``url`` (the object's) names a missing bucket."""
+    if url and _missing_bucket(exc):
+        scheme, _, rest = url.partition("://")
+        bucket = rest.split("/", 1)[0]
+        how = f"aws s3 mb {scheme}://{bucket}" if scheme in ("s3", "s3a") else "its console"
+        return (
+            f"the bucket {bucket!r} does not exist: create it ({how}; add --endpoint-url "
+            "for MinIO or another S3 server), or use an artifact path in a bucket that exists"
+        )
     if isinstance(exc, FileNotFoundError):
         return "no such file"
     if isinstance(exc, PermissionError):
         return "permission denied"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _missing_bucket(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is an object store's "no such bucket".
+
+    s3fs turns botocore's ``NoSuchBucket`` into a bare FileNotFoundError (its
+    cause keeps the error code); nothing is imported to tell.
+    """
+    seen: BaseException | None = exc
+    for _ in range(10):  # a cause chain is short; never loop on a cycle
+        if seen is None:
+            return False
+        response = getattr(seen, "response", None)
+        error = response.get("Error") if isinstance(response, dict) else None
+        if type(seen).__name__ == "NoSuchBucket" or (
+            isinstance(error, dict) and error.get("Code") == "NoSuchBucket"
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 @contextmanager
@@ -801,9 +830,9 @@ def _failures(url: str, digest: str | None = None) -> Iterator[None]:
     except FileNotFoundError as exc:
         if digest is not None:
             raise BlobNotFound(digest, url) from exc
-        raise StorageError(url, _reason(exc)) from exc
+        raise StorageError(url, _reason(exc, url)) from exc
     except Exception as exc:
-        raise StorageError(url, _reason(exc)) from exc
+        raise StorageError(url, _reason(exc, url)) from exc
 
 
 def normalize_url(path_or_url: str | os.PathLike[str]) -> str:

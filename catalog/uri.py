@@ -57,6 +57,7 @@ __all__ = [
     "StoreURI",
     "category_for_kind",
     "is_store_uri",
+    "parse_reference",
     "parse_uri",
 ]
 
@@ -346,6 +347,33 @@ def parent_parts(text: str, default_project: str | None = None) -> tuple[str, st
             pass  # parse() explains
     parsed = StoreURI.parse(text, default_project)
     return parsed.project, parsed.key, parsed.uid
+
+
+_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):/")
+
+
+def parse_reference(text: object, default_project: str | None = None) -> StoreURI:
+    """A store URI, or a key as people type it where a URI is expected.
+
+    ``iris``, ``iris:v1`` and ``team/iris^3f2a`` read as ``store://iris``,
+    ``store://iris:v1``... Errors name the text as it was typed, never the
+    ``store://`` form made of it, and a mistyped scheme (``store:/x``,
+    ``STORE://x``) or another URL (``s3://b/k``) is said to be one.
+    """
+    if not isinstance(text, str):
+        raise InvalidURI(text, "expected a store:// URI or a key")
+    if is_store_uri(text):
+        return StoreURI.parse(text, default_project)
+    scheme = _SCHEME_RE.match(text)
+    if scheme is not None:
+        if scheme.group(1).lower() == "store":
+            meant = SCHEME + text[len(scheme.group(0)) :].lstrip("/")
+            raise InvalidURI(text, f"a store URI starts with {SCHEME!r}: did you mean {meant!r}?")
+        raise InvalidURI(text, f"not a catalog URI: expected {SCHEME}... or an artifact key")
+    try:
+        return StoreURI.parse(SCHEME + text, default_project)
+    except InvalidURI as exc:
+        raise InvalidURI(text, exc.reason) from None
 
 
 def parse_uri(text: str, default_project: str | None = None) -> StoreURI:

@@ -60,6 +60,7 @@ from catalog.errors import (
 __all__ = [
     "KEY_RE",
     "BIDI_CONTROLS",
+    "case_twin",
     "LABEL_NAME_RE",
     "LABEL_PREFIX_RE",
     "MAX_ACTOR_LENGTH",
@@ -81,8 +82,10 @@ __all__ = [
     "parse_time",
     "parse_whole",
     "control_problem",
+    "suggest_key",
     "validate_actor",
     "validate_key",
+    "validate_new_tag",
     "validate_label_key",
     "validate_label_value",
     "validate_labels",
@@ -119,7 +122,7 @@ _PROJECT_CHARS = _LOWER_ALNUM | frozenset("-")
 _PREFIX_CHARS = _LOWER_ALNUM | frozenset("-.")
 _HEX = frozenset("0123456789abcdef")
 
-_KEY_ALPHABET = "letters, digits, '-', '_', '.'"
+_KEY_ALPHABET = "ASCII letters, digits, '-', '_', '.'"
 _EDGE = "a letter or digit"
 _LOWER_EDGE = "a lowercase letter or digit"
 
@@ -198,6 +201,21 @@ def validate_key(key: object) -> str:
     return key
 
 
+def suggest_key(text: str) -> str | None:
+    """A valid key that reads like ``text``, or ``None`` if nothing of it is usable.
+
+    Accents are dropped (``équipe.csv`` → ``equipe.csv``), every run of other
+    characters outside the key alphabet becomes one ``_`` (``sample with
+    spaces.csv`` → ``sample_with_spaces.csv``), and the ends are trimmed to a
+    letter or digit. Only a suggestion for a message: keys are never rewritten
+    silently.
+    """
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    key = re.sub(r"[^-A-Za-z0-9_.]+", "_", plain).strip("-_.")
+    key = key[:MAX_KEY_LENGTH].rstrip("-_.")
+    return key if KEY_RE.fullmatch(key) else None
+
+
 def validate_tag(tag: object) -> str:
     """Return ``tag`` if it is a valid tag, else raise :class:`InvalidTag`.
 
@@ -210,6 +228,38 @@ def validate_tag(tag: object) -> str:
     if problem:
         raise InvalidTag(tag, problem)
     return tag
+
+
+def validate_new_tag(tag: object) -> str:
+    """:func:`validate_tag`, for a tag about to be put on a version.
+
+    Tags are case-sensitive, as in MLRun (whose database compares tag names
+    byte for byte): ``prod`` and ``Prod`` are two tags, and ``iris:Prod``
+    does not find ``prod``. So ``latest`` in another case (``LATEST``) would
+    be a tag of its own that looks like ``latest`` and never moves: it is
+    refused here. A tag that differs only by case from another tag of the
+    same key is refused by the projection (:func:`case_twin`), which knows the
+    key's tags.
+    """
+    validate_tag(tag)
+    assert isinstance(tag, str)
+    if tag != "latest" and tag.lower() == "latest":
+        raise InvalidTag(
+            tag,
+            "differs from latest only by case: tags are case-sensitive, so it would be "
+            "another tag, one the catalog never moves (latest names the newest version)",
+        )
+    return tag
+
+
+def case_twin(tag: str, others: Iterable[str]) -> str | None:
+    """The first of ``others`` (in sorted order) that differs from ``tag`` only by case.
+
+    One key may not carry both ``prod`` and ``PROD``: they would look like one
+    tag and name two versions. Names are ASCII, so ``str.lower`` is the fold.
+    """
+    folded = tag.lower()
+    return next((o for o in sorted(others) if o != tag and o.lower() == folded), None)
 
 
 def validate_project(name: object) -> str:

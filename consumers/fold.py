@@ -14,7 +14,9 @@ The rules (docs/design.md, "Versions and tags"):
   back); ``latest`` of its (project, key, iteration) moves to it; the event's
   ``tag``, if any, is put on it.
 - ``ArtifactTagged`` points a tag at a live version of the same key, moving
-  it if it named another. ``latest`` cannot be set by hand.
+  it if it named another. ``latest`` cannot be set by hand, nor a tag that
+  differs only by case from one the key (at that iteration) holds, ``LATEST``
+  included (tags are case-sensitive: the twin would look like the same tag).
 - ``ArtifactUntagged`` removes a tag (no-op if absent, or if the writer saw
   it on another version).
 - ``ArtifactUpdated`` merges labels, links and top-level spec fields into a
@@ -53,7 +55,13 @@ from catalog.events.model import (
 )
 from catalog.log import Record
 from catalog.uri import KIND_CATEGORY, parent_parts
-from catalog.validation import validate_key, validate_labels, validate_project, validate_tag
+from catalog.validation import (
+    case_twin,
+    validate_key,
+    validate_labels,
+    validate_new_tag,
+    validate_project,
+)
 
 Row = dict[str, Any]
 KeyId = tuple[str, str]  # (project, key)
@@ -172,9 +180,10 @@ class LazyRow(dict):  # type: ignore[type-arg]
 
 
 def check_tag(tag: str) -> None:
-    """Raise :class:`Refused` unless an event may put ``tag`` on a version."""
+    """Raise :class:`Refused` unless an event may put ``tag`` on a version
+    (whatever tags its key has: :meth:`Fold._check_twin` checks those)."""
     try:
-        validate_tag(tag)
+        validate_new_tag(tag)
     except InvalidInput as exc:
         raise Refused(str(exc)) from exc
     if tag == "latest":
@@ -268,6 +277,8 @@ class Fold:
         self.key_tags: dict[KeyId, set[TagId]] = {}
         for tid in self.tags:
             self.key_tags.setdefault(tid[:2], set()).add(tid)
+        # the tags a group holds, by their lowercase form (built when a tag is put)
+        self._folded: dict[Group, dict[str, set[str]]] = {}
         self.tag_keys = tag_keys
         self.runs: dict[str, Row] = {r["uid"]: r for r in runs}
         self.projects: dict[str, Row] = {r["name"]: r for r in projects}
@@ -375,6 +386,28 @@ class Fold:
             self.key_tags.setdefault(tid[:2], set()).add(tid)
             self.tags[tid] = (uid, at, actor, partition, offset)
         self.changed_tags.add(tid)
+        folded = self._folded.get(tid[:3])
+        if folded is not None:  # the case index of this group, if one was built
+            names = folded.setdefault(tid[3].lower(), set())
+            (names.discard if uid is None else names.add)(tid[3])
+
+    def _check_twin(self, group: Group, tag: str) -> None:
+        """Raise :class:`Refused` if ``group`` (project, key, iteration) has a tag that
+        differs from ``tag`` only by case."""
+        folded = self._folded.get(group)
+        if folded is None:  # built once per group and batch, then kept by _move
+            folded = self._folded[group] = {}
+            for tid in self.key_tags.get(group[:2], ()):
+                if tid[2] == group[2] and self.tags.get(tid) is not None:
+                    folded.setdefault(tid[3].lower(), set()).add(tid[3])
+        twin = case_twin(tag, folded.get(tag.lower(), ()))
+        if twin is not None:
+            project, key, _ = group
+            raise Refused(
+                f"tag {tag!r} differs only by case from the tag {twin!r} of {project}/{key}: "
+                f"tags are case-sensitive, and one key cannot have both (use {twin!r}, "
+                "or untag it first)"
+            )
 
     def _set_tag(self, ev: Stamp, record: Record, row: Row, tag: str) -> None:
         self._move_tag((row["project"], row["key"], row["iteration"], tag), row["uid"], ev, record)
@@ -486,6 +519,8 @@ class Fold:
         old = self.versions.get(uid)
         if old is not None and (old["project"], old["key"]) != (ev.project, ev.key):
             raise Refused(f"uid {uid} already names a version of {old['project']}/{old['key']}")
+        if tag:
+            self._check_twin((ev.project, ev.key, row["iteration"]), tag)
         row["created"] = old["created"] if old else ev.at
         row["created_by"] = old["created_by"] if old else ev.actor
         self.versions[uid] = row
@@ -515,6 +550,7 @@ class Fold:
     def _tagged(self, ev: Stamp, p: ArtifactTagged, record: Record) -> None:
         check_tag(p.tag)
         row = self._live(ev, p.uid, "tag")
+        self._check_twin((row["project"], row["key"], row["iteration"]), p.tag)
         self._set_tag(ev, record, row, p.tag)
 
     def _untagged(self, ev: Stamp, p: ArtifactUntagged, record: Record) -> None:

@@ -301,7 +301,7 @@ def test_log_directory_and_get_it_back(app: App) -> None:
 def test_log_sources_record_lineage(app: App, iris: str) -> None:
     raw = app.file("raw.txt", b"raw")
     uri = app.log("clean", b"clean", "--source", iris, "--source", raw)
-    edges = app.json("lineage", uri, "--json")
+    edges = app.json("lineage", uri, "--json")["edges"]
     parents = {(e["parent_key"], e["parent_uri"]) for e in edges}
     assert parents == {(None, str(raw)), ("iris", iris)}
 
@@ -562,7 +562,8 @@ def test_lineage_upstream_downstream_depth(app: App) -> None:
     c = app.log("c", b"c", "--source", b)
 
     def hops(*args: object) -> list[tuple[int, str, str]]:
-        return [(e["depth"], e["key"], e["parent_key"]) for e in app.json("lineage", *args)]
+        edges = app.json("lineage", *args)["edges"]
+        return [(e["depth"], e["key"], e["parent_key"]) for e in edges]
 
     assert hops(c, "--json") == [(1, "c", "b"), (2, "b", "a")]
     assert hops(c, "--upstream", "--json") == hops(c, "--json")
@@ -1069,3 +1070,66 @@ def test_audit_says_what_a_project_configuration_set(app: App) -> None:
     rows = app.json("audit", "--project", "vision", "--json")
     assert rows and rows[0]["type"] == "ProjectConfigured"
     assert "artifact_path" in app.out("audit", "--project", "vision")
+
+
+def test_a_file_name_that_is_no_key_suggests_one(app: App) -> None:
+    spaced = app.file("data dir/sample with spaces.csv")
+    message = one_line(app.fail(2, "log", spaced))
+    assert "'sample with spaces.csv'" in message
+    assert "--key sample_with_spaces.csv" in message
+    assert "ASCII letters" in message
+    accented = one_line(app.fail(2, "log", app.file("équipe.csv")))
+    assert "ASCII letters" in accented and "--key equipe.csv" in accented
+    # the suggestion is a key the catalog takes
+    assert app.out("log", spaced, "--key", "sample_with_spaces.csv").startswith("store://")
+    # a key given with --key is not the file name's: no --key hint, the SDK's words
+    given = one_line(app.fail(2, "log", spaced, "--key", "bad key"))
+    assert "--key" not in given and "ASCII letters" in given
+
+
+def test_a_mistyped_uri_is_echoed_as_typed_and_not_found_names_the_category(
+    app: App, iris: str
+) -> None:
+    typed = "store:/datasets/default/iris"
+    for args in (["show", typed], ["get", typed, "o.csv"], ["export", typed], ["tag", typed, "x"]):
+        message = one_line(app.fail(2, *args))
+        assert f"invalid URI '{typed}'" in message, message
+        assert "store://store:" not in message
+        assert "store://datasets/default/iris" in message  # what was meant
+    bare = one_line(app.fail(2, "show", "iris:bad/tag"))
+    assert "'iris:bad/tag'" in bare and "store://" not in bare
+    # a dataset asked for by its key alone: the message names its real category
+    missing = one_line(app.fail(3, "show", "iris:nosuchtag"))
+    assert "store://datasets/default/iris:nosuchtag" in missing, missing
+    assert "no tag 'nosuchtag'" in missing
+    assert "store://artifacts/" not in one_line(app.fail(3, "get", "iris:nosuchtag", "out.csv"))
+
+
+def test_a_tag_differing_only_by_case_is_refused(app: App, iris: str) -> None:
+    latest = one_line(app.fail(2, "tag", "iris", "LATEST"))
+    assert "'LATEST'" in latest and "only by case" in latest
+    twin = one_line(app.fail(2, "tag", "iris", "V1"))
+    assert "refused" in twin and "'V1' differs only by case from the tag 'v1'" in twin
+    assert "V1" not in app.out("sql", "SELECT tag FROM tags")
+    assert one_line(app.fail(2, "log", app.file("b.csv"), "--key", "iris", "--tag", "Latest"))
+
+
+def test_lineage_shows_links_apart(app: App) -> None:
+    data = app.log("data", b"x\n1\n", "--kind", "dataset")
+    plot = app.log("matrix", b"<svg/>", "--kind", "plot", "--source", data)
+    model = app.log("model", b"m", "--kind", "model", "--source", data)
+    app.ok("update", data, "--link", f"confusion_matrix={plot}")
+    app.ok("update", model, "--link", f"matrix={plot}")
+    shown = app.out("lineage", model, "--depth", "3")
+    table, _, links = shown.partition("\n\n")
+    assert "extra_data" not in table and "matrix@" not in table  # no link in the lineage
+    assert [line.split()[2] for line in table.splitlines()[1:]] == ["source"]
+    assert links.splitlines()[0].startswith("links (extra_data)")
+    assert f"model@{uid(model)[:12]}" in links and f"matrix@{uid(plot)[:12]}" in links
+    document = app.json("lineage", model, "--depth", "3", "--json")
+    assert [e["relation"] for e in document["edges"]] == ["source"]
+    assert [e["name"] for e in document["links"]] == ["matrix"]
+    # the plot: nothing made from it, two versions link to it
+    assert app.out("lineage", plot, "--downstream").startswith("no downstream lineage")
+    linked = app.json("lineage", plot, "--downstream", "--json")
+    assert [e["key"] for e in linked["linked_from"]] == ["data", "model"]

@@ -11,7 +11,14 @@ import pandas as pd
 import pytest
 
 from catalog import Artifact, ArtifactNotFound, Catalog, DigestMismatch, InvalidInput
-from catalog.errors import InvalidKey, InvalidLabel, InvalidTag, InvalidURI, LimitExceeded
+from catalog.errors import (
+    EventRefused,
+    InvalidKey,
+    InvalidLabel,
+    InvalidTag,
+    InvalidURI,
+    LimitExceeded,
+)
 
 
 def blob_files(root: Path) -> list[Path]:
@@ -325,3 +332,62 @@ def test_hot_path_events_equal_their_constructors(catalog: Catalog) -> None:
     ]
     for ev in built:
         assert bytes(cat.codec._fast_encode(ev)) == cat.codec.encode(ev)[10:]
+
+
+def test_tags_are_case_sensitive_and_case_twins_are_refused(catalog: Catalog) -> None:
+    v1 = catalog.log_artifact("model", body=b"weights-1", tag="v1")
+    v2 = catalog.log_artifact("model", body=b"weights-2")
+    end = catalog.positions()
+    for twin in ("LATEST", "Latest"):  # refused before anything is appended
+        with pytest.raises(InvalidTag, match="differs from latest only by case"):
+            catalog.tag_artifact(v2.uri, twin)
+        with pytest.raises(InvalidTag, match="differs from latest only by case"):
+            catalog.log_artifact("model", body=b"weights-3", tag=twin)
+    assert catalog.positions() == end
+    with pytest.raises(EventRefused, match="'V1' differs only by case from the tag 'v1'"):
+        catalog.tag_artifact(v2.uri, "V1")
+    assert catalog.get_artifact("model:v1").uid == v1.uid
+    with pytest.raises(ArtifactNotFound, match="no tag 'V1'"):  # case-sensitive, as in MLRun
+        catalog.get_artifact("model:V1")
+    assert catalog.tag_artifact(v2.uri, "Prod").metadata.tags == ["Prod", "latest"]
+    catalog.tag_artifact(v1.uri, "v1")  # moving the same tag is no twin of itself
+
+
+def test_links_are_not_lineage(catalog: Catalog) -> None:
+    """The demo's shape: a plot and a model made from a dataset, the dataset and the
+    model linking to the plot. Lineage follows sources only (no cycle through
+    the links); links are read apart, both ways."""
+    data = catalog.log_artifact("data", body=b"x\n1\n", kind="dataset", format="csv")
+    plot = catalog.log_artifact("plot", body=b"<svg/>", kind="plot", sources=[data])
+    model = catalog.log_artifact(
+        "model", body=b"m", kind="model", sources=[data], extra_data={"matrix": plot}
+    )
+    catalog.update_artifact(data.uri, extra_data={"confusion_matrix": plot})
+    up = catalog.lineage(model.uri, depth=5)
+    assert [(e["depth"], e["key"], e["relation"], e["parent_key"]) for e in up] == [
+        (1, "model", "source", "data")
+    ]
+    assert catalog.lineage(plot.uri, direction="downstream") == []
+    assert [
+        (e["key"], e["relation"]) for e in catalog.lineage(data.uri, direction="downstream")
+    ] == [
+        ("model", "source"),
+        ("plot", "source"),
+    ]
+    links = catalog.links(data.uri)
+    assert [(e["name"], e["parent_key"], e["parent_uid"]) for e in links["links"]] == [
+        ("confusion_matrix", "plot", plot.uid)
+    ]
+    assert links["linked_from"] == []
+    linked = catalog.links(plot.uri)
+    assert linked["links"] == []
+    assert [(e["key"], e["name"]) for e in linked["linked_from"]] == [
+        ("data", "confusion_matrix"),
+        ("model", "matrix"),
+    ]
+    # the UI's graph: links of the version itself at most, never followed
+    graph = catalog.read("lineage_graph", uid=model.uid, relations=["source", "extra_data"])
+    assert {(e["depth"], e["relation"], e["key"], e["parent_key"]) for e in graph["edges"]} == {
+        (1, "source", "model", "data"),
+        (1, "extra_data", "model", "plot"),
+    }

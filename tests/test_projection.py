@@ -205,6 +205,33 @@ def test_tag_of_a_version_of_another_key_is_refused(
     assert "belongs to p/k1" in dead(proj)[0]
 
 
+def test_a_tag_differing_only_by_case_from_one_the_key_has_is_refused(
+    w: Writer, log: EventLog, proj: Projection
+) -> None:
+    w.emit("k", logged("a1", tag="prod"))
+    w.emit("k", logged("a2"))
+    w.emit("k", ArtifactTagged(uid="a2", tag="PROD"))  # beside prod: refused
+    w.emit("k", logged("a3", tag="Prod"))  # a log carrying it: refused whole
+    w.emit("k", ArtifactTagged(uid="a2", tag="LATEST"))  # beside latest, on every key
+    w.emit("k", ArtifactTagged(uid="a2", tag="prod"))  # the same tag moves, as ever
+    w.emit("other", logged("o1", tag="PROD"))  # another key's tags are its own
+    w.emit("k", ArtifactUntagged(tag="prod", uid="a2"))
+    w.emit("k", ArtifactTagged(uid="a2", tag="Prod"))  # prod is gone: Prod may be set
+    proj.catch_up(log)
+    assert tags(proj) == {
+        ("k", "latest"): "a2",
+        ("k", "Prod"): "a2",
+        ("other", "latest"): "o1",
+        ("other", "PROD"): "o1",
+    }
+    reasons = dead(proj)
+    assert len(reasons) == 3
+    assert "'PROD' differs only by case from the tag 'prod' of p/k" in reasons[0]
+    assert "'Prod' differs only by case" in reasons[1]
+    assert "'LATEST'" in reasons[2] and "latest" in reasons[2]
+    assert proj.con.execute("SELECT count(*) FROM artifacts WHERE uid = 'a3'").fetchall() == [(0,)]
+
+
 def test_garbage_records_are_dead_lettered(w: Writer, log: EventLog, proj: Projection) -> None:
     log.append([Message("p/x", b"not avro at all"), Message("p/x", b"\xc3\x01" + b"\x00" * 8)])
     w.emit("k", logged("a1"))

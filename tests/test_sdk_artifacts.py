@@ -501,8 +501,10 @@ def test_update_dataset_meta_links_on_the_same_version(project: Project) -> None
         {"name": "confusion_matrix", "relation": "extra_data", "parent_uid": plot.uid},
         {"name": "notes", "relation": "extra_data", "parent_uid": notes.uid},
     ]
-    downstream = get_catalog().lineage(plot.uri, direction="downstream")
-    assert [(e["key"], e["relation"]) for e in downstream] == [("iris", "extra_data")]
+    # a link is not lineage: the plot was not made from iris; iris links to it
+    assert get_catalog().lineage(plot.uri, direction="downstream") == []
+    linked_from = get_catalog().links(plot.uri)["linked_from"]
+    assert [(e["key"], e["relation"]) for e in linked_from] == [("iris", "extra_data")]
 
 
 def test_update_dataset_meta_refreshes_schema_preview_and_stats(project: Project) -> None:

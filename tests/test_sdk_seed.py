@@ -236,9 +236,10 @@ def test_the_seed_plot_and_update_dataset_meta_flow(workdir: Path) -> None:
     assert f"confusion_matrix: {plot.meta.uri}" in linked.meta.to_yaml()
     edges = catalog.get_catalog().lineage(linked.meta.uri)
     assert {(e["relation"], e["name"], e["parent_uid"]) for e in edges if e["depth"] == 1} == {
-        ("extra_data", "confusion_matrix", plot.meta.uid),
         ("source", "source_url", None),
     }
+    links = catalog.get_catalog().links(linked.meta.uri)["links"]  # links apart from lineage
+    assert [(e["name"], e["parent_uid"]) for e in links] == [("confusion_matrix", plot.meta.uid)]
     # the plot was made from the dataset version the run read
     (source,) = plot.meta.spec.sources
     assert source["uid"] == dataset.meta.uid

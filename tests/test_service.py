@@ -124,6 +124,7 @@ def test_every_read_through_the_service_equals_the_local_read(served: Any) -> No
             assert same(got, [a.to_dict() for a in local.list_artifacts(**filters)]), filters
         assert same(remote.lineage("model"), local.lineage("model"))
         assert remote.lineage("iris:v1", direction="downstream")
+        assert same(remote.links("model"), local.links("model"))
         assert same(remote.audit(key="iris"), local.audit(key="iris"))
         assert same(remote.audit_page(key="model"), local.audit_page(key="model"))
         start = local.audit(key="iris")[0]["occurred_at"] - timedelta(seconds=1)

@@ -140,3 +140,30 @@ def test_a_blob_written_by_another_client_is_found(bucket: str) -> None:
     assert reader.exists(blob.digest)
     assert reader.size(blob.digest) == blob.size
     assert reader.get_bytes(blob.digest) == b"from elsewhere"
+
+
+def test_a_missing_bucket_is_named_with_how_to_create_it(
+    s3_env: servers.S3Server, tmp_path: Path
+) -> None:
+    bucket = f"missing-{uuid.uuid4().hex[:12]}"
+    store = ObjectStore(f"s3://{bucket}/default")
+    (tmp_path / "f").write_bytes(b"a file")
+    for write in (lambda: store.put_bytes(b"x"), lambda: store.put_file(tmp_path / "f")):
+        with pytest.raises(StorageError) as caught:
+            write()
+        message = str(caught.value)
+        assert f"the bucket {bucket!r} does not exist" in message, message
+        assert f"aws s3 mb s3://{bucket}" in message and "no such file" not in message
+    # and through the CLI: one line, exit 5 (storage)
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    env = {
+        "CATALOG_HOME": str(tmp_path / "home"),
+        "CATALOG_ARTIFACT_PATH": f"s3://{bucket}/{{{{project}}}}",
+    }
+    result = CliRunner().invoke(cli, ["log", str(tmp_path / "f"), "--key", "f"], env=env)
+    assert result.exit_code == 5, result.output
+    assert result.stderr.count("\n") == 1
+    assert f"the bucket {bucket!r} does not exist" in result.stderr

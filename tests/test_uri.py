@@ -18,6 +18,7 @@ from catalog.uri import (
     category_for_kind,
     is_store_uri,
     parent_parts,
+    parse_reference,
     parse_uri,
 )
 
@@ -359,3 +360,23 @@ def test_parent_parts_common_and_odd_spellings() -> None:
     for bad in ("store://datasets/p/k^AB", "store://datasets/P/k", "store://datasets/p/k\n"):
         with pytest.raises(InvalidURI):
             parent_parts(bad)
+
+
+@pytest.mark.parametrize(
+    ("typed", "reason"),
+    [
+        ("store:/datasets/p/iris", "did you mean 'store://datasets/p/iris'?"),
+        ("STORE://models/p/clf", "did you mean 'store://models/p/clf'?"),
+        ("s3://bucket/key", "not a catalog URI"),
+        ("iris:bad/tag", "bad tag 'bad/tag'"),
+    ],
+)
+def test_a_reference_is_refused_as_typed(typed: str, reason: str) -> None:
+    with pytest.raises(InvalidURI) as caught:
+        parse_reference(typed, default_project="p")
+    assert caught.value.uri == typed and reason in caught.value.reason
+
+
+def test_a_reference_may_be_a_bare_key() -> None:
+    assert parse_reference("iris:v1", default_project="p") == StoreURI.parse("store://p/iris:v1")
+    assert parse_reference("store://models/p/clf") == StoreURI.parse("store://models/p/clf")

@@ -24,6 +24,7 @@ from catalog.validation import (
     parse_label_args,
     parse_label_filter,
     parse_time,
+    suggest_key,
     validate_key,
     validate_label_key,
     validate_label_value,
@@ -603,3 +604,24 @@ def test_parse_time_raises_only_invalid_time_on_any_number_or_date(value: object
 @given(text=st.from_regex(KEY_RE, fullmatch=True).filter(lambda s: len(s) <= 250))
 def test_generated_keys_validate(text: str) -> None:
     assert validate_key(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "suggested"),
+    [
+        ("sample with spaces.csv", "sample_with_spaces.csv"),
+        ("équipe.csv", "equipe.csv"),
+        ("  --a//b..", "a_b"),
+        ("日本", None),
+        ("", None),
+    ],
+)
+def test_suggest_key(text: str, suggested: str | None) -> None:
+    assert suggest_key(text) == suggested
+
+
+@settings(deadline=None)
+@given(text=st.text())
+def test_a_suggested_key_is_always_valid(text: str) -> None:
+    key = suggest_key(text)
+    assert key is None or validate_key(key) == key

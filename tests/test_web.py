@@ -914,3 +914,28 @@ def test_a_405_names_the_allowed_methods_and_an_unknown_key_is_a_404(
     assert r.json()["status"] == 405
     missing = client.get("/api/projects/demo/artifacts/no-such-key/versions")
     assert missing.status_code == 404 and missing.json()["error"] == "ArtifactNotFound"
+
+
+def test_a_link_is_drawn_apart_from_the_lineage(catalog: Catalog) -> None:
+    """The demo's shape: the dataset links to a plot made from it. The plot is
+    downstream of the dataset (made from it) and in its links, never upstream."""
+    data = catalog.log_artifact("iris", body=b"a,b\n1,2\n", kind="dataset", format="csv")
+    plot = catalog.log_artifact("matrix", body=b"<svg/>", kind="plot", sources=[data])
+    catalog.update_artifact(data.uri, extra_data={"confusion_matrix": plot})
+    with TestClient(create_app(catalog), base_url=BASE) as client:
+        page = client.get(f"/projects/proj/artifacts/iris?uid={data.uid}").text
+        upstream = page[page.index('id="upstream"') : page.index('id="downstream"')]
+        assert "matrix" not in upstream and "none recorded" in upstream
+        downstream = page[page.index('id="downstream"') : page.index('id="manage"')]
+        assert "matrix" in downstream
+        graph = page[page.index('<svg class="lineage"') : page.index("</svg>")]
+        assert "extra_data" not in graph and 'class="edge link"' not in graph
+        links = page[page.index('id="links"') : page.index('id="lineage"')]
+        assert "confusion_matrix" in links and plot.uid in links
+        api = client.get(f"/api/projects/proj/artifacts/iris/lineage?uid={data.uid}").json()
+        assert {(e["direction"], e["relation"], e["key"]) for e in api["edges"]} == {
+            ("downstream", "source", "matrix")
+        }
+        plot_page = client.get(f"/projects/proj/artifacts/matrix?uid={plot.uid}").text
+        plot_down = plot_page[plot_page.index('id="downstream"') : plot_page.index('id="manage"')]
+        assert "iris" not in plot_down  # linking to it is not being made from it

@@ -17,18 +17,36 @@ MLRun), json or feather, and records in its spec:
   Python loop over rows. The histogram (of the finite values) is left out
   when numpy cannot cut their range into 20 finite bins (values a few ulps
   apart); NaN and infinite figures are stored as null.
+
+A dataset logged as a file (``catalog log --kind dataset``,
+``log_artifact(kind="dataset")`` with a file or a body,
+``DatasetArtifact(local_path=...)``) is described by the same code
+(:func:`describe_content`): its content is read back as its format and
+:func:`describe_frame` runs on what is read. At most ``STATS_ROW_LIMIT + 1``
+rows are read of a csv, parquet or feather file — enough for the preview, the
+schema (inferred from those rows) and the stats rule, which already leaves out
+the stats of a frame that long — unless ``stats=True`` asks for all of them;
+then ``length`` comes from the file's metadata (parquet, feather) or is left
+out (csv: counting would parse it whole). A json file is parsed whole (it has
+no streaming reader), so one over ``MAX_DESCRIBED_JSON_BYTES`` is not
+described. Content that does not read as its format is logged as it is, with
+a :class:`DatasetNotDescribed` warning saying why.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import math
+import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from catalog.artifacts.base import Artifact, Prepared
-from catalog.errors import InvalidInput
+from catalog.errors import DatasetNotDescribed, InvalidInput
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -41,6 +59,14 @@ MAX_PREVIEW_ROWS = 1000
 STATS_ROW_LIMIT = 10_000
 STATS_COLUMN_LIMIT = 100
 HIST_BINS = 20
+#: a json dataset file is parsed whole to be described: a bigger one is not
+MAX_DESCRIBED_JSON_BYTES = 64 * 1024 * 1024
+#: a file's description is at most this much JSON: the preview, then the stats, are
+#: left out of a bigger one (a frame's, too big for an event, is refused instead)
+MAX_DESCRIBED_BYTES = 512 * 1024
+#: the spec fields :func:`describe_frame` writes
+DESCRIBED_FIELDS = ("length", "header", "schema", "preview", "stats")
+
 
 _SUPPORTED_INFERRED = {
     "string",
@@ -200,6 +226,119 @@ def describe_frame(
     return spec
 
 
+def describe_content(
+    content: str | os.PathLike[str] | bytes,
+    fmt: str | None,
+    *,
+    preview: int | None = None,
+    stats: bool | None = None,
+    ignore_preview_limits: bool = False,
+) -> dict[str, Any]:
+    """The spec fields of dataset content already written as ``fmt`` (a file or bytes).
+
+    What :func:`describe_frame` gives for the frame the content holds, with the
+    same size rules; ``{}`` for a format other than csv, parquet, json and
+    feather. Content that cannot be read as ``fmt`` gives ``{}`` and a
+    :class:`DatasetNotDescribed` warning (it is logged anyway).
+    """
+    fmt = (fmt or "").lower()
+    if fmt not in FORMATS:
+        return {}
+    name = "the content" if isinstance(content, bytes) else repr(os.fspath(content))
+    size = len(content) if isinstance(content, bytes) else os.path.getsize(content)
+    if fmt == "json" and size > MAX_DESCRIBED_JSON_BYTES:
+        warnings.warn(
+            DatasetNotDescribed(
+                f"{name} is not described (no preview, schema or stats): a json dataset is "
+                f"parsed whole, and it is {size:,} bytes, over {MAX_DESCRIBED_JSON_BYTES:,}"
+            ),
+            stacklevel=2,
+        )
+        return {}
+    limit = None if stats else STATS_ROW_LIMIT + 1
+    try:
+        df, length = _read_rows(content, fmt, limit)
+    except Exception as exc:  # any parser's error: the bytes are logged as they are
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        warnings.warn(
+            DatasetNotDescribed(
+                f"{name} is not described (no preview, schema or stats): it cannot be read "
+                f"as {fmt} ({reason})"
+            ),
+            stacklevel=2,
+        )
+        return {}
+    complete = limit is None or len(df) < limit
+    if limit is not None and not complete:
+        df = df.iloc[: limit - 1]  # one row more was read only to learn there are more
+    spec = describe_frame(
+        df,
+        preview=preview,
+        stats=stats if complete else False,  # a frame this long has no stats by default
+        ignore_preview_limits=ignore_preview_limits,
+    )
+    if complete:
+        spec["length"] = len(df)
+    elif length is not None:
+        spec["length"] = length
+    else:
+        del spec["length"]
+    left_out = []
+    for field in ("preview", "stats", "schema"):
+        if len(json.dumps(spec, default=str)) <= MAX_DESCRIBED_BYTES:
+            break
+        if spec.pop(field, None) is not None:
+            left_out.append(field)
+    if left_out:
+        warnings.warn(
+            DatasetNotDescribed(
+                f"the {' and '.join(left_out)} of {name} left out: its description is over "
+                f"{MAX_DESCRIBED_BYTES:,} bytes of JSON"
+            ),
+            stacklevel=2,
+        )
+    return spec
+
+
+def _read_rows(
+    content: str | os.PathLike[str] | bytes, fmt: str, limit: int | None
+) -> tuple[pd.DataFrame, int | None]:
+    """The first ``limit`` rows (all if None) of content in ``fmt``, and its row count
+    if the format records it without parsing every row (else None)."""
+    import pandas as pd
+
+    def source() -> Any:
+        return io.BytesIO(content) if isinstance(content, bytes) else os.fspath(content)
+
+    if fmt == "csv":
+        return pd.read_csv(source(), nrows=limit), None
+    if fmt == "json":
+        df = pd.read_json(source())
+        return (df if limit is None else df.iloc[:limit]), len(df)
+    import pyarrow as pa
+
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        with pq.ParquetFile(source()) as parquet:
+            rows = parquet.metadata.num_rows
+            if limit is None or rows <= limit:
+                return pd.read_parquet(source()), rows
+            first = next(parquet.iter_batches(batch_size=limit))
+            table = pa.Table.from_batches([first], schema=parquet.schema_arrow)
+            return table.to_pandas(), rows
+    # feather (version 2 is the Arrow IPC file format): batch by batch, bounded memory
+    with pa.ipc.open_file(source()) as reader:
+        kept, rows = [], 0
+        for i in range(reader.num_record_batches):
+            batch = reader.get_batch(i)
+            if limit is None or rows < limit:
+                kept.append(batch if limit is None else batch.slice(0, limit - rows))
+            rows += batch.num_rows
+        table = pa.Table.from_batches(kept, schema=reader.schema)
+        return table.to_pandas(), rows
+
+
 def write_frame(df: pd.DataFrame, path: Path, fmt: str, **writer_kwargs: Any) -> None:
     """Write ``df`` in ``fmt``; writer keyword arguments (``index=False``) pass through."""
     if fmt == "csv":
@@ -294,7 +433,22 @@ class DatasetArtifact(Artifact):
 
     def prepare(self, workdir: Path) -> Prepared:
         if self.df is None:
-            return super().prepare(workdir)
+            prepared = super().prepare(workdir)
+            content = prepared.body if prepared.body is not None else prepared.local_path
+            if content is not None and not (isinstance(content, str) and os.path.isdir(content)):
+                name = "" if isinstance(content, bytes) else os.path.basename(content)
+                fmt = prepared.format or (name.rsplit(".", 1)[1] if "." in name else None)
+                prepared.spec = {
+                    **describe_content(
+                        content,
+                        fmt,
+                        preview=self._preview,
+                        stats=self._stats,
+                        ignore_preview_limits=self._ignore_preview_limits,
+                    ),
+                    **prepared.spec,
+                }
+            return prepared
         fmt = (self.spec.format or DEFAULT_FORMAT).lower()
         if fmt not in FORMATS:
             raise InvalidInput(f"unknown dataset format {fmt!r}; one of {', '.join(FORMATS)}")

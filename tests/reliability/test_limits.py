@@ -13,7 +13,13 @@ import pandas as pd
 import pytest
 
 from catalog import Catalog
-from catalog.artifacts.dataset import MAX_PREVIEW_COLUMNS, MAX_PREVIEW_ROWS, DatasetArtifact
+from catalog.artifacts.dataset import (
+    MAX_DESCRIBED_BYTES,
+    MAX_DESCRIBED_JSON_BYTES,
+    MAX_PREVIEW_COLUMNS,
+    MAX_PREVIEW_ROWS,
+    DatasetArtifact,
+)
 from catalog.client import MAX_DESCRIPTION, MAX_EVENT_BYTES, MAX_INLINE_BODY
 from catalog.errors import InvalidInput, LimitExceeded
 from catalog.validation import (
@@ -157,5 +163,7 @@ def test_docs_limits_states_every_limit() -> None:
         MAX_PROJECT_LENGTH,
         MAX_PREVIEW_ROWS,
         MAX_PREVIEW_COLUMNS,
+        MAX_DESCRIBED_JSON_BYTES,
+        MAX_DESCRIBED_BYTES,
     ):
         assert re.search(rf"\b{value:,}\b|\b{value}\b", page), f"docs/limits.md lacks {value}"
