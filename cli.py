@@ -181,6 +181,13 @@ class CatalogGroup(click.Group):
     "Its token, if it needs one: CATALOG_TOKEN or CATALOG_TOKEN_FILE [env CATALOG_API].",
 )
 @click.option(
+    "--frozen",
+    is_flag=True,
+    help="Read the projection file (--db) as it is, never catching it up with the log: "
+    "a file made by `catalog replay --until/--to-position --into FILE` shows the catalog "
+    "as it stood then. Writes are refused.",
+)
+@click.option(
     "--no-wait",
     is_flag=True,
     help="Return from writes once their events are durable, without waiting to learn "
@@ -195,6 +202,7 @@ def cli(
     project: str | None,
     artifact_path: str | None,
     api: str | None,
+    frozen: bool,
     no_wait: bool,
 ) -> None:
     """An event-sourced catalog of ML and data artifacts.
@@ -211,9 +219,17 @@ def cli(
       catalog show store://datasets/default/iris:v1
       catalog sql "SELECT key, count(*) FROM artifacts GROUP BY key"
       catalog serve                # one projection for everyone: API + web UI
+      catalog replay --until 2026-03-03T00:00 --into then.duckdb
+      catalog --db then.duckdb --frozen ls   # the catalog as it stood then
     """
     catalog = Catalog(
-        log=log, db=db, project=project, artifact_path=artifact_path, api=api, wait=not no_wait
+        log=log,
+        db=db,
+        project=project,
+        artifact_path=artifact_path,
+        api=api,
+        wait=not no_wait,
+        frozen=frozen,
     )
     ctx.obj = catalog
     ctx.call_on_close(catalog.close)
@@ -1156,6 +1172,13 @@ def _serve_options(fn: Any) -> Any:
             ),
             click.option("--no-ui", is_flag=True, help="Serve the query API only (no web pages)."),
             click.option(
+                "--frozen",
+                "serve_frozen",
+                is_flag=True,
+                help="Serve the file as it is, never catching it up (a `replay --into` "
+                "file: the catalog as of then).",
+            ),
+            click.option(
                 "--wait-timeout",
                 type=click.FloatRange(min=0),
                 default=10.0,
@@ -1201,6 +1224,7 @@ def serve(
     serve_db: str | None,
     tokens_file: Path | None,
     no_ui: bool,
+    serve_frozen: bool,
     wait_timeout: float,
     apply_interval: float,
     read_threads: int | None,
@@ -1221,6 +1245,7 @@ def serve(
     Examples:
       catalog serve                               # http://127.0.0.1:8765/
       CATALOG_API=http://127.0.0.1:8765 catalog ls
+      catalog serve --frozen --db then.duckdb     # a replay --into file, as it is
     """
     try:
         from catalog.server import Server, make_guard, serve_forever
@@ -1236,6 +1261,7 @@ def serve(
         wait_timeout=wait_timeout,
         apply_interval=apply_interval,
         read_threads=read_threads,
+        frozen=serve_frozen or catalog.frozen,
     )
     serve_forever(server, echo=lambda line: click.echo(line, err=True))
 

@@ -142,6 +142,7 @@ class Catalog:
         config: Config | None = None,
         as_of: Any = None,
         reader: Reader | None = None,
+        frozen: bool = False,
     ) -> None:
         base = config or Config.load()
         self.config = base.with_(
@@ -153,6 +154,14 @@ class Catalog:
         #: wait for each write's events to be applied and raise if one was refused
         self.wait = wait
         self.codec: Codec = default_codec()
+        #: read the local projection file as it is, never caught up (a replay --into
+        #: file: the catalog as of a past moment); writes are refused
+        self.frozen = frozen
+        if frozen and self.config.api:
+            raise InvalidInput(
+                "--frozen reads a local projection file as it is; this client reads through "
+                f"the catalog service {self.config.api} (unset CATALOG_API)"
+            )
         self.writer = Writer(self.config.log, codec=self.codec)
         self.reader: Reader = reader or self._make_reader()
         self._project_paths: dict[str, str | None] = {}
@@ -174,6 +183,7 @@ class Catalog:
             codec=self.codec,
             timeout=self.timeout,
             token=environment_token(),
+            frozen=self.frozen,
         )
 
     def local(self) -> LocalReader:
@@ -311,6 +321,10 @@ class Catalog:
         """
         if self.as_of is not None:
             raise InvalidInput("this client reads the catalog as of a past moment; it cannot write")
+        if self.frozen:
+            raise InvalidInput(
+                f"this client reads {self.config.db} frozen (as it is); it cannot write"
+            )
         written = self.writer.append(events)
         self._settle(written)
         return written

@@ -117,9 +117,12 @@ class LocalReader(Reader):
         codec: Codec | None = None,
         timeout: float = 30.0,
         token: str | None = None,
+        frozen: bool = False,
     ) -> None:
         self.db = db
         self.where = db
+        #: read the file as it is: never caught up with the log (``--frozen``)
+        self.frozen = frozen
         self._log = log
         self._codec = codec
         self.timeout = timeout
@@ -203,7 +206,7 @@ class LocalReader(Reader):
             self._check_advert()
             try:
                 self._projection = Projection(
-                    self.db, codec=self.codec, timeout=min(0.5, self.timeout)
+                    self.db, codec=self.codec, timeout=min(0.5, self.timeout), frozen=self.frozen
                 )
                 return self._projection
             except errors.ProjectionBusy:
@@ -223,15 +226,23 @@ class LocalReader(Reader):
         if health.get("instance") != found.get("instance"):
             remote.close()
             return
+        if found.get("frozen") and not self.frozen:
+            remote.close()
+            raise InvalidInput(
+                f"{self.db} is served frozen (as it is, never caught up) by pid "
+                f"{found.get('pid')} at {found['url']}: read it with --frozen, or give "
+                "this command another projection with --db"
+            )
         raise ServedElsewhere(remote, found)
 
     @contextmanager
     def _live(self) -> Iterator[Any]:
-        """A connection to the projection, caught up to the end of the log."""
+        """A connection to the projection, caught up to the end of the log (unless frozen)."""
         with self._lock:
             projection = self.projection()
             try:
-                projection.catch_up(self._log())
+                if not self.frozen:
+                    projection.catch_up(self._log())
                 yield projection.con
             finally:
                 if self._depth == 0:
@@ -316,7 +327,7 @@ class LocalReader(Reader):
         if as_of is not None:
             path = self.snapshot(as_of)
         else:
-            with self._live():
+            with self._live():  # caught up (or, frozen, checked)
                 pass
             path = self.db
         self._release()  # read-only connections cannot share the file with a writer
@@ -338,6 +349,8 @@ class LocalReader(Reader):
         from consumers.projection import DEFAULT_BATCH
 
         size = batch_size or DEFAULT_BATCH
+        if self.frozen:
+            raise InvalidInput(f"{self.db} is read frozen (--frozen): it is never caught up")
         with self.session():
             try:
                 projection = self.projection()

@@ -349,6 +349,7 @@ class Server:
         batch_size: int | None = None,
         apply_interval: float | None = None,
         read_threads: int | None = None,
+        frozen: bool = False,
     ) -> None:
         self.guard = guard or make_guard()
         check_bind(host, self.guard)
@@ -365,7 +366,7 @@ class Server:
             kwargs["batch_size"] = batch_size
         if apply_interval is not None:
             kwargs["apply_interval"] = apply_interval
-        self.service = Service(config.log, self.db, **kwargs)
+        self.service = Service(config.log, self.db, frozen=frozen, **kwargs)
         self.service.url = self.url
         self.advertise = advertise
         catalog = served_catalog(self.service, config)
@@ -478,7 +479,13 @@ def serve_forever(
         signal.signal(sig, stop)
     server.start()
     echo(
-        f"serving {server.db} (following {server.config.log}) on {server.url}/ "
+        f"serving {server.db} "
+        + (
+            f"frozen at {api.format_offsets(server.service.positions) or 'the start'}"
+            if server.service.frozen
+            else f"(following {server.config.log})"
+        )
+        + f" on {server.url}/ "
         f"(query API under {api.PREFIX}, web UI at /)"
     )
     try:

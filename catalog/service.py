@@ -66,6 +66,7 @@ class Service:
         batch_size: int = DEFAULT_BATCH,
         open_timeout: float = 30.0,
         apply_interval: float = APPLY_INTERVAL,
+        frozen: bool = False,
     ) -> None:
         self.log_url = log_url
         self.db = db
@@ -75,13 +76,16 @@ class Service:
         self.apply_interval = apply_interval
         self.instance = uuid.uuid4().hex
         self.url = ""  # set by the server once it listens
+        #: serve the file as it is (a replay --into file): no follower, nothing applied
+        self.frozen = frozen
         self.log: EventLog = open_log(log_url)
         try:
-            self.projection = Projection(db, codec=self.codec, timeout=open_timeout)
+            self.projection = Projection(db, codec=self.codec, timeout=open_timeout, frozen=frozen)
         except BaseException:
             self.log.close()
             raise
-        self.projection.bind(self.log)
+        if not frozen:
+            self.projection.bind(self.log)
         # Reads run users' SQL on this instance: no files, no ATTACH, no extensions.
         # (The follower needs none of them once the file is attached.)
         self.projection.con.execute("SET enable_external_access = false")
@@ -105,6 +109,8 @@ class Service:
 
     def start(self) -> Service:
         """Start following the log (returns at once; reads wait until caught up)."""
+        if self.frozen:
+            return self  # nothing to follow: ready as it is
         try:
             self._ready_at = self.log.end_offsets()
         except LogUnavailable as exc:
@@ -194,6 +200,12 @@ class Service:
         the log are refused at once (:class:`InvalidInput`): no write made them."""
         if not wanted or not is_behind(self.positions, wanted):
             return
+        if self.frozen:
+            raise InvalidInput(
+                f"this service serves {self.db} frozen at {api.format_offsets(self.positions)} "
+                f"(as it is: it applies nothing); it will never reach "
+                f"min_positions {api.format_offsets(wanted)}"
+            )
         end = self.end_offsets()
         past = {p: o for p, o in wanted.items() if o > end.get(p, 0)}
         if past:
@@ -223,7 +235,7 @@ class Service:
         cursor = getattr(self._cursors, "cursor", None)
         if cursor is None:
             cursor = self.projection.con.cursor()
-            cursor.execute("USE projection")
+            cursor.execute(f'USE "{self.projection.database}"')
             self._cursors.cursor = cursor
             with self._cursor_lock:
                 self._all_cursors.append(cursor)
@@ -326,6 +338,7 @@ class Service:
             "positions": {str(p): o for p, o in sorted(at.items())},
             "log_end": {str(p): o for p, o in sorted(end.items())},
             "lag": sum(max(0, o - at.get(p, 0)) for p, o in end.items()),
+            "frozen": self.frozen,
             "applied_since_start": self.applied_events,
             "log": self.log.url,
             "db": self.db,
@@ -340,8 +353,9 @@ class Service:
             "pid": os.getpid(),
             "instance": self.instance,
             "log": self.log.url,
-            "log_id": self.log.log_id,
+            "log_id": None if self.frozen else self.log.log_id,
             "started": self.started_at,
+            "frozen": self.frozen,
         }
 
 

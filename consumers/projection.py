@@ -278,15 +278,26 @@ class Projection:
         *,
         codec: Codec | None = None,
         timeout: float = 30.0,
+        frozen: bool = False,
     ) -> None:
         self.path = str(path)
         self.codec = codec or default_codec()
         self._bound: str | None = None  # the log this connection has checked it is tied to
         self.bulk = False  # between drop_indexes and create_indexes
         self._stored_tags: pa.Table | None = None  # of the batch being applied (_load)
-        self.con = connect(self.path, timeout=timeout)
+        #: read as it is: opened read-only, never caught up, never rebuilt
+        self.frozen = frozen
+        if frozen and not Path(self.path).is_file():
+            raise InvalidInput(
+                f"--frozen reads an existing projection file; there is none at {self.path} "
+                "(make one with `catalog replay --until TIME --into FILE`)"
+            )
+        self.con = connect(self.path, timeout=timeout, read_only=frozen)
         try:
-            self._ensure_schema()
+            if frozen:
+                self._check_frozen()
+            else:
+                self._ensure_schema()
             self.positions: dict[int, int] = dict(
                 self.con.execute("SELECT partition, next_offset FROM positions").fetchall()
             )
@@ -310,6 +321,32 @@ class Projection:
     def _set_meta(self, name: str, value: str) -> None:
         self.con.execute("DELETE FROM meta WHERE name = ?", [name])
         self.con.execute("INSERT INTO meta VALUES (?, ?)", [name, value])
+
+    def _check_frozen(self) -> None:
+        """A frozen file is read as it is: it must be a projection of these tables."""
+        try:
+            version = self._meta("schema_version")
+        except duckdb.Error:
+            version = None
+        if version != str(schema.SCHEMA_VERSION):
+            found = (
+                "is not a catalog projection"
+                if version is None
+                else (f"holds tables of schema version {version}, not {schema.SCHEMA_VERSION}")
+            )
+            raise InvalidInput(
+                f"{self.path} {found}: it cannot be read frozen (replay it again with "
+                "this version: `catalog replay --until TIME --into FILE`)"
+            )
+
+    @property
+    def database(self) -> str:
+        """The name the file is attached under on :attr:`con`."""
+        return (
+            "projection"
+            if not self.frozen
+            else str(self.con.execute("SELECT current_database()").fetchall()[0][0])
+        )
 
     def _ensure_schema(self) -> None:
         tables = {
@@ -382,6 +419,8 @@ class Projection:
 
     def bind(self, log: EventLog) -> None:
         """Tie this projection to ``log``; a projection of another log is reset."""
+        if self.frozen:
+            raise InvalidInput(f"{self.path} is read frozen: it applies nothing from the log")
         if self._bound == log.log_id:  # checked already on this connection (it holds the file)
             return
         log_id = self._meta("log_id")
