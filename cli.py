@@ -188,6 +188,12 @@ class CatalogGroup(click.Group):
     "as it stood then. Writes are refused.",
 )
 @click.option(
+    "--no-snapshot",
+    is_flag=True,
+    help="An empty projection replays the whole log (the reference) instead of starting "
+    "from the newest published snapshot and replaying only the tail.",
+)
+@click.option(
     "--no-wait",
     is_flag=True,
     help="Return from writes once their events are durable, without waiting to learn "
@@ -203,6 +209,7 @@ def cli(
     artifact_path: str | None,
     api: str | None,
     frozen: bool,
+    no_snapshot: bool,
     no_wait: bool,
 ) -> None:
     """An event-sourced catalog of ML and data artifacts.
@@ -230,6 +237,7 @@ def cli(
         api=api,
         wait=not no_wait,
         frozen=frozen,
+        no_snapshot=no_snapshot,
     )
     ctx.obj = catalog
     ctx.call_on_close(catalog.close)
@@ -949,7 +957,13 @@ def consume(catalog: Catalog, follow: bool, batch_size: int, serve: bool) -> Non
         from catalog.server import Server, serve_forever
 
         db = catalog.local().db
-        server = Server(catalog.config, db=db, ui=False, batch_size=batch_size)
+        server = Server(
+            catalog.config,
+            db=db,
+            ui=False,
+            batch_size=batch_size,
+            start_from_snapshot=not catalog.no_snapshot,
+        )
         serve_forever(server, echo=lambda line: click.echo(line, err=True))
         click.echo(f"applied {server.service.applied_events} record(s); projection at {db}")
         return
@@ -970,9 +984,28 @@ def consume(catalog: Catalog, follow: bool, batch_size: int, serve: bool) -> Non
     type=PATH,
     help="Write the rebuilt projection here instead of replacing the live one.",
 )
+@click.option(
+    "--from-snapshot",
+    is_flag=True,
+    help="Start from the newest usable published snapshot (checked: hashes, digest) and "
+    "replay only the log's tail; the whole log if there is none.",
+)
 @pass_catalog
-def replay(catalog: Catalog, until: str | None, to_position: int | None, into: Path | None) -> None:
-    """Rebuild a projection from the log, then swap it in atomically."""
+def replay(
+    catalog: Catalog,
+    until: str | None,
+    to_position: int | None,
+    into: Path | None,
+    from_snapshot: bool,
+) -> None:
+    """Rebuild a projection from the log, then swap it in atomically.
+
+    \b
+    With --until or --to-position the result is the catalog as it stood then;
+    write it --into a file of its own and read it with --frozen:
+      catalog replay --until 2026-03-03T00:00 --into then.duckdb
+      catalog --db then.duckdb --frozen ls
+    """
     if until is not None:
         parse_time(until)  # refuse a bad time before starting
     total = sum(catalog.log_end().values())
@@ -984,8 +1017,61 @@ def replay(catalog: Catalog, until: str | None, to_position: int | None, into: P
             to_position=to_position,
             into=str(into) if into else None,
             progress=bar.update,
+            from_snapshot=from_snapshot,
         )
     click.echo(f"rebuilt {path}")
+
+
+@cli.group(invoke_without_command=True)
+@JSON_OPTION
+@click.pass_context
+def snapshot(ctx: click.Context, as_json: bool) -> None:
+    """Publish a snapshot of the projection now (`catalog snapshot ls` lists them).
+
+    \b
+    A snapshot is the projection file (zstd), its positions, schema version,
+    DuckDB version and digest, published under CATALOG_SNAPSHOTS (default:
+    _snapshots under the artifact path's root) with its manifest written last.
+    `catalog serve` and `consume --follow` publish every CATALOG_SNAPSHOT_EVERY
+    (N events and/or a time; off on the embedded log unless set) and keep the
+    newest CATALOG_SNAPSHOT_KEEP; an empty projection starts from the newest
+    usable one and replays only the tail (--no-snapshot: the whole log). When a
+    service holds the projection file, it publishes (a write: its write token).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    catalog = ctx.find_object(Catalog)
+    assert catalog is not None
+    found = catalog.publish_snapshot()
+    if as_json:
+        click.echo(_json(found))
+    else:
+        click.echo(
+            f"published {found['name']} at {found['positions']}: {_size(found['size'])} "
+            f"({_size(found['raw_size'])} uncompressed), digest {found['digest'][:16]}"
+        )
+
+
+@snapshot.command("ls")
+@JSON_OPTION
+@pass_catalog
+def snapshot_ls(catalog: Catalog, as_json: bool) -> None:
+    """List the published snapshots of this catalog's log, newest first."""
+    found = catalog.snapshots()
+    if as_json:
+        click.echo(_json(found))
+        return
+    rows = [
+        {
+            "name": s["name"],
+            "events": s.get("events"),
+            "size": _size(s.get("size")),
+            "digest": (s.get("digest") or "")[:16],
+            "usable": "yes" if s["usable"] else f"no: {s['problem']}",
+        }
+        for s in found
+    ]
+    click.echo(table(rows, ["name", "events", "size", "digest", "usable"], 100))
 
 
 @cli.command()
@@ -1262,6 +1348,7 @@ def serve(
         apply_interval=apply_interval,
         read_threads=read_threads,
         frozen=serve_frozen or catalog.frozen,
+        start_from_snapshot=not catalog.no_snapshot,
     )
     serve_forever(server, echo=lambda line: click.echo(line, err=True))
 

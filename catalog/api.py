@@ -140,6 +140,8 @@ SQL_FORMATS = {
 }
 #: Liveness and identity of a service (which projection, which log, where it stands).
 HEALTH_PATH = "/health"
+#: ``POST``: the service publishes a snapshot of its projection now (write scope)
+SNAPSHOT_PATH = "/snapshots"
 
 
 def op(name: str) -> Op:

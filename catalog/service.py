@@ -43,6 +43,7 @@ from catalog.errors import CatalogError, InvalidInput, LogUnavailable, NotYetApp
 from catalog.events.codec import Codec, default_codec
 from catalog.log import EventLog, is_behind, open_log
 from catalog.reader import AsOf, Reader
+from consumers import published
 from consumers.projection import DEFAULT_BATCH, Projection, connect
 
 _logger = logging.getLogger("catalog.service")
@@ -67,6 +68,10 @@ class Service:
         open_timeout: float = 30.0,
         apply_interval: float = APPLY_INTERVAL,
         frozen: bool = False,
+        snapshots: str | None = None,
+        start_from_snapshot: bool = True,
+        publish_every: tuple[int | None, float | None] = (None, None),
+        keep_snapshots: int = 3,
     ) -> None:
         self.log_url = log_url
         self.db = db
@@ -78,14 +83,33 @@ class Service:
         self.url = ""  # set by the server once it listens
         #: serve the file as it is (a replay --into file): no follower, nothing applied
         self.frozen = frozen
+        #: where snapshots are published (and, when the file is empty, started from)
+        self.snapshots = snapshots
         self.log: EventLog = open_log(log_url)
         try:
-            self.projection = Projection(db, codec=self.codec, timeout=open_timeout, frozen=frozen)
+            self.projection = published.open_projection(
+                db,
+                self.log,
+                snapshots if start_from_snapshot and not frozen else None,
+                open=lambda: Projection(db, codec=self.codec, timeout=open_timeout, frozen=frozen),
+            )
         except BaseException:
             self.log.close()
             raise
         if not frozen:
             self.projection.bind(self.log)
+        self.started_from_snapshot = self.projection.restored_from
+        self.publisher: published.Publisher | None = None
+        if snapshots is not None and not frozen:
+            events, seconds = publish_every
+            self.publisher = published.Publisher(
+                self.projection,
+                snapshots,
+                lock=self.projection.lock,
+                events=events,
+                seconds=seconds,
+                keep=keep_snapshots,
+            )
         # Reads run users' SQL on this instance: no files, no ATTACH, no extensions.
         # (The follower needs none of them once the file is attached.)
         self.projection.con.execute("SET enable_external_access = false")
@@ -111,6 +135,8 @@ class Service:
         """Start following the log (returns at once; reads wait until caught up)."""
         if self.frozen:
             return self  # nothing to follow: ready as it is
+        if self.publisher is not None:
+            self.publisher.start()
         try:
             self._ready_at = self.log.end_offsets()
         except LogUnavailable as exc:
@@ -168,6 +194,8 @@ class Service:
         self._nudge.set()
         if self._follower is not None:
             self._follower.join(timeout=60)
+        if self.publisher is not None:
+            self.publisher.stop()
         with self._cursor_lock:
             for cursor in self._all_cursors:
                 cursor.close()
@@ -317,6 +345,19 @@ class Service:
         finally:
             con.close()
 
+    def publish_snapshot(self) -> dict[str, Any]:
+        """Publish a snapshot now (``catalog snapshot``); its summary."""
+        if self.publisher is None:
+            raise InvalidInput(
+                "this service publishes no snapshots"
+                + (" (it serves a frozen file)" if self.frozen else " (CATALOG_SNAPSHOTS=off)")
+            )
+        self.wait_for(self._ready_at)
+        manifest = self.publisher.publish_now()
+        return published.manifest_summary(
+            published.Listed(manifest.name, self.snapshots or "", manifest, None)
+        )
+
     def health(self) -> dict[str, Any]:
         """Liveness and identity: no secrets, no paths (open to anyone)."""
         return {
@@ -339,6 +380,11 @@ class Service:
             "log_end": {str(p): o for p, o in sorted(end.items())},
             "lag": sum(max(0, o - at.get(p, 0)) for p, o in end.items()),
             "frozen": self.frozen,
+            "started_from_snapshot": self.started_from_snapshot,
+            "snapshot": self.publisher.last.name
+            if self.publisher and self.publisher.last
+            else None,
+            "snapshot_error": self.publisher.error if self.publisher else None,
             "applied_since_start": self.applied_events,
             "log": self.log.url,
             "db": self.db,

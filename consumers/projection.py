@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -287,6 +288,11 @@ class Projection:
         self._stored_tags: pa.Table | None = None  # of the batch being applied (_load)
         #: read as it is: opened read-only, never caught up, never rebuilt
         self.frozen = frozen
+        #: held while a batch is applied: a snapshot's publisher takes it to copy the
+        #: file between two batches (consumers.published)
+        self.lock = threading.RLock()
+        #: the published snapshot this file was started from, when it was (just now)
+        self.restored_from: str | None = None
         if frozen and not Path(self.path).is_file():
             raise InvalidInput(
                 f"--frozen reads an existing projection file; there is none at {self.path} "
@@ -454,10 +460,11 @@ class Projection:
         there is room, resumes from the last batch committed.
         """
         try:
-            if len(records) < columnar.MIN_BATCH:  # a small batch makes little garbage
-                return self._apply(records)
-            with gc_paused():
-                return self._apply(records)
+            with self.lock:
+                if len(records) < columnar.MIN_BATCH:  # a small batch makes little garbage
+                    return self._apply(records)
+                with gc_paused():
+                    return self._apply(records)
         except duckdb.Error as exc:
             problem = disk_problem(exc)
             if problem:

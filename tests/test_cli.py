@@ -922,6 +922,7 @@ OTHER_COMMANDS = {
     "serve",
     "ui",
     "gc",
+    "snapshot",  # publishes (--json); `snapshot ls --json` lists
 }
 
 
