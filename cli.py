@@ -194,6 +194,19 @@ class CatalogGroup(click.Group):
     "Its token, if it needs one: CATALOG_TOKEN or CATALOG_TOKEN_FILE [env CATALOG_API].",
 )
 @click.option(
+    "--frozen",
+    is_flag=True,
+    help="Read the projection file (--db) as it is, never catching it up with the log: "
+    "a file made by `catalog replay --until/--to-position --into FILE` shows the catalog "
+    "as it stood then. Writes are refused.",
+)
+@click.option(
+    "--no-snapshot",
+    is_flag=True,
+    help="An empty projection replays the whole log (the reference) instead of starting "
+    "from the newest published snapshot and replaying only the tail.",
+)
+@click.option(
     "--no-wait",
     is_flag=True,
     help="Return from writes once their events are durable, without waiting to learn "
@@ -208,6 +221,8 @@ def cli(
     project: str | None,
     artifact_path: str | None,
     api: str | None,
+    frozen: bool,
+    no_snapshot: bool,
     no_wait: bool,
 ) -> None:
     """An event-sourced catalog of ML and data artifacts.
@@ -224,9 +239,18 @@ def cli(
       catalog show store://datasets/default/iris:v1
       catalog sql "SELECT key, count(*) FROM artifacts GROUP BY key"
       catalog serve                # one projection for everyone: API + web UI
+      catalog replay --until 2026-03-03T00:00 --into then.duckdb
+      catalog --db then.duckdb --frozen ls   # the catalog as it stood then
     """
     catalog = Catalog(
-        log=log, db=db, project=project, artifact_path=artifact_path, api=api, wait=not no_wait
+        log=log,
+        db=db,
+        project=project,
+        artifact_path=artifact_path,
+        api=api,
+        wait=not no_wait,
+        frozen=frozen,
+        no_snapshot=no_snapshot,
     )
     ctx.obj = catalog
     ctx.call_on_close(catalog.close)
@@ -996,7 +1020,13 @@ def consume(catalog: Catalog, follow: bool, batch_size: int, serve: bool) -> Non
         from catalog.server import Server, serve_forever
 
         db = catalog.local().db
-        server = Server(catalog.config, db=db, ui=False, batch_size=batch_size)
+        server = Server(
+            catalog.config,
+            db=db,
+            ui=False,
+            batch_size=batch_size,
+            start_from_snapshot=not catalog.no_snapshot,
+        )
         serve_forever(server, echo=lambda line: click.echo(line, err=True))
         click.echo(f"applied {server.service.applied_events} record(s); projection at {db}")
         return
@@ -1017,9 +1047,28 @@ def consume(catalog: Catalog, follow: bool, batch_size: int, serve: bool) -> Non
     type=PATH,
     help="Write the rebuilt projection here instead of replacing the live one.",
 )
+@click.option(
+    "--from-snapshot",
+    is_flag=True,
+    help="Start from the newest usable published snapshot (checked: hashes, digest) and "
+    "replay only the log's tail; the whole log if there is none.",
+)
 @pass_catalog
-def replay(catalog: Catalog, until: str | None, to_position: int | None, into: Path | None) -> None:
-    """Rebuild a projection from the log, then swap it in atomically."""
+def replay(
+    catalog: Catalog,
+    until: str | None,
+    to_position: int | None,
+    into: Path | None,
+    from_snapshot: bool,
+) -> None:
+    """Rebuild a projection from the log, then swap it in atomically.
+
+    \b
+    With --until or --to-position the result is the catalog as it stood then;
+    write it --into a file of its own and read it with --frozen:
+      catalog replay --until 2026-03-03T00:00 --into then.duckdb
+      catalog --db then.duckdb --frozen ls
+    """
     if until is not None:
         parse_time(until)  # refuse a bad time before starting
     total = sum(catalog.log_end().values())
@@ -1031,8 +1080,61 @@ def replay(catalog: Catalog, until: str | None, to_position: int | None, into: P
             to_position=to_position,
             into=str(into) if into else None,
             progress=bar.update,
+            from_snapshot=from_snapshot,
         )
     click.echo(f"rebuilt {path}")
+
+
+@cli.group(invoke_without_command=True)
+@JSON_OPTION
+@click.pass_context
+def snapshot(ctx: click.Context, as_json: bool) -> None:
+    """Publish a snapshot of the projection now (`catalog snapshot ls` lists them).
+
+    \b
+    A snapshot is the projection file (zstd), its positions, schema version,
+    DuckDB version and digest, published under CATALOG_SNAPSHOTS (default:
+    _snapshots under the artifact path's root) with its manifest written last.
+    `catalog serve` and `consume --follow` publish every CATALOG_SNAPSHOT_EVERY
+    (N events and/or a time; off on the embedded log unless set) and keep the
+    newest CATALOG_SNAPSHOT_KEEP; an empty projection starts from the newest
+    usable one and replays only the tail (--no-snapshot: the whole log). When a
+    service holds the projection file, it publishes (a write: its write token).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    catalog = ctx.find_object(Catalog)
+    assert catalog is not None
+    found = catalog.publish_snapshot()
+    if as_json:
+        click.echo(_json(found))
+    else:
+        click.echo(
+            f"published {found['name']} at {found['positions']}: {_size(found['size'])} "
+            f"({_size(found['raw_size'])} uncompressed), digest {found['digest'][:16]}"
+        )
+
+
+@snapshot.command("ls")
+@JSON_OPTION
+@pass_catalog
+def snapshot_ls(catalog: Catalog, as_json: bool) -> None:
+    """List the published snapshots of this catalog's log, newest first."""
+    found = catalog.snapshots()
+    if as_json:
+        click.echo(_json(found))
+        return
+    rows = [
+        {
+            "name": s["name"],
+            "events": s.get("events"),
+            "size": _size(s.get("size")),
+            "digest": (s.get("digest") or "")[:16],
+            "usable": "yes" if s["usable"] else f"no: {s['problem']}",
+        }
+        for s in found
+    ]
+    click.echo(table(rows, ["name", "events", "size", "digest", "usable"], 100))
 
 
 @cli.command()
@@ -1219,6 +1321,13 @@ def _serve_options(fn: Any) -> Any:
             ),
             click.option("--no-ui", is_flag=True, help="Serve the query API only (no web pages)."),
             click.option(
+                "--frozen",
+                "serve_frozen",
+                is_flag=True,
+                help="Serve the file as it is, never catching it up (a `replay --into` "
+                "file: the catalog as of then).",
+            ),
+            click.option(
                 "--wait-timeout",
                 type=click.FloatRange(min=0),
                 default=10.0,
@@ -1264,6 +1373,7 @@ def serve(
     serve_db: str | None,
     tokens_file: Path | None,
     no_ui: bool,
+    serve_frozen: bool,
     wait_timeout: float,
     apply_interval: float,
     read_threads: int | None,
@@ -1284,6 +1394,7 @@ def serve(
     Examples:
       catalog serve                               # http://127.0.0.1:8765/
       CATALOG_API=http://127.0.0.1:8765 catalog ls
+      catalog serve --frozen --db then.duckdb     # a replay --into file, as it is
     """
     try:
         from catalog.server import Server, make_guard, serve_forever
@@ -1299,6 +1410,8 @@ def serve(
         wait_timeout=wait_timeout,
         apply_interval=apply_interval,
         read_threads=read_threads,
+        frozen=serve_frozen or catalog.frozen,
+        start_from_snapshot=not catalog.no_snapshot,
     )
     serve_forever(server, echo=lambda line: click.echo(line, err=True))
 

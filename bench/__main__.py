@@ -33,7 +33,8 @@ BENCHMARKS = {
     "web_pages": "web UI page p50s at 1,000,000 versions",
     "kafka_vs_embedded": "Kafka vs embedded log: SDK log, read, projection",
     "service": "B7: the catalog service: fresh job pods, reads under load",
-    "service_writes": "B8: writes and bytes through the catalog service (a team without Kafka)",
+    "snapshot": "B8: replicas in seconds: publish a snapshot, start a replica from it",
+    "service_writes": "B9: writes and bytes through the catalog service (a team without Kafka)",
 }
 
 

@@ -1,4 +1,4 @@
-"""B8 — writes through the catalog service: a team without Kafka.
+"""B9 — writes through the catalog service: a team without Kafka.
 
     python -m bench.service_writes [--quick]      (or as part of python -m bench)
 
@@ -252,7 +252,7 @@ def run(ctx: Context) -> list[Result]:
     scale = f"{big_mb} MiB"
     return [
         Result(
-            "B8",
+            "B9",
             "through the service: SDK batch log of 1 KiB files",
             batch_rate,
             "artifacts/s",
@@ -263,7 +263,7 @@ def run(ctx: Context) -> list[Result]:
             notes=why or f"{n_batch:,} files, batches of 100; MLflow {n_mlflow:,} files",
         ),
         Result(
-            "B8",
+            "B9",
             "through the service: one synchronous log_artifact, p50",
             sync_p50,
             "ms",
@@ -274,7 +274,7 @@ def run(ctx: Context) -> list[Result]:
             "service to apply it and answers its outcome",
         ),
         Result(
-            "B8",
+            "B9",
             f"through the service: upload of {scale}",
             remote_rate,
             "MB/s",

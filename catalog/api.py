@@ -148,6 +148,8 @@ SQL_FORMATS = {
 }
 #: Liveness and identity of a service (which projection, which log, where it stands).
 HEALTH_PATH = "/health"
+#: ``POST``: the service publishes a snapshot of its projection now (write scope)
+SNAPSHOT_PATH = "/snapshots"
 
 #: Writes through a service (clients with no log of their own): events are
 #: POSTed as a batch of encoded events, each framed by its length (4 bytes,

@@ -32,7 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 from catalog import jsonutil, store
 from catalog.artifacts.base import Artifact
-from catalog.config import Config, resolve_artifact_path
+from catalog.config import (
+    Config,
+    resolve_artifact_path,
+    snapshot_every,
+    snapshot_keep,
+    snapshots_url,
+)
 from catalog.errors import (
     ArtifactNotFound,
     BlobNotFound,
@@ -150,6 +156,8 @@ class Catalog:
         config: Config | None = None,
         as_of: Any = None,
         reader: Reader | None = None,
+        frozen: bool = False,
+        no_snapshot: bool = False,
     ) -> None:
         base = config or Config.load()
         self.config = base.with_(
@@ -161,6 +169,16 @@ class Catalog:
         #: wait for each write's events to be applied and raise if one was refused
         self.wait = wait
         self.codec: Codec = default_codec()
+        #: read the local projection file as it is, never caught up (a replay --into
+        #: file: the catalog as of a past moment); writes are refused
+        self.frozen = frozen
+        #: an empty projection replays the whole log instead of starting from a snapshot
+        self.no_snapshot = no_snapshot
+        if frozen and self.config.api:
+            raise InvalidInput(
+                "--frozen reads a local projection file as it is; this client reads through "
+                f"the catalog service {self.config.api} (unset CATALOG_API)"
+            )
         self.writer = Writer(self.config.log, codec=self.codec)
         self.reader: Reader = reader or self._make_reader()
         if (
@@ -190,6 +208,11 @@ class Catalog:
             codec=self.codec,
             timeout=self.timeout,
             token=environment_token(),
+            frozen=self.frozen,
+            snapshots=snapshots_url(self.config),
+            start_from_snapshot=not self.no_snapshot,
+            publish_every=snapshot_every(self.config),
+            keep_snapshots=snapshot_keep(self.config),
         )
 
     def local(self) -> LocalReader:
@@ -329,6 +352,10 @@ class Catalog:
         """
         if self.as_of is not None:
             raise InvalidInput("this client reads the catalog as of a past moment; it cannot write")
+        if self.frozen:
+            raise InvalidInput(
+                f"this client reads {self.config.db} frozen (as it is); it cannot write"
+            )
         written = self.writer.append(events)
         self._settle(written)
         return written
@@ -1167,19 +1194,41 @@ class Catalog:
         to_position: int | None = None,
         into: str | None = None,
         progress: Callable[[int], None] | None = None,
+        from_snapshot: bool = False,
     ) -> str:
         """Rebuild a projection from the log into a new file, then swap it in atomically.
 
         ``until`` (a time) or ``to_position`` (an offset of partition 0, exclusive)
         stop the replay early. With ``into`` the new projection is written there
-        and the live one is left alone. Returns the path written.
+        and the live one is left alone. ``from_snapshot`` starts from the newest
+        usable published snapshot (not with ``until``) and replays only the tail.
+        Returns the path written.
         """
+        if from_snapshot and until is not None:
+            raise InvalidInput(
+                "--from-snapshot takes --to-position, not --until: a snapshot is cut at "
+                "positions, not at a time"
+            )
         if into is not None and (not into or "\x00" in into or os.path.isdir(into)):
             raise InvalidInput(f"into {into!r} is not a file path (a new projection file)")
         self.flush()
         return self.local().replay(
-            until=parse_time(until), to_position=to_position, into=into, progress=progress
+            until=parse_time(until),
+            to_position=to_position,
+            into=into,
+            progress=progress,
+            from_snapshot=from_snapshot,
         )
+
+    def publish_snapshot(self) -> dict[str, Any]:
+        """Publish a snapshot of the local projection now (through the service that
+        holds the file, if one does): its name, positions, digest and sizes."""
+        self.flush()
+        return self.local().publish_snapshot()
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        """The snapshots published for this catalog's log, newest first."""
+        return self.local().list_snapshots()
 
     def log_end(self) -> dict[int, int]:
         return self.log.end_offsets()

@@ -41,7 +41,15 @@ ENV = {
     "project": "CATALOG_PROJECT",
     "actor": "CATALOG_ACTOR",
     "api": "CATALOG_API",
+    "snapshots": "CATALOG_SNAPSHOTS",
+    "snapshot_every": "CATALOG_SNAPSHOT_EVERY",
+    "snapshot_keep": "CATALOG_SNAPSHOT_KEEP",
 }
+
+#: Snapshots kept by default (the newest K; older ones are deleted after publishing).
+SNAPSHOT_KEEP = 3
+#: How often a Kafka projection publishes by default (events, seconds), whichever first.
+SNAPSHOT_EVERY_KAFKA = (100_000, 3600.0)
 
 DEFAULT_PROJECT = "default"
 
@@ -100,6 +108,14 @@ class Config:
     actor: str
     #: the catalog service reads go to (``http://host:port``); empty: a local projection
     api: str = ""
+    #: where projection snapshots are published (an fsspec URL; ``off``: none); empty:
+    #: ``_snapshots`` under the artifact path's root
+    snapshots: str = ""
+    #: how often serve and consume --follow publish: ``N`` events, ``T`` (30m, 1h) or
+    #: both (``N,T``), ``off``; empty: off on the embedded log, 100000,1h on Kafka
+    snapshot_every: str = ""
+    #: snapshots kept (the newest)
+    snapshot_keep: str = ""
     #: where each setting came from: "argument", "env CATALOG_…", "file <path>", "default"
     sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
@@ -117,6 +133,9 @@ class Config:
             "project": DEFAULT_PROJECT,
             "actor": _actor(),
             "api": "",
+            "snapshots": "",
+            "snapshot_every": "",
+            "snapshot_keep": str(SNAPSHOT_KEEP),
         }
         from_file = _read_config_file()
         values: dict[str, Any] = {}
@@ -191,6 +210,59 @@ def _absolute(path: str) -> str:
     return str(Path(path).expanduser().absolute())
 
 
+def snapshots_url(config: Config) -> str | None:
+    """Where this catalog's projection snapshots are published and looked for; None: off.
+
+    Default: ``_snapshots`` beside the projects under the artifact path's root (the
+    path up to its first template), e.g. ``s3://bucket/catalog/{{project}}`` gives
+    ``s3://bucket/catalog/_snapshots`` (``_`` never starts a project name).
+    """
+    value = config.snapshots.strip()
+    if value.lower() in ("off", "none", "no"):
+        return None
+    if value:
+        return _absolute(value)
+    path = config.artifact_path
+    if "{{" in path:
+        path = path.split("{{", 1)[0]
+        path = path[: path.rfind("/") + 1] if "/" in path else path
+    path = path.rstrip("/")
+    if not path or path.endswith(":"):
+        return None
+    return _absolute(path) + "/_snapshots"
+
+
+def snapshot_every(config: Config) -> tuple[int | None, float | None]:
+    """(events, seconds) between published snapshots, whichever comes first; (None, None): off."""
+    value = config.snapshot_every.strip().lower()
+    if not value:
+        return SNAPSHOT_EVERY_KAFKA if config.log.startswith("kafka://") else (None, None)
+    if value in ("off", "none", "no", "0"):
+        return None, None
+    events: int | None = None
+    seconds: float | None = None
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+    for part in value.split(","):
+        part = part.strip()
+        if part.isascii() and part.isdigit() and int(part) > 0:
+            events = int(part)
+        elif part[-1:] in units and part[:-1].isascii() and part[:-1].isdigit() and int(part[:-1]):
+            seconds = int(part[:-1]) * units[part[-1]]
+        else:
+            raise InvalidInput(
+                f"CATALOG_SNAPSHOT_EVERY={config.snapshot_every!r}: expected N events, a time "
+                "(30m, 1h) or both (100000,30m), or off"
+            )
+    return events, seconds
+
+
+def snapshot_keep(config: Config) -> int:
+    value = config.snapshot_keep.strip() or str(SNAPSHOT_KEEP)
+    if not (value.isascii() and value.isdigit() and int(value) >= 1):
+        raise InvalidInput(f"CATALOG_SNAPSHOT_KEEP={value!r}: expected a whole number >= 1")
+    return int(value)
+
+
 def settings_summary(config: Config) -> Mapping[str, str]:
     """What ``catalog config`` prints."""
     from catalog import native
@@ -202,7 +274,20 @@ def settings_summary(config: Config) -> Mapping[str, str]:
         "project": config.project,
         "actor": config.actor,
         "api": config.api or "(none: reads a local projection)",
+        "snapshots": snapshots_url(config) or "(off)",
+        "snapshot_every": _every_text(config),
+        "snapshot_keep": str(snapshot_keep(config)),
         "config_file": str(config_file()),
         "data_dir": str(data_dir()),
         "columnar_decoder": native.status(),
     }
+
+
+def _every_text(config: Config) -> str:
+    events, seconds = snapshot_every(config)
+    if events is None and seconds is None:
+        return "off"
+    parts = [f"{events} events"] if events else []
+    if seconds:
+        parts.append(f"{seconds / 60:g} min")
+    return " or ".join(parts)

@@ -120,9 +120,21 @@ class LocalReader(Reader):
         codec: Codec | None = None,
         timeout: float = 30.0,
         token: str | None = None,
+        frozen: bool = False,
+        snapshots: str | None = None,
+        start_from_snapshot: bool = True,
+        publish_every: tuple[int | None, float | None] = (None, None),
+        keep_snapshots: int = 3,
     ) -> None:
         self.db = db
         self.where = db
+        #: where snapshots are published; an empty file starts from the newest there
+        self.snapshots = snapshots
+        self.start_from_snapshot = start_from_snapshot
+        self.publish_every = publish_every
+        self.keep_snapshots = keep_snapshots
+        #: read the file as it is: never caught up with the log (``--frozen``)
+        self.frozen = frozen
         self._log = log
         self._codec = codec
         self.timeout = timeout
@@ -197,7 +209,6 @@ class LocalReader(Reader):
     def projection(self) -> Projection:
         """The projection file, opened for this process (waiting while a short-lived
         command holds it); :class:`ServedElsewhere` if a service holds it."""
-        from consumers.projection import Projection
 
         if self._projection is not None:
             return self._projection
@@ -205,13 +216,64 @@ class LocalReader(Reader):
         while True:
             self._check_advert()
             try:
-                self._projection = Projection(
-                    self.db, codec=self.codec, timeout=min(0.5, self.timeout)
-                )
+                self._projection = self._open(min(0.5, self.timeout))
                 return self._projection
             except errors.ProjectionBusy:
                 if time.monotonic() >= deadline:
                     raise
+
+    def _open(self, timeout: float) -> Projection:
+        """The file, opened; an empty one first started from the newest snapshot."""
+        from consumers.projection import Projection
+        from consumers.published import open_projection
+
+        def make() -> Projection:
+            return Projection(self.db, codec=self.codec, timeout=timeout, frozen=self.frozen)
+
+        if self.snapshots is None or self.frozen or not self.start_from_snapshot:
+            return make()
+        return open_projection(self.db, self._log(), self.snapshots, open=make)
+
+    def publisher(self, projection: Projection) -> Any:
+        """A :class:`consumers.published.Publisher` of ``projection`` on this reader's
+        schedule, or None when snapshots are off."""
+        from consumers.published import Publisher
+
+        if self.snapshots is None:
+            return None
+        events, seconds = self.publish_every
+        return Publisher(
+            projection,
+            self.snapshots,
+            lock=projection.lock,
+            events=events,
+            seconds=seconds,
+            keep=self.keep_snapshots,
+        )
+
+    def publish_snapshot(self) -> dict[str, Any]:
+        """Publish a snapshot of this projection now (through its service, if one holds it)."""
+        from consumers.published import Listed, manifest_summary
+
+        if self.snapshots is None:
+            raise InvalidInput("snapshots are off (CATALOG_SNAPSHOTS=off): nowhere to publish")
+        remote = self._delegate()
+        if remote is not None:
+            return remote.publish_snapshot()
+        with self._live():
+            publisher = self.publisher(self.projection())
+            manifest = publisher.publish_now()
+        return manifest_summary(Listed(manifest.name, self.snapshots, manifest, None))
+
+    def list_snapshots(self) -> list[dict[str, Any]]:
+        """The snapshots published for this log, newest first."""
+        from consumers.published import list_snapshots, manifest_summary
+
+        if self.snapshots is None:
+            raise InvalidInput("snapshots are off (CATALOG_SNAPSHOTS=off)")
+        return [
+            manifest_summary(item) for item in list_snapshots(self.snapshots, self._log().log_id)
+        ]
 
     def _check_advert(self) -> None:
         found = api.read_advert(self.db)
@@ -226,15 +288,23 @@ class LocalReader(Reader):
         if health.get("instance") != found.get("instance"):
             remote.close()
             return
+        if found.get("frozen") and not self.frozen:
+            remote.close()
+            raise InvalidInput(
+                f"{self.db} is served frozen (as it is, never caught up) by pid "
+                f"{found.get('pid')} at {found['url']}: read it with --frozen, or give "
+                "this command another projection with --db"
+            )
         raise ServedElsewhere(remote, found)
 
     @contextmanager
     def _live(self) -> Iterator[Any]:
-        """A connection to the projection, caught up to the end of the log."""
+        """A connection to the projection, caught up to the end of the log (unless frozen)."""
         with self._lock:
             projection = self.projection()
             try:
-                projection.catch_up(self._log())
+                if not self.frozen:
+                    projection.catch_up(self._log())
                 yield projection.con
             finally:
                 if self._depth == 0:
@@ -319,7 +389,7 @@ class LocalReader(Reader):
         if as_of is not None:
             path = self.snapshot(as_of)
         else:
-            with self._live():
+            with self._live():  # caught up (or, frozen, checked)
                 pass
             path = self.db
         self._release()  # read-only connections cannot share the file with a writer
@@ -341,6 +411,8 @@ class LocalReader(Reader):
         from consumers.projection import DEFAULT_BATCH
 
         size = batch_size or DEFAULT_BATCH
+        if self.frozen:
+            raise InvalidInput(f"{self.db} is read frozen (--frozen): it is never caught up")
         with self.session():
             try:
                 projection = self.projection()
@@ -356,13 +428,20 @@ class LocalReader(Reader):
                 served.remote.close()
                 return 0
             if follow:  # catches up first, then follows; retries while the log is unreachable
-                return projection.follow(
-                    self._log(),
-                    stop=stop or (lambda: False),
-                    poll=poll,
-                    batch_size=size,
-                    progress=progress,
-                )
+                publisher = self.publisher(projection)
+                if publisher is not None:
+                    publisher.start()
+                try:
+                    return projection.follow(
+                        self._log(),
+                        stop=stop or (lambda: False),
+                        poll=poll,
+                        batch_size=size,
+                        progress=progress,
+                    )
+                finally:
+                    if publisher is not None:
+                        publisher.stop()
             return projection.catch_up(self._log(), progress=progress, batch_size=size)
 
     def replay(
@@ -372,8 +451,10 @@ class LocalReader(Reader):
         to_position: int | None = None,
         into: str | None = None,
         progress: Callable[[int], None] | None = None,
+        from_snapshot: bool = False,
     ) -> str:
-        """Rebuild the projection from the log into a new file, then swap it in."""
+        """Rebuild the projection from the log into a new file, then swap it in;
+        ``from_snapshot``: from the newest usable snapshot and the log's tail."""
         from consumers.replay import rebuild
 
         self._release()
@@ -392,6 +473,7 @@ class LocalReader(Reader):
             to_position=to_position,
             codec=self.codec,
             progress=progress,
+            snapshots=self.snapshots if from_snapshot else None,
         )
 
 
@@ -451,10 +533,15 @@ class RemoteReader(Reader):
             self._local.conn = None
 
     def get(
-        self, path: str, params: list[tuple[str, str]], accept: str = "application/json"
+        self,
+        path: str,
+        params: list[tuple[str, str]],
+        accept: str = "application/json",
+        method: str = "GET",
     ) -> tuple[bytes, http.client.HTTPResponse]:
-        """``GET`` a path of the API; the body (errors raised as the service's own)."""
-        return self.request("GET", path, params, accept=accept)
+        """``GET`` (or ``method``) a path of the API; the body (errors raised as the
+        service's own)."""
+        return self.request(method, path, params, accept=accept)
 
     def _target(self, path: str, params: list[tuple[str, str]]) -> str:
         target = f"{self._base}{api.PREFIX}{path}"
@@ -561,6 +648,12 @@ class RemoteReader(Reader):
                 return stream.read_all()
         except pa.ArrowInvalid as exc:
             raise ServiceError(self.url, f"answered SQL with bad Arrow data ({exc})") from None
+
+    def publish_snapshot(self) -> dict[str, Any]:
+        """Ask the service to publish a snapshot now (``POST``; the write scope)."""
+        body, _ = self.get(api.SNAPSHOT_PATH, [], method="POST")
+        found: dict[str, Any] = json.loads(body)
+        return found
 
     def health(self) -> dict[str, Any]:
         """The service's identity and where it stands (``GET /api/v1/health``)."""

@@ -39,7 +39,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from catalog import api
-from catalog.config import Config
+from catalog.config import Config, snapshot_every, snapshot_keep, snapshots_url
 from catalog.errors import CatalogError, InvalidInput, LimitExceeded
 from catalog.intake import CHUNK_SIZE, Intake, stored
 from catalog.service import Service, parse_common, served_catalog
@@ -126,6 +126,13 @@ def v1_routes(service: Service, readers: Readers | None = None) -> list[BaseRout
         art, item = await ui_of(request).run(data.dataitem, art.project or "", art.key, art.uid)
         return await pages.send_content(request, art, item, pinned=bool(uri.uid))
 
+    async def snapshot(request: Request) -> Response:
+        guard = ui_of(request).guard
+        if not guard.logged_in(request):
+            guard.check_write(request)  # raises: publishing needs the write scope
+        body, _ = api.dump(await run_in_threadpool(service.publish_snapshot))
+        return Response(body, media_type="application/json")
+
     async def yaml_document(request: Request) -> Response:
         from catalog.web import pages
 
@@ -198,6 +205,7 @@ def v1_routes(service: Service, readers: Readers | None = None) -> list[BaseRout
     return routes + [
         Route(p + api.HEALTH_PATH, health),
         Route(p + "/status", status),
+        Route(p + api.SNAPSHOT_PATH, snapshot, methods=["POST"]),
         Route(p + api.SQL_PATH, sql, methods=["GET", "POST"]),
         Route(p + "/artifacts/content", content),
         Route(p + "/artifacts/yaml", yaml_document),
@@ -315,6 +323,16 @@ def v1_openapi() -> dict[str, Any]:
             "summary": "Where the service stands: positions, log end, lag, log, file, errors.",
             "operationId": "v1_status",
             "responses": {"200": _json_ok("JSON"), **errors(*ANY)},
+        }
+    }
+    paths[api.PREFIX + api.SNAPSHOT_PATH] = {
+        "post": {
+            "summary": "Publish a snapshot of the projection now (needs the write scope).",
+            "operationId": "v1_snapshot",
+            "responses": {
+                "200": _json_ok("JSON: the snapshot's name, positions, digest, sizes"),
+                **errors(*READ, 403, 502),
+            },
         }
     }
     _write_paths(paths)
@@ -574,6 +592,8 @@ class Server:
         batch_size: int | None = None,
         apply_interval: float | None = None,
         read_threads: int | None = None,
+        frozen: bool = False,
+        start_from_snapshot: bool = True,
     ) -> None:
         self.guard = guard or make_guard()
         check_bind(host, self.guard)
@@ -590,7 +610,16 @@ class Server:
             kwargs["batch_size"] = batch_size
         if apply_interval is not None:
             kwargs["apply_interval"] = apply_interval
-        self.service = Service(config.log, self.db, **kwargs)
+        self.service = Service(
+            config.log,
+            self.db,
+            frozen=frozen,
+            snapshots=snapshots_url(config),
+            start_from_snapshot=start_from_snapshot,
+            publish_every=snapshot_every(config),
+            keep_snapshots=snapshot_keep(config),
+            **kwargs,
+        )
         self.service.url = self.url
         self.advertise = advertise
         catalog = served_catalog(self.service, config)
@@ -703,7 +732,13 @@ def serve_forever(
         signal.signal(sig, stop)
     server.start()
     echo(
-        f"serving {server.db} (following {server.config.log}) on {server.url}/ "
+        f"serving {server.db} "
+        + (
+            f"frozen at {api.format_offsets(server.service.positions) or 'the start'}"
+            if server.service.frozen
+            else f"(following {server.config.log})"
+        )
+        + f" on {server.url}/ "
         f"(query API under {api.PREFIX}, web UI at /)"
     )
     try:

@@ -43,6 +43,7 @@ from catalog.errors import CatalogError, InvalidInput, LogUnavailable, NotYetApp
 from catalog.events.codec import Codec, default_codec
 from catalog.log import EventLog, is_behind, open_log
 from catalog.reader import AsOf, Reader
+from consumers import published
 from consumers.projection import DEFAULT_BATCH, Projection, connect
 
 _logger = logging.getLogger("catalog.service")
@@ -66,6 +67,11 @@ class Service:
         batch_size: int = DEFAULT_BATCH,
         open_timeout: float = 30.0,
         apply_interval: float = APPLY_INTERVAL,
+        frozen: bool = False,
+        snapshots: str | None = None,
+        start_from_snapshot: bool = True,
+        publish_every: tuple[int | None, float | None] = (None, None),
+        keep_snapshots: int = 3,
     ) -> None:
         self.log_url = log_url
         self.db = db
@@ -75,16 +81,26 @@ class Service:
         self.apply_interval = apply_interval
         self.instance = uuid.uuid4().hex
         self.url = ""  # set by the server once it listens
+        #: serve the file as it is (a replay --into file): no follower, nothing applied
+        self.frozen = frozen
+        #: where snapshots are published (and, when the file is empty, started from)
+        self.snapshots = snapshots
         self.log: EventLog = open_log(log_url)
         try:
-            self.projection = Projection(db, codec=self.codec, timeout=open_timeout)
+            self.projection = published.open_projection(
+                db,
+                self.log,
+                snapshots if start_from_snapshot and not frozen else None,
+                open=lambda: Projection(db, codec=self.codec, timeout=open_timeout, frozen=frozen),
+            )
         except BaseException:
             self.log.close()
             raise
         backoff = 0.0
         while True:  # a broker still starting (or restarting): wait for it, saying so
             try:
-                self.projection.bind(self.log)
+                if not frozen:
+                    self.projection.bind(self.log)
                 if backoff:
                     _logger.warning("event log %s is back; following it", self.log.url)
                 break
@@ -94,6 +110,18 @@ class Service:
                     "event log unavailable at start (%s); retrying in %.1fs", exc, backoff
                 )
                 time.sleep(backoff)
+        self.started_from_snapshot = self.projection.restored_from
+        self.publisher: published.Publisher | None = None
+        if snapshots is not None and not frozen:
+            events, seconds = publish_every
+            self.publisher = published.Publisher(
+                self.projection,
+                snapshots,
+                lock=self.projection.lock,
+                events=events,
+                seconds=seconds,
+                keep=keep_snapshots,
+            )
         # Reads run users' SQL on this instance: no files, no ATTACH, no extensions.
         # (The follower needs none of them once the file is attached.)
         self.projection.con.execute("SET enable_external_access = false")
@@ -117,6 +145,10 @@ class Service:
 
     def start(self) -> Service:
         """Start following the log (returns at once; reads wait until caught up)."""
+        if self.frozen:
+            return self  # nothing to follow: ready as it is
+        if self.publisher is not None:
+            self.publisher.start()
         try:
             self._ready_at = self.log.end_offsets()
         except LogUnavailable as exc:
@@ -174,6 +206,8 @@ class Service:
         self._nudge.set()
         if self._follower is not None:
             self._follower.join(timeout=60)
+        if self.publisher is not None:
+            self.publisher.stop()
         with self._cursor_lock:
             for cursor in self._all_cursors:
                 cursor.close()
@@ -206,6 +240,12 @@ class Service:
         the log are refused at once (:class:`InvalidInput`): no write made them."""
         if not wanted or not is_behind(self.positions, wanted):
             return
+        if self.frozen:
+            raise InvalidInput(
+                f"this service serves {self.db} frozen at {api.format_offsets(self.positions)} "
+                f"(as it is: it applies nothing); it will never reach "
+                f"min_positions {api.format_offsets(wanted)}"
+            )
         end = self.end_offsets()
         past = {p: o for p, o in wanted.items() if o > end.get(p, 0)}
         if past:
@@ -235,7 +275,7 @@ class Service:
         cursor = getattr(self._cursors, "cursor", None)
         if cursor is None:
             cursor = self.projection.con.cursor()
-            cursor.execute("USE projection")
+            cursor.execute(f'USE "{self.projection.database}"')
             self._cursors.cursor = cursor
             with self._cursor_lock:
                 self._all_cursors.append(cursor)
@@ -317,6 +357,20 @@ class Service:
         finally:
             con.close()
 
+    def publish_snapshot(self) -> dict[str, Any]:
+        """Publish a snapshot now (``catalog snapshot``); its summary."""
+        if self.publisher is None:
+            raise InvalidInput(
+                "this service publishes no snapshots"
+                + (" (it serves a frozen file)" if self.frozen else " (CATALOG_SNAPSHOTS=off)")
+            )
+        self.wait_for(self._ready_at)
+        self.wait_for(self.end_offsets())  # "now": everything the log holds at this moment
+        manifest = self.publisher.publish_now()
+        return published.manifest_summary(
+            published.Listed(manifest.name, self.snapshots or "", manifest, None)
+        )
+
     def health(self) -> dict[str, Any]:
         """Liveness and identity: no secrets, no paths (open to anyone)."""
         return {
@@ -338,6 +392,12 @@ class Service:
             "positions": {str(p): o for p, o in sorted(at.items())},
             "log_end": {str(p): o for p, o in sorted(end.items())},
             "lag": sum(max(0, o - at.get(p, 0)) for p, o in end.items()),
+            "frozen": self.frozen,
+            "started_from_snapshot": self.started_from_snapshot,
+            "snapshot": self.publisher.last.name
+            if self.publisher and self.publisher.last
+            else None,
+            "snapshot_error": self.publisher.error if self.publisher else None,
             "applied_since_start": self.applied_events,
             "log": self.log.url,
             "db": self.db,
@@ -352,8 +412,9 @@ class Service:
             "pid": os.getpid(),
             "instance": self.instance,
             "log": self.log.url,
-            "log_id": self.log.log_id,
+            "log_id": None if self.frozen else self.log.log_id,
             "started": self.started_at,
+            "frozen": self.frozen,
         }
 
 

@@ -75,9 +75,12 @@ __all__ = [
     "is_local",
     "join_url",
     "list_url",
+    "list_url_times",
     "normalize_url",
     "open_url",
+    "put_bytes_atomic",
     "put_local_file",
+    "remove_url",
     "url_exists",
     "url_size",
     "validate_digest",
@@ -970,3 +973,58 @@ def get_to_local(
         with suppress(OSError):
             tmp.unlink(missing_ok=True)
     return target
+
+
+def list_url_times(
+    url: str, storage_options: dict[str, Any] | None = None
+) -> list[tuple[str, float]]:
+    """The entries directly under ``url`` with their modification times (seconds since
+    the epoch; 0 when the store has none, e.g. a prefix of an object store); none
+    when ``url`` does not exist."""
+    fs, path = _fs(url, storage_options)
+    with _failures(url):
+        fs.invalidate_cache(path)  # another process may have written since (s3fs caches)
+        try:
+            entries = fs.ls(path, detail=True)
+        except FileNotFoundError:
+            return []
+    local = is_local(url)
+    out = []
+    for entry in entries:
+        name = str(entry["name"])
+        when = entry.get("mtime") or entry.get("LastModified") or entry.get("created") or 0
+        if hasattr(when, "timestamp"):
+            when = when.timestamp()
+        out.append((name if local else str(fs.unstrip_protocol(name)), float(when or 0)))
+    return sorted(out)
+
+
+def remove_url(
+    url: str, *, recursive: bool = False, storage_options: dict[str, Any] | None = None
+) -> None:
+    """Delete ``url`` (a folder or prefix with ``recursive``); nothing if it is gone."""
+    fs, path = _fs(url, storage_options)
+    with _failures(url), suppress(FileNotFoundError):
+        fs.rm(path, recursive=recursive)
+
+
+def put_bytes_atomic(url: str, data: bytes, storage_options: dict[str, Any] | None = None) -> None:
+    """Write a small object so that readers see all of it or nothing: on a local disk
+    a temporary file renamed into place, elsewhere one PUT (atomic on object stores)."""
+    if is_local(url):
+        target = Path(normalize_url(url))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.parent / f".{target.name}.{uuid.uuid4().hex}.part"
+        try:
+            with _failures(url):
+                with open(temp, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(temp, target)
+        finally:
+            with suppress(OSError):
+                temp.unlink(missing_ok=True)
+        return
+    with open_url(url, "wb", storage_options) as fh:
+        fh.write(data)

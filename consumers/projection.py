@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -278,15 +279,31 @@ class Projection:
         *,
         codec: Codec | None = None,
         timeout: float = 30.0,
+        frozen: bool = False,
     ) -> None:
         self.path = str(path)
         self.codec = codec or default_codec()
         self._bound: str | None = None  # the log this connection has checked it is tied to
         self.bulk = False  # between drop_indexes and create_indexes
         self._stored_tags: pa.Table | None = None  # of the batch being applied (_load)
-        self.con = connect(self.path, timeout=timeout)
+        #: read as it is: opened read-only, never caught up, never rebuilt
+        self.frozen = frozen
+        #: held while a batch is applied: a snapshot's publisher takes it to copy the
+        #: file between two batches (consumers.published)
+        self.lock = threading.RLock()
+        #: the published snapshot this file was started from, when it was (just now)
+        self.restored_from: str | None = None
+        if frozen and not Path(self.path).is_file():
+            raise InvalidInput(
+                f"--frozen reads an existing projection file; there is none at {self.path} "
+                "(make one with `catalog replay --until TIME --into FILE`)"
+            )
+        self.con = connect(self.path, timeout=timeout, read_only=frozen)
         try:
-            self._ensure_schema()
+            if frozen:
+                self._check_frozen()
+            else:
+                self._ensure_schema()
             self.positions: dict[int, int] = dict(
                 self.con.execute("SELECT partition, next_offset FROM positions").fetchall()
             )
@@ -310,6 +327,32 @@ class Projection:
     def _set_meta(self, name: str, value: str) -> None:
         self.con.execute("DELETE FROM meta WHERE name = ?", [name])
         self.con.execute("INSERT INTO meta VALUES (?, ?)", [name, value])
+
+    def _check_frozen(self) -> None:
+        """A frozen file is read as it is: it must be a projection of these tables."""
+        try:
+            version = self._meta("schema_version")
+        except duckdb.Error:
+            version = None
+        if version != str(schema.SCHEMA_VERSION):
+            found = (
+                "is not a catalog projection"
+                if version is None
+                else (f"holds tables of schema version {version}, not {schema.SCHEMA_VERSION}")
+            )
+            raise InvalidInput(
+                f"{self.path} {found}: it cannot be read frozen (replay it again with "
+                "this version: `catalog replay --until TIME --into FILE`)"
+            )
+
+    @property
+    def database(self) -> str:
+        """The name the file is attached under on :attr:`con`."""
+        return (
+            "projection"
+            if not self.frozen
+            else str(self.con.execute("SELECT current_database()").fetchall()[0][0])
+        )
 
     def _ensure_schema(self) -> None:
         tables = {
@@ -382,6 +425,8 @@ class Projection:
 
     def bind(self, log: EventLog) -> None:
         """Tie this projection to ``log``; a projection of another log is reset."""
+        if self.frozen:
+            raise InvalidInput(f"{self.path} is read frozen: it applies nothing from the log")
         if self._bound == log.log_id:  # checked already on this connection (it holds the file)
             return
         log_id = self._meta("log_id")
@@ -415,10 +460,11 @@ class Projection:
         there is room, resumes from the last batch committed.
         """
         try:
-            if len(records) < columnar.MIN_BATCH:  # a small batch makes little garbage
-                return self._apply(records)
-            with gc_paused():
-                return self._apply(records)
+            with self.lock:
+                if len(records) < columnar.MIN_BATCH:  # a small batch makes little garbage
+                    return self._apply(records)
+                with gc_paused():
+                    return self._apply(records)
         except duckdb.Error as exc:
             problem = disk_problem(exc)
             if problem:

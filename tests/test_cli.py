@@ -743,6 +743,77 @@ def test_replay_until_time(app: App) -> None:
     assert projection_state(app, into) == (1, [("a", "latest")])
 
 
+README = Path(__file__).resolve().parent.parent / "README.md"
+README_TIME = "2026-03-03T00:00"
+
+
+def readme_past_commands() -> list[list[str]]:
+    """The README's CLI lines that look at the past (a time, or the then.duckdb file)."""
+    import shlex
+
+    block = README.read_text().split("## The CLI", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    lines = [line.split("#", 1)[0].strip() for line in block.splitlines()]
+    return [
+        shlex.split(line)[1:]  # without the leading "catalog"
+        for line in lines
+        if line and (README_TIME in line or "then.duckdb" in line)
+    ]
+
+
+def test_readme_past_examples_give_the_past(app: App) -> None:
+    """The README's as-of lines, run as written (its time set between two writes): each
+    read shows the catalog as it stood then, and the frozen file stays in the past."""
+    app.log("a", b"a")
+    between = datetime.now(UTC)
+    time.sleep(0.01)
+    app.log("b", b"b")
+    app.ok("tag", "a", "prod")
+    commands = readme_past_commands()
+    assert [next(a for a in c if a in ("ls", "replay", "serve")) for c in commands] == [
+        "ls",
+        "replay",
+        "ls",
+        "serve",
+    ]
+    then = app.root / "then.duckdb"
+    for args in commands:
+        args = [
+            between.isoformat() if a == README_TIME else str(then) if a == "then.duckdb" else a
+            for a in args
+        ]
+        if "serve" in args:
+            continue  # a daemon: test_serve_frozen_serves_the_file_as_it_is runs it
+        if "ls" in args:
+            args += ["--json"]
+        result = app.ok(*args)
+        if "ls" in args:
+            assert [a["metadata"]["key"] for a in json.loads(result.stdout)] == ["a"], args
+    # the frozen file is still the past after those reads, and writes are refused
+    assert projection_state(app, then) == (1, [("a", "latest")])
+    assert sorted(app.keys()) == ["a", "b"]
+    result = app.fail(2, "--db", then, "--frozen", "tag", "a", "v2")
+    assert "frozen" in result.output
+    result = app.fail(2, "--db", then, "--frozen", "consume")
+    assert "frozen" in result.output
+    assert app.out("--db", then, "--frozen", "sql", "SELECT count(*) AS n FROM events",
+                   "--format", "csv").splitlines() == ["n", "1"]  # fmt: skip
+    assert projection_state(app, then) == (1, [("a", "latest")])
+
+
+def test_frozen_refuses_what_is_not_a_projection_of_these_tables(app: App) -> None:
+    app.log("a", b"a")
+    result = app.fail(2, "--db", app.root / "missing.duckdb", "--frozen", "ls")
+    assert "replay --until TIME --into FILE" in result.output
+    other = app.root / "other.duckdb"
+    with duckdb.connect(str(other)) as con:
+        con.execute("CREATE TABLE meta (name VARCHAR, value VARCHAR)")
+        con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    result = app.fail(2, "--db", other, "--frozen", "ls")
+    assert "schema version 1" in result.output
+    with duckdb.connect(str(other), read_only=True) as con:  # left as it was
+        assert con.execute("SELECT value FROM meta").fetchall() == [("1",)]
+
+
 def test_replay_into_a_directory_or_a_nul_path_is_refused(app: App) -> None:
     app.log("a", b"a")
     before = app.json("digest", "--json")
@@ -852,6 +923,7 @@ OTHER_COMMANDS = {
     "serve",
     "ui",
     "gc",
+    "snapshot",  # publishes (--json); `snapshot ls --json` lists
 }
 
 

@@ -631,3 +631,42 @@ def test_non_ascii_digits_and_hostile_bodies_are_400s(served: Any) -> None:
                 status = exc.code
                 assert json.loads(exc.read())["status"] == 400
         assert status == 400
+
+
+# ------------------------------------------------------------------ frozen
+
+
+def test_serve_frozen_serves_the_file_as_it_is(tmp_path: Path) -> None:
+    """`catalog serve --frozen --db FILE` answers from a replay --into file as it is:
+    the log goes on, the answers stay in the past; reads of this machine through the
+    advertisement need --frozen too (a live reader would wait for writes forever)."""
+    env = environment(tmp_path)
+    writer = build(env)
+    try:
+        then = tmp_path / "then.duckdb"
+        done = cli(env, "replay", "--to-position", "3", "--into", str(then))
+        assert done.returncode == 0, done.stderr
+        writer.log_artifact("later", body=b"later")
+        server = start_serve(env, then, "--frozen")
+        try:
+            remote = Catalog(log=env["CATALOG_LOG"], api=server.url, project="team")
+            assert remote.positions() == {0: 3}
+            assert sorted(a.key for a in remote.list_artifacts()) == ["iris", "model"]
+            with pytest.raises(InvalidInput, match="frozen"):
+                remote.read("positions", min_positions={0: 4})
+            remote.close()
+            status, body, _ = get(server.url + "/api/v1/status")
+            assert status == 200 and body["frozen"] is True and body["lag"] > 0
+            out = cli(env, "--db", str(then), "--frozen", "ls", "-p", "team", "--json")
+            assert out.returncode == 0, out.stderr
+            assert sorted(a["metadata"]["key"] for a in json.loads(out.stdout)) == [
+                "iris",
+                "model",
+            ]
+            refused = cli(env, "--db", str(then), "ls", "-p", "team")
+            assert refused.returncode == 2 and "--frozen" in refused.stderr
+        finally:
+            err = server.stop()
+        assert "frozen at 0:3" in err
+    finally:
+        writer.close()
