@@ -56,7 +56,7 @@ format: $(STAMP) ## Format the code with ruff
 	$(BIN)/ruff check --fix .
 
 docs: $(STAMP) ## Regenerate the generated parts of docs/
-	$(BIN)/python -m consumers.schema
+	$(BIN)/python -m catalog.consumers.schema
 	$(BIN)/python docs/gen_cli.py
 	$(BIN)/python docs/gen_events.py
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import duckdb
 
+from catalog.consumers import schema
 from catalog.errors import EventError
 from catalog.events.codec import Codec, default_codec
 from catalog.events.model import (
@@ -38,7 +39,6 @@ from catalog.events.model import (
 )
 from catalog.log import EventLog, Record, is_behind
 from catalog.uri import KIND_CATEGORY, StoreURI
-from consumers import schema
 
 ARTIFACT_INSERT = (
     "INSERT INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
@@ -451,7 +451,7 @@ def check_same(ours: Any, naive: Any) -> list[str]:
     row with its JSON columns parsed, so a different spelling of the same JSON
     document is not a difference.
     """
-    from consumers.digest import table_digest
+    from catalog.consumers.digest import table_digest
 
     differ = []
     for t in schema.TABLES:

@@ -43,9 +43,9 @@ from catalog.errors import CatalogError, InvalidInput, ServiceError, ServiceUnav
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
+    from catalog.consumers.projection import Projection
     from catalog.events.codec import Codec
     from catalog.log import EventLog
-    from consumers.projection import Projection
 
 AsOf = datetime | dict[int, int] | None
 
@@ -194,7 +194,7 @@ class LocalReader(Reader):
     def projection(self) -> Projection:
         """The projection file, opened for this process (waiting while a short-lived
         command holds it); :class:`ServedElsewhere` if a service holds it."""
-        from consumers.projection import Projection
+        from catalog.consumers.projection import Projection
 
         if self._projection is not None:
             return self._projection
@@ -275,7 +275,7 @@ class LocalReader(Reader):
         if remote is not None:
             return remote.call(name, as_of=as_of, min_positions=min_positions, **params)
         if as_of is not None:
-            from consumers.projection import Projection
+            from catalog.consumers.projection import Projection
 
             with Projection(self.snapshot(as_of), codec=self.codec, timeout=self.timeout) as p:
                 return fn(p.con, **params)
@@ -287,8 +287,8 @@ class LocalReader(Reader):
 
     def snapshot(self, as_of: datetime | dict[int, int]) -> str:
         """The file of the projection as of a past moment (built from the log, cached)."""
+        from catalog.consumers.snapshot import snapshot
         from catalog.query import cut_at_time
-        from consumers.snapshot import snapshot
 
         log = self._log()
         ends = log.end_offsets()
@@ -335,7 +335,7 @@ class LocalReader(Reader):
         batch_size: int | None = None,
     ) -> int:
         """Catch the projection up with the log; with ``follow``, keep following it."""
-        from consumers.projection import DEFAULT_BATCH
+        from catalog.consumers.projection import DEFAULT_BATCH
 
         size = batch_size or DEFAULT_BATCH
         with self.session():
@@ -352,15 +352,18 @@ class LocalReader(Reader):
                 served.remote.call("positions", min_positions=self._log().end_offsets())
                 served.remote.close()
                 return 0
+            applied: int  # (mypy sees catalog.consumers as Any: catalog/__init__.py)
             if follow:  # catches up first, then follows; retries while the log is unreachable
-                return projection.follow(
+                applied = projection.follow(
                     self._log(),
                     stop=stop or (lambda: False),
                     poll=poll,
                     batch_size=size,
                     progress=progress,
                 )
-            return projection.catch_up(self._log(), progress=progress, batch_size=size)
+            else:
+                applied = projection.catch_up(self._log(), progress=progress, batch_size=size)
+            return applied
 
     def replay(
         self,
@@ -371,7 +374,7 @@ class LocalReader(Reader):
         progress: Callable[[int], None] | None = None,
     ) -> str:
         """Rebuild the projection from the log into a new file, then swap it in."""
-        from consumers.replay import rebuild
+        from catalog.consumers.replay import rebuild
 
         self._release()
         found = api.read_advert(self.db)
@@ -381,7 +384,7 @@ class LocalReader(Reader):
                 f"{found.get('url')}): stop it before replaying into this file, "
                 "or replay --into another file"
             )
-        return rebuild(
+        rebuilt: str = rebuild(
             self._log(),
             self.db,
             into=into,
@@ -390,6 +393,7 @@ class LocalReader(Reader):
             codec=self.codec,
             progress=progress,
         )
+        return rebuilt
 
 
 class ServedElsewhere(Exception):

@@ -39,11 +39,11 @@ import pyarrow as pa
 from catalog import __version__, api, query
 from catalog.client import Catalog, parse_as_of
 from catalog.config import Config
+from catalog.consumers.projection import DEFAULT_BATCH, Projection, connect
 from catalog.errors import CatalogError, InvalidInput, LogUnavailable, NotYetApplied
 from catalog.events.codec import Codec, default_codec
 from catalog.log import EventLog, is_behind, open_log
 from catalog.reader import AsOf, Reader
-from consumers.projection import DEFAULT_BATCH, Projection, connect
 
 _logger = logging.getLogger("catalog.service")
 
@@ -289,7 +289,7 @@ class Service:
         from the log, into the snapshots folder beside the file)."""
         from pathlib import Path
 
-        from consumers.snapshot import snapshot
+        from catalog.consumers.snapshot import snapshot
 
         ends = self.end_offsets()
         if isinstance(as_of, datetime):

@@ -18,7 +18,8 @@ from pathlib import Path
 from catalog.errors import EventError
 from catalog.events.codec import Codec, default_codec
 from catalog.log import EventLog, Record
-from consumers.projection import Projection, connect
+
+from .projection import Projection, connect
 
 
 def _cut_at_time(records: list[Record], until: datetime, codec: Codec) -> tuple[list[Record], bool]:
