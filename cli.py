@@ -1220,7 +1220,9 @@ def serve(
     try:
         from catalog.server import Server, make_guard, serve_forever
     except ImportError as exc:  # pragma: no cover - the web stack is a dependency
-        raise click.ClickException(f"serving needs {exc.name}: pip install catalog") from None
+        from catalog.about import install_hint
+
+        raise click.ClickException(f"serving needs {exc.name}: {install_hint()}") from None
     server = Server(
         catalog.config,
         db=serve_db or catalog.config.db,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import email
 import json
+import re
 import subprocess
 import sys
 import sysconfig
@@ -26,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from reliability.helpers import catalog_env
 
-from catalog import __version__
+from catalog import __version__, about
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -129,6 +131,39 @@ def test_the_code_imports_consumers_and_cli_by_their_installed_names() -> None:
     assert Path(cli_file) == ROOT / "cli.py"
     assert Path(consumers_file) == ROOT / "consumers" / "__init__.py"
     assert bare_modules == []
+
+
+def test_the_project_s_own_url_is_declared_once_and_used() -> None:
+    """Not PyPI's catalog, which is not ours: pyproject.toml's [project.urls]."""
+    from catalog.openlineage import PRODUCER
+
+    url = PYPROJECT["project"]["urls"]["Repository"]
+    assert about.repository() == url
+    assert f"{url}/{__version__}" == PRODUCER
+    assert about.install_hint() == f"pip install -e '.[web]' in a checkout of {url}"
+    pip_install_catalog = re.compile(r"pip install ['\"]?catalog\b|pypi\.org/project/catalog")
+    files = [ROOT / "README.md", ROOT / "Makefile", ROOT / "Dockerfile"]
+    files += sorted((ROOT / "docs").glob("*.md"))
+    files += [p for top in CODE if not top.endswith(".py") for p in sources(top)]
+    files += [ROOT / "cli.py", *(ROOT / "catalog" / "web" / "templates").iterdir()]
+    found = [
+        f"{path.relative_to(ROOT)}: {line.strip()}"
+        for path in files
+        for line in path.read_text().splitlines()
+        if pip_install_catalog.search(line) and path != Path(__file__)
+    ]
+    assert found == []
+
+
+def test_serve_without_its_web_stack_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from catalog.cli import cli
+
+    monkeypatch.setitem(sys.modules, "catalog.server", None)  # as if uvicorn were missing
+    result = CliRunner().invoke(cli, ["serve"], env=catalog_env(tmp_path), prog_name="catalog")
+    assert result.exit_code != 0
+    assert about.install_hint() in result.output
 
 
 def fresh_venv(path: Path, *, pip: bool) -> tuple[Path, Path]:
