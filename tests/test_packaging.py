@@ -212,3 +212,13 @@ def test_a_fresh_venv_s_own_pip_installs_the_wheel(wheel: Path, tmp_path: Path) 
     python, purelib = fresh_venv(tmp_path / "venv", pip=True)
     run(python, "-m", "pip", "install", "--quiet", wheel)
     check_installed(python, purelib, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_a_fresh_venv_s_own_pip_resolves_the_dev_extras(tmp_path: Path) -> None:
+    """``pip install -e '.[dev,examples]'`` as README says, with the pip a venv has."""
+    python, _ = fresh_venv(tmp_path / "venv", pip=True)
+    print(run(python, "-m", "pip", "--version"))  # 23.2.1 with Debian's python3.11
+    shown = run(python, "-m", "pip", "install", "--dry-run", "-e", f"{ROOT}[dev,examples]")
+    assert "Would install" in shown
