@@ -897,7 +897,7 @@ def _summary(etype: str, payload: dict[str, Any]) -> str:
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
-    default=10_000,  # consumers.projection.DEFAULT_BATCH (not imported by the CLI's startup)
+    default=10_000,  # catalog.consumers.projection.DEFAULT_BATCH (not imported at startup)
     show_default=True,
     help="Records applied per transaction.",
 )
