@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Two installs into one venv, each with its stamp: the demo's (the package and the
-# examples extra: what the demo runs) and everything (dev too: tests, lint, docs).
+# demo extra: what the demo runs) and everything (dev too: tests, lint, docs).
 # A full install touches both; a later demo then installs nothing, and `make test`
 # after `make demo` adds what the demo did not need.
 DEMO_STAMP := $(VENV)/.installed-demo
@@ -19,7 +19,7 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 $(DEMO_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[examples]'
+	$(BIN)/pip install --quiet -e '.[demo]'
 	@touch $(DEMO_STAMP)
 
 $(STAMP): pyproject.toml | $(BIN)/python
