@@ -10,7 +10,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
 ENV CATALOG_CACHE_DIR=/opt/catalog-cache
 
 WORKDIR /src
-COPY pyproject.toml README.md cli.py ./
+COPY pyproject.toml README.md LICENSE cli.py ./
 COPY catalog ./catalog
 COPY consumers ./consumers
 COPY schemas ./schemas

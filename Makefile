@@ -2,6 +2,11 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Two installs into one venv, each with its stamp: the demo's (the package and the
+# demo extra: what the demo runs) and everything (dev too: tests, lint, docs).
+# A full install touches both; a later demo then installs nothing, and `make test`
+# after `make demo` adds what the demo did not need.
+DEMO_STAMP := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
@@ -10,15 +15,20 @@ STAMP := $(VENV)/.installed
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[demo]'
+	@touch $(DEMO_STAMP)
+
+$(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev,examples]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(DEMO_STAMP)
 
 venv: $(STAMP) ## Create .venv and install the project with its dev extras
 
-demo: $(STAMP) ## Log a few artifacts on the embedded default, then show ls/show/sql/audit/lineage
+demo: $(DEMO_STAMP) ## Log a few artifacts on the embedded default, then show ls/show/sql/audit/lineage
 	$(BIN)/python examples/demo.py
 
 # Two workers (this machine's cores), one test file each at a time: about 40% less
@@ -37,7 +47,7 @@ chromium: ## Install Debian's chromium for the browser tests, if missing
 	      || echo "could not install chromium: the browser tests will be skipped"; \
 	  else echo "no /usr/bin/chromium (apt-get install chromium): the browser tests will be skipped"; fi; }
 
-ui: $(STAMP) ## Serve the web UI on the demo catalog (run `make demo` first)
+ui: $(DEMO_STAMP) ## Serve the web UI on the demo catalog (run `make demo` first)
 	CATALOG_HOME=demo-output CATALOG_PROJECT=iris $(BIN)/catalog ui
 
 test-fast: $(STAMP) chromium ## Run the suite without the slow tests
@@ -56,7 +66,7 @@ format: $(STAMP) ## Format the code with ruff
 	$(BIN)/ruff check --fix .
 
 docs: $(STAMP) ## Regenerate the generated parts of docs/
-	$(BIN)/python -m consumers.schema
+	$(BIN)/python -m catalog.consumers.schema
 	$(BIN)/python docs/gen_cli.py
 	$(BIN)/python docs/gen_events.py
 

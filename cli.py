@@ -989,7 +989,7 @@ def _summary(etype: str, payload: dict[str, Any]) -> str:
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
-    default=10_000,  # consumers.projection.DEFAULT_BATCH (not imported by the CLI's startup)
+    default=10_000,  # catalog.consumers.projection.DEFAULT_BATCH (not imported at startup)
     show_default=True,
     help="Records applied per transaction.",
 )
@@ -1399,7 +1399,9 @@ def serve(
     try:
         from catalog.server import Server, make_guard, serve_forever
     except ImportError as exc:  # pragma: no cover - the web stack is a dependency
-        raise click.ClickException(f"serving needs {exc.name}: pip install catalog") from None
+        from catalog.about import install_hint
+
+        raise InvalidInput(f"serving needs {exc.name}: {install_hint()}") from None
     server = Server(
         catalog.config,
         db=serve_db or catalog.config.db,

@@ -25,10 +25,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from catalog.consumers.projection import BULK_BATCH, DEFAULT_BATCH, Projection, connect
 from catalog.events import columnar
 from catalog.events.codec import default_codec
 from catalog.log import EventLog
-from consumers.projection import BULK_BATCH, DEFAULT_BATCH, Projection, connect
 
 #: the tables a catch-up fills with the catalog's state (meta, positions and
 #: dead letters are a few rows)

@@ -30,8 +30,8 @@ from pathlib import Path
 
 from bench.common import Context, Result, bench_main, say
 from catalog import Catalog
+from catalog.consumers.projection import Projection
 from catalog.log import EventLog, open_log
-from consumers.projection import Projection
 
 
 def free_port() -> int:

@@ -24,6 +24,8 @@ from typing import Any
 
 import duckdb
 
+from catalog.consumers import schema
+from catalog.consumers.fold import log_time, micros
 from catalog.errors import EventError
 from catalog.events.codec import Codec, default_codec
 from catalog.events.model import (
@@ -40,8 +42,6 @@ from catalog.events.model import (
 )
 from catalog.log import EventLog, Record, is_behind
 from catalog.uri import KIND_CATEGORY, StoreURI
-from consumers import schema
-from consumers.fold import log_time, micros
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -460,7 +460,7 @@ def check_same(ours: Any, naive: Any) -> list[str]:
     row with its JSON columns parsed, so a different spelling of the same JSON
     document is not a difference.
     """
-    from consumers.digest import table_digest
+    from catalog.consumers.digest import table_digest
 
     differ = []
     for t in schema.TABLES:

@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from consumers import schema
-from consumers.columns import LoggedColumns
-from consumers.fold import Fold
-from consumers.projection import Projection
+from catalog.consumers import schema
+from catalog.consumers.columns import LoggedColumns
+from catalog.consumers.fold import Fold
+from catalog.consumers.projection import Projection
 
 #: (method of Projection, phase name), in the order a batch runs them
 STEPS = (

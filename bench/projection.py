@@ -30,8 +30,8 @@ from pathlib import Path
 from bench import events, floor, phases
 from bench.common import Context, Result, bench_main, profile, say
 from bench.naive import NaiveProjector, check_same
+from catalog.consumers.projection import DEFAULT_BATCH, Projection
 from catalog.log import EventLog, open_log
-from consumers.projection import DEFAULT_BATCH, Projection
 
 
 def project(log: EventLog, path: Path, until: dict[int, int] | None = None) -> tuple[int, float]:

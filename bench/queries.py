@@ -40,9 +40,9 @@ from bench.common import (
     say,
 )
 from catalog import query
+from catalog.consumers.digest import digest
+from catalog.consumers.projection import Projection
 from catalog.uri import StoreURI
-from consumers.digest import digest
-from consumers.projection import Projection
 
 AS_OF_SQL = (
     "SELECT uid FROM tag_history WHERE project = ? AND key = ? AND iteration = 0 AND tag = ? "

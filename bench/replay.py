@@ -47,8 +47,8 @@ def rebuild_child(
 ) -> dict[str, Any]:
     """Run in a fresh interpreter (bench.child): the replay, or its profile."""
     from bench.phases import Windows, timed
+    from catalog.consumers.replay import rebuild
     from catalog.log import open_log
-    from consumers.replay import rebuild
 
     applied = 0
     started = time.perf_counter()
@@ -82,7 +82,7 @@ def rebuild_child(
                 finished = False
     seconds = time.perf_counter() - started
     phases = windows.stretches(WINDOW)
-    from consumers.projection import connect, memory_limit
+    from catalog.consumers.projection import connect, memory_limit
 
     con = connect(":memory:")  # the settings a projection's connection gets
     threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]

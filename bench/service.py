@@ -69,7 +69,7 @@ def _serve(root: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = _env(root, None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--port", str(port), "--no-ui"]
+        [sys.executable, "-m", "catalog.cli", "serve", "--port", str(port), "--no-ui"]
         + ["--db", str(root / "served.duckdb")],
         cwd=ROOT,
         env=env,
@@ -92,7 +92,7 @@ def _serve(root: Path) -> tuple[subprocess.Popen[bytes], str]:
 def _cli(env: dict[str, str], *args: str, timeout: float = 60) -> float:
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "cli", *args],
+        [sys.executable, "-m", "catalog.cli", *args],
         cwd=ROOT,
         env=env,
         check=True,
@@ -103,8 +103,8 @@ def _cli(env: dict[str, str], *args: str, timeout: float = 60) -> float:
 
 
 def _history(ctx: Context, n: int) -> Path:
+    from catalog.consumers.replay import rebuild
     from catalog.log import open_log
-    from consumers.replay import rebuild
 
     root = ctx.workdir / f"history-{n}"
     root.mkdir()

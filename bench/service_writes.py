@@ -68,7 +68,7 @@ def _serve(root: Path) -> tuple[subprocess.Popen[bytes], str]:
         CATALOG_WRITE_TOKEN=TOKEN,
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--port", str(port), "--no-ui"]
+        [sys.executable, "-m", "catalog.cli", "serve", "--port", str(port), "--no-ui"]
         + ["--db", str(root / "served.duckdb")],
         cwd=ROOT,
         env=env,

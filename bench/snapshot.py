@@ -36,9 +36,9 @@ from catalog.events.codec import default_codec
 def start_replica(log_url: str, db: str, url: str) -> dict[str, Any]:
     """In a fresh interpreter (bench.child): an empty projection, from the newest
     snapshot, caught up with the log."""
+    from catalog.consumers import published
+    from catalog.consumers.projection import Projection
     from catalog.log import open_log
-    from consumers import published
-    from consumers.projection import Projection
 
     started = time.perf_counter()
     with open_log(log_url) as log:
@@ -55,10 +55,10 @@ def start_replica(log_url: str, db: str, url: str) -> dict[str, Any]:
 
 
 def run(ctx: Context) -> list[Result]:
+    from catalog.consumers import published
+    from catalog.consumers.projection import Projection
+    from catalog.consumers.replay import rebuild
     from catalog.log import open_log
-    from consumers import published
-    from consumers.projection import Projection
-    from consumers.replay import rebuild
 
     n = int(ctx.options.get("events", ctx.scale(1_000_000, 20_000)))
     tail = int(ctx.options.get("tail", ctx.scale(10_000, 1_000)))

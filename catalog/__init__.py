@@ -6,6 +6,17 @@ their content hash. Start with :class:`Catalog`, or with MLRun's functions
 (``set_environment``, ``run_local``, ``get_dataitem``) — the same names work.
 """
 
+import os as _os
+
+# The wheel installs consumers/ and cli.py as catalog/consumers and catalog/cli.py
+# (pyproject.toml, [tool.hatch.build.targets.wheel]), so that the installed names
+# are this package's alone. In a checkout they stay at the top (the layout follows
+# the data flow: schemas/, catalog/, consumers/, cli.py) and are found from here
+# under the same names: the code imports catalog.consumers and catalog.cli, never
+# bare consumers or cli (tests/test_packaging.py).
+if not _os.path.isdir(_os.path.join(__path__[0], "consumers")):
+    __path__.append(_os.path.dirname(_os.path.abspath(__path__[0])))
+
 from catalog.artifacts.base import Artifact
 from catalog.client import Catalog
 from catalog.config import Config

@@ -132,7 +132,7 @@ OPS: tuple[Op, ...] = (
        "The projection's next offset per log partition."),
     Op("cut_at_time", "/positions/at", "catalog.query:cut_at_time",
        "End offsets of the catalog as it stood at a moment."),
-    Op("digest", "/digest", "consumers.digest:digest",
+    Op("digest", "/digest", "catalog.consumers.digest:digest",
        "The canonical digest of the projection (equal on every replica at one position)."),
 )  # fmt: skip
 

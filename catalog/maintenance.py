@@ -59,6 +59,8 @@ from typing import Any
 
 from catalog import query
 from catalog.client import Catalog
+from catalog.consumers.digest import digest as projection_digest
+from catalog.consumers.projection import Projection
 from catalog.errors import (
     BlobNotFound,
     CatalogError,
@@ -71,8 +73,6 @@ from catalog.log import is_behind
 from catalog.store import CHUNK_SIZE, ObjectStore, normalize_url, validate_digest
 from catalog.uri import StoreURI
 from catalog.validation import parse_duration
-from consumers.digest import digest as projection_digest
-from consumers.projection import Projection
 
 #: gc's default grace period: blobs younger than this are never deleted.
 DEFAULT_GRACE = timedelta(hours=24)

@@ -26,11 +26,14 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from catalog import __version__ as VERSION
+from catalog import about
 
 if TYPE_CHECKING:  # pragma: no cover
     from catalog.client import Catalog
 
-PRODUCER = f"https://pypi.org/project/catalog/{VERSION}"
+#: This catalog, at this version: the project's own URL (pyproject.toml's
+#: ``[project.urls]``, through :mod:`catalog.about`).
+PRODUCER = f"{about.repository().rstrip('/')}/{VERSION}"
 SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
 FACETS = "https://openlineage.io/spec/facets/1-0-1"
 CATALOG_FACET_URL = f"{PRODUCER}#/facets/CatalogDatasetFacet"

@@ -46,9 +46,9 @@ CHUNK = 1024 * 1024
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
+    from catalog.consumers.projection import Projection
     from catalog.events.codec import Codec
     from catalog.log import EventLog
-    from consumers.projection import Projection
 
 AsOf = datetime | dict[int, int] | None
 
@@ -224,8 +224,8 @@ class LocalReader(Reader):
 
     def _open(self, timeout: float) -> Projection:
         """The file, opened; an empty one first started from the newest snapshot."""
-        from consumers.projection import Projection
-        from consumers.published import open_projection
+        from catalog.consumers.projection import Projection
+        from catalog.consumers.published import open_projection
 
         def make() -> Projection:
             return Projection(self.db, codec=self.codec, timeout=timeout, frozen=self.frozen)
@@ -237,7 +237,7 @@ class LocalReader(Reader):
     def publisher(self, projection: Projection) -> Any:
         """A :class:`consumers.published.Publisher` of ``projection`` on this reader's
         schedule, or None when snapshots are off."""
-        from consumers.published import Publisher
+        from catalog.consumers.published import Publisher
 
         if self.snapshots is None:
             return None
@@ -253,7 +253,7 @@ class LocalReader(Reader):
 
     def publish_snapshot(self) -> dict[str, Any]:
         """Publish a snapshot of this projection now (through its service, if one holds it)."""
-        from consumers.published import Listed, manifest_summary
+        from catalog.consumers.published import Listed, manifest_summary
 
         if self.snapshots is None:
             raise InvalidInput("snapshots are off (CATALOG_SNAPSHOTS=off): nowhere to publish")
@@ -263,11 +263,14 @@ class LocalReader(Reader):
         with self._live():
             publisher = self.publisher(self.projection())
             manifest = publisher.publish_now()
-        return manifest_summary(Listed(manifest.name, self.snapshots, manifest, None))
+        summary: dict[str, Any] = manifest_summary(
+            Listed(manifest.name, self.snapshots, manifest, None)
+        )
+        return summary
 
     def list_snapshots(self) -> list[dict[str, Any]]:
         """The snapshots published for this log, newest first."""
-        from consumers.published import list_snapshots, manifest_summary
+        from catalog.consumers.published import list_snapshots, manifest_summary
 
         if self.snapshots is None:
             raise InvalidInput("snapshots are off (CATALOG_SNAPSHOTS=off)")
@@ -348,7 +351,7 @@ class LocalReader(Reader):
         if remote is not None:
             return remote.call(name, as_of=as_of, min_positions=min_positions, **params)
         if as_of is not None:
-            from consumers.projection import Projection
+            from catalog.consumers.projection import Projection
 
             with Projection(self.snapshot(as_of), codec=self.codec, timeout=self.timeout) as p:
                 return fn(p.con, **params)
@@ -360,8 +363,8 @@ class LocalReader(Reader):
 
     def snapshot(self, as_of: datetime | dict[int, int]) -> str:
         """The file of the projection as of a past moment (built from the log, cached)."""
+        from catalog.consumers.snapshot import snapshot
         from catalog.query import cut_at_time
-        from consumers.snapshot import snapshot
 
         log = self._log()
         ends = log.end_offsets()
@@ -408,7 +411,7 @@ class LocalReader(Reader):
         batch_size: int | None = None,
     ) -> int:
         """Catch the projection up with the log; with ``follow``, keep following it."""
-        from consumers.projection import DEFAULT_BATCH
+        from catalog.consumers.projection import DEFAULT_BATCH
 
         size = batch_size or DEFAULT_BATCH
         if self.frozen:
@@ -427,12 +430,13 @@ class LocalReader(Reader):
                 served.remote.call("positions", min_positions=self._log().end_offsets())
                 served.remote.close()
                 return 0
+            applied: int  # (mypy sees catalog.consumers as Any: catalog/__init__.py)
             if follow:  # catches up first, then follows; retries while the log is unreachable
                 publisher = self.publisher(projection)
                 if publisher is not None:
                     publisher.start()
                 try:
-                    return projection.follow(
+                    applied = projection.follow(
                         self._log(),
                         stop=stop or (lambda: False),
                         poll=poll,
@@ -442,7 +446,9 @@ class LocalReader(Reader):
                 finally:
                     if publisher is not None:
                         publisher.stop()
-            return projection.catch_up(self._log(), progress=progress, batch_size=size)
+            else:
+                applied = projection.catch_up(self._log(), progress=progress, batch_size=size)
+            return applied
 
     def replay(
         self,
@@ -455,7 +461,7 @@ class LocalReader(Reader):
     ) -> str:
         """Rebuild the projection from the log into a new file, then swap it in;
         ``from_snapshot``: from the newest usable snapshot and the log's tail."""
-        from consumers.replay import rebuild
+        from catalog.consumers.replay import rebuild
 
         self._release()
         found = api.read_advert(self.db)
@@ -465,7 +471,7 @@ class LocalReader(Reader):
                 f"{found.get('url')}): stop it before replaying into this file, "
                 "or replay --into another file"
             )
-        return rebuild(
+        rebuilt: str = rebuild(
             self._log(),
             self.db,
             into=into,
@@ -475,6 +481,7 @@ class LocalReader(Reader):
             progress=progress,
             snapshots=self.snapshots if from_snapshot else None,
         )
+        return rebuilt
 
 
 class ServedElsewhere(Exception):

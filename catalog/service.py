@@ -39,12 +39,12 @@ import pyarrow as pa
 from catalog import __version__, api, query
 from catalog.client import Catalog, parse_as_of
 from catalog.config import Config
+from catalog.consumers import published
+from catalog.consumers.projection import DEFAULT_BATCH, Projection, connect
 from catalog.errors import CatalogError, InvalidInput, LogUnavailable, NotYetApplied
 from catalog.events.codec import Codec, default_codec
 from catalog.log import EventLog, is_behind, open_log
 from catalog.reader import AsOf, Reader
-from consumers import published
-from consumers.projection import DEFAULT_BATCH, Projection, connect
 
 _logger = logging.getLogger("catalog.service")
 
@@ -341,7 +341,7 @@ class Service:
         from the log, into the snapshots folder beside the file)."""
         from pathlib import Path
 
-        from consumers.snapshot import snapshot
+        from catalog.consumers.snapshot import snapshot
 
         ends = self.end_offsets()
         if isinstance(as_of, datetime):
@@ -367,9 +367,10 @@ class Service:
         self.wait_for(self._ready_at)
         self.wait_for(self.end_offsets())  # "now": everything the log holds at this moment
         manifest = self.publisher.publish_now()
-        return published.manifest_summary(
+        summary: dict[str, Any] = published.manifest_summary(
             published.Listed(manifest.name, self.snapshots or "", manifest, None)
         )
+        return summary
 
     def health(self) -> dict[str, Any]:
         """Liveness and identity: no secrets, no paths (open to anyone)."""

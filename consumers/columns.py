@@ -44,7 +44,8 @@ from catalog.validation import (
     validate_label_value,
     validate_project,
 )
-from consumers.fold import (
+
+from .fold import (
     LazyRow,
     Needs,
     PlainLog,

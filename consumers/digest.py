@@ -26,7 +26,7 @@ import json
 
 import duckdb
 
-from consumers import schema
+from . import schema
 
 DIGESTED = [t for t in schema.TABLES if t.name != "meta"]
 

@@ -53,9 +53,10 @@ from catalog.events.model import (
     payload_to_json,
 )
 from catalog.log import EventLog, Offsets, Position, Record, is_behind
-from consumers import schema
-from consumers.columns import LoggedColumns
-from consumers.fold import Fold, LazyRow, Needs, Refused, Row, log_time, micros, needs_of
+
+from . import schema
+from .columns import LoggedColumns
+from .fold import Fold, LazyRow, Needs, Refused, Row, log_time, micros, needs_of
 
 STR = pa.string()
 TS = pa.timestamp("us", tz="UTC")

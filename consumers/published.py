@@ -57,9 +57,10 @@ import pyarrow as pa
 from catalog import store
 from catalog.errors import CatalogError, IntegrityError, InvalidInput, StorageError
 from catalog.log import EventLog
-from consumers import schema
-from consumers.digest import digest
-from consumers.projection import Projection, connect
+
+from . import schema
+from .digest import digest
+from .projection import Projection, connect
 
 _logger = logging.getLogger("catalog.snapshots")
 

@@ -18,8 +18,9 @@ from pathlib import Path
 from catalog.errors import EventError
 from catalog.events.codec import Codec, default_codec
 from catalog.log import EventLog, Record
-from consumers.fold import log_time, micros
-from consumers.projection import Projection, connect
+
+from .fold import log_time, micros
+from .projection import Projection, connect
 
 
 def _cut_at_time(records: list[Record], until: datetime, codec: Codec) -> tuple[list[Record], bool]:
@@ -86,7 +87,7 @@ def rebuild(
     before ``to_position``; none with ``until``, whose time a snapshot does not
     bound) and replay only the tail; the whole log if there is none.
     """
-    from consumers import published
+    from . import published
 
     target = Path(into or db).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)

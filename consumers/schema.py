@@ -307,7 +307,7 @@ def docs_markdown() -> str:
 
 
 def update_docs(path: str = "docs/sql.md") -> None:
-    """Rewrite the generated part of ``docs/sql.md`` (``python -m consumers.schema``)."""
+    """Rewrite the generated part of ``docs/sql.md`` (``python -m catalog.consumers.schema``)."""
     from pathlib import Path
 
     page = Path(path)

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from catalog.events.codec import Codec
 from catalog.log import EventLog
-from consumers import schema
-from consumers.projection import Projection
+
+from . import schema
+from .projection import Projection
 
 KEEP = 8  # snapshots kept in the directory (least recently used go first)
 

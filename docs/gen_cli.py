@@ -51,7 +51,7 @@ def render() -> str:
     """The text of ``docs/cli.md``."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from cli import cli
+    from catalog.cli import cli
 
     with tempfile.TemporaryDirectory() as scratch:
         # The group builds a Catalog before a sub-command's --help is shown: keep the

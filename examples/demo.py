@@ -26,7 +26,7 @@ HOME = ROOT / "demo-output"
 
 def catalog_cli(*args: str) -> None:
     print(f"\n$ catalog {shlex.join(args)}", flush=True)
-    subprocess.run([sys.executable, "-m", "cli", *args], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "catalog.cli", *args], check=True, cwd=ROOT)
 
 
 def main() -> None:

@@ -231,7 +231,7 @@ def start_catalog_service(
 
     port = port or free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--port", str(port), "--db", str(db), *args],
+        [sys.executable, "-m", "catalog.cli", "serve", "--port", str(port), "--db", str(db), *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

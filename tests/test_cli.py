@@ -31,8 +31,8 @@ import yaml
 from click.testing import CliRunner, Result
 
 from catalog import Catalog
+from catalog.cli import cli, main
 from catalog.log import Message, open_log
-from cli import cli, main
 
 DATA = b"sepal,petal\n5.1,1.4\n4.9,1.3\n"
 
@@ -1033,7 +1033,7 @@ def test_bad_input_is_refused_and_changes_nothing(
 
 
 def test_consume_batch_size_default_is_the_projections() -> None:
-    from consumers.projection import DEFAULT_BATCH
+    from catalog.consumers.projection import DEFAULT_BATCH
 
     option = next(p for p in cli.commands["consume"].params if p.name == "batch_size")
     assert option.default == DEFAULT_BATCH

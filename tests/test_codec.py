@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from catalog.consumers.projection import Projection
 from catalog.errors import EventError, UndecodableEvent, UnknownSchema
 from catalog.events.codec import (
     ENVELOPE,
@@ -40,7 +41,6 @@ from catalog.events.model import (
     SourceRef,
 )
 from catalog.log import Record
-from consumers.projection import Projection
 
 SCHEMAS = schema_dir()
 NAMED = load_named(SCHEMAS)

@@ -317,10 +317,10 @@ def test_projection_in_columns_equals_the_event_path(
 ) -> None:
     """The same log projected both ways: identical tables, dead letters and reasons."""
     from bench.events import events, message
+    from catalog.consumers.digest import digest
+    from catalog.consumers.fold import Fold
+    from catalog.consumers.projection import Projection
     from catalog.log import open_log
-    from consumers.digest import digest
-    from consumers.fold import Fold
-    from consumers.projection import Projection
 
     codec = _codec()
     stream = list(events(3000))
@@ -373,8 +373,8 @@ def _with_time(codec: Codec, event: CatalogEvent, micros: int) -> bytes:
 def test_timestamps_python_cannot_hold_are_the_codecs_to_refuse(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from catalog.consumers.projection import Projection
     from catalog.log import Message, open_log
-    from consumers.projection import Projection
 
     codec = _codec()
 
@@ -445,7 +445,7 @@ def test_sorted_map_sorts_each_map_as_python_does(
     """The columnar path sorts map entries in Arrow; the event path with ``sorted``."""
     import pyarrow as pa
 
-    from consumers.columns import sorted_map
+    from catalog.consumers.columns import sorted_map
 
     array = pa.array(
         [None if m is None else list(m.items()) for m in maps], pa.map_(pa.string(), pa.string())
@@ -460,7 +460,7 @@ def test_a_lazy_rows_fields_are_the_same_prefetched_or_not() -> None:
     """``LoggedColumns.row``: a row prefetched in one take, and one read value by
     value (a log the batch deletes with ``all_versions``), equal the columns' values."""
     from bench.events import messages
-    from consumers.columns import PAYLOAD_FIELDS, LoggedColumns
+    from catalog.consumers.columns import PAYLOAD_FIELDS, LoggedColumns
 
     codec = _codec()
     values = [m.value for m in messages(600)]

@@ -149,7 +149,7 @@ def test_dockerfile_installs_the_s3_extra_and_runs_the_cli() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.1[1-9]", text, re.M)
     assert "pip install" in text and '".[s3]"' in text
-    for path in ("catalog", "consumers", "schemas", "cli.py", "pyproject.toml"):
+    for path in ("catalog", "consumers", "schemas", "cli.py", "pyproject.toml", "LICENSE"):
         assert path in text, path
     assert 'CMD ["catalog", "serve", "--host", "0.0.0.0", "--port", "8765"]' in text
     ignored = (ROOT / ".dockerignore").read_text().split()

@@ -5,7 +5,7 @@ and the projection equals a clean replay — no event lost or applied twice.
 
 One log of ~3,000 mixed events (logs, re-logs, updates, tags, untags, deletes,
 runs, lineage, a few poison records) is built once per module. Each trial starts
-``python -m cli consume --batch-size 100`` on a fresh projection file, sleeps a
+``python -m catalog.cli consume --batch-size 100`` on a fresh projection file, sleeps a
 random time within the span of a full consume, SIGKILLs it, runs ``consume``
 again to completion, and compares the canonical digest with an in-process
 replay's. The kill moments are stratified over that span so the trials cover
@@ -32,6 +32,8 @@ from typing import Any
 import pytest
 
 from catalog import Artifact, Catalog
+from catalog.consumers.digest import digest
+from catalog.consumers.projection import Projection, connect
 from catalog.events.model import (
     ArtifactDeleted,
     ArtifactTagged,
@@ -43,8 +45,6 @@ from catalog.events.model import (
     SourceRef,
 )
 from catalog.log import Message, open_log
-from consumers.digest import digest
-from consumers.projection import Projection, connect
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = 50
@@ -161,7 +161,7 @@ def generate(cat: Catalog, rng: random.Random, target: int) -> None:
 def run_consume(env: dict[str, str], timeout: float = 100.0) -> subprocess.CompletedProcess[str]:
     """``catalog consume --batch-size 100`` to completion, in a child process."""
     return subprocess.run(
-        [sys.executable, "-m", "cli", "consume", "--batch-size", "100"],
+        [sys.executable, "-m", "catalog.cli", "consume", "--batch-size", "100"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -172,7 +172,7 @@ def run_consume(env: dict[str, str], timeout: float = 100.0) -> subprocess.Compl
 
 def start_consume(env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "cli", "consume", "--batch-size", "100"],
+        [sys.executable, "-m", "catalog.cli", "consume", "--batch-size", "100"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -26,8 +26,8 @@ from catalog.artifacts.dataset import (
     describe_frame,
     write_frame,
 )
+from catalog.cli import cli
 from catalog.errors import DatasetNotDescribed
-from cli import cli
 
 DESCRIBED = ("length", "header", "schema", "preview", "stats")
 

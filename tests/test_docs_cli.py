@@ -6,7 +6,7 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
-from cli import cli
+from catalog.cli import cli
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

@@ -9,8 +9,8 @@ import yaml
 from click.testing import CliRunner
 
 from catalog import Catalog
+from catalog.cli import cli
 from catalog.errors import BlobNotFound, DigestMismatch, InvalidInput
-from cli import cli
 
 
 def other_catalog(tmp_path: Path, name: str) -> Catalog:

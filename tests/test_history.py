@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from catalog import Catalog, InvalidInput
+from catalog.cli import cli
 from catalog.client import parse_as_of
-from cli import cli
 
 
 def moment() -> datetime:
@@ -195,7 +195,7 @@ def test_audit_follow_prints_new_events(catalog: Catalog) -> None:
     }
     catalog.log_artifact("before", body=b"1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "audit", "--follow", "--format", "csv"],
+        [sys.executable, "-m", "catalog.cli", "audit", "--follow", "--format", "csv"],
         env=env,
         stdout=subprocess.PIPE,
         text=True,
@@ -247,9 +247,9 @@ def test_snapshots_are_not_shared_between_schema_versions(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A cached as-of snapshot built by another version of the tables is never reused."""
+    from catalog.consumers import schema
+    from catalog.consumers.snapshot import snapshot_path
     from catalog.log import open_log
-    from consumers import schema
-    from consumers.snapshot import snapshot_path
 
     with open_log(f"file://{tmp_path / 'log.db'}") as log:
         now = snapshot_path(tmp_path, log, {0: 5})

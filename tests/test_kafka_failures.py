@@ -34,9 +34,9 @@ import servers
 from click.testing import CliRunner
 
 from catalog import Catalog
+from catalog.consumers.projection import Projection
 from catalog.errors import LogUnavailable
 from catalog.log import open_log
-from consumers.projection import Projection
 
 pytestmark = [pytest.mark.kafka, pytest.mark.s3]
 
@@ -125,7 +125,7 @@ def test_append_to_a_frozen_broker_fails_within_the_timeout(
 def test_cli_write_without_a_broker_exits_5(tmp_path: Path) -> None:
     url = f"kafka://127.0.0.1:{servers.free_port()}/events?timeout=1"
     (tmp_path / "data.txt").write_text("x")
-    from cli import cli
+    from catalog.cli import cli
 
     started = time.monotonic()
     result = CliRunner().invoke(
@@ -207,7 +207,7 @@ def test_follow_survives_a_broker_restart(durable_broker: servers.Broker, tmp_pa
     with open_log(url) as log:
         log.end_offsets()  # create the topic before the follower starts
     follower = subprocess.Popen(
-        [sys.executable, "-m", "cli", "--log", url, "--db", str(db), "consume", "--follow"],
+        [sys.executable, "-m", "catalog.cli", "--log", url, "--db", str(db), "consume", "--follow"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

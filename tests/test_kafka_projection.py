@@ -24,9 +24,9 @@ import pytest
 from kafka import KafkaProducer
 
 from catalog import Catalog
+from catalog.consumers.digest import digest
+from catalog.consumers.projection import Projection
 from catalog.log import EventLog, Message, Position, Record, open_log
-from consumers.digest import digest
-from consumers.projection import Projection
 
 pytestmark = pytest.mark.kafka
 
@@ -205,7 +205,7 @@ def test_messages_that_are_not_ours_are_dead_lettered(
 
 def spawn_follower(url: str, db: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "cli", "--log", url, "--db", str(db), "consume", "--follow"],
+        [sys.executable, "-m", "catalog.cli", "--log", url, "--db", str(db), "consume", "--follow"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

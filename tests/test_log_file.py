@@ -25,12 +25,12 @@ from pathlib import Path
 import pytest
 from log_contract import LogContract, MakeLog
 
+from catalog.consumers.projection import Projection
 from catalog.errors import LogError
 from catalog.events.codec import Codec
 from catalog.events.model import ArtifactLogged, CatalogEvent, Producer
 from catalog.log import EventLog, Message, Position, Record, open_log
 from catalog.log.file import FileLog
-from consumers.projection import Projection
 
 ROOT = Path(__file__).resolve().parent.parent
 

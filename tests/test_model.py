@@ -17,6 +17,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from catalog.consumers.digest import digest
+from catalog.consumers.projection import Projection
 from catalog.events import columnar
 from catalog.events.codec import Codec
 from catalog.events.model import (
@@ -30,8 +32,6 @@ from catalog.events.model import (
     Producer,
 )
 from catalog.log import Message, open_log
-from consumers.digest import digest
-from consumers.projection import Projection
 
 CODEC = Codec()
 KEYS = ["k0", "k1", "k2"]

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from catalog import Catalog, run_local
+from catalog.cli import cli
 from catalog.execution import MLClientCtx
 from catalog.openlineage import export_lines
-from cli import cli
 
 SCHEMA = json.loads(
     (Path(__file__).parent / "data" / "openlineage" / "OpenLineage.json").read_text()

@@ -18,6 +18,9 @@ from typing import Any
 
 import pytest
 
+from catalog.consumers.columns import LoggedColumns
+from catalog.consumers.digest import digest
+from catalog.consumers.projection import Projection
 from catalog.events import columnar
 from catalog.events.codec import Codec
 from catalog.events.model import (
@@ -35,9 +38,6 @@ from catalog.events.model import (
     SourceRef,
 )
 from catalog.log import Record
-from consumers.columns import LoggedColumns
-from consumers.digest import digest
-from consumers.projection import Projection
 
 CODEC = Codec()
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -82,7 +82,7 @@ def test_sdk_on_kafka_and_s3(production: str, tmp_path: Path) -> None:
 
 
 def test_cli_on_kafka_and_s3(production: str, tmp_path: Path) -> None:
-    from cli import cli
+    from catalog.cli import cli
 
     (tmp_path / "data.txt").write_text("hello from the cli")
     runner = CliRunner()

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from catalog.consumers import schema
+from catalog.consumers.digest import digest
+from catalog.consumers.projection import Projection
 from catalog.events.codec import Codec
 from catalog.events.model import (
     ArtifactDeleted,
@@ -25,9 +28,6 @@ from catalog.events.model import (
 )
 from catalog.log import Message, open_log
 from catalog.log.base import EventLog, Record
-from consumers import schema
-from consumers.digest import digest
-from consumers.projection import Projection
 
 CODEC = Codec()
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -420,7 +420,7 @@ def _indexes(path: str) -> set[str]:
 
 
 def test_a_replay_builds_its_indexes_at_the_end(w: Writer, log: EventLog, tmp_path: Path) -> None:
-    from consumers.replay import rebuild
+    from catalog.consumers.replay import rebuild
 
     w.emit("k", logged("a1"))
     w.emit("k", logged("a2", tag="prod"))
@@ -458,7 +458,7 @@ def test_docs_sql_is_current() -> None:
     assert begin in page and end in page
     generated = page.split(begin, 1)[1].split(end, 1)[0]
     assert generated == schema.docs_markdown(), (
-        "docs/sql.md is stale: run python -m consumers.schema"
+        "docs/sql.md is stale: run python -m catalog.consumers.schema"
     )
 
 
@@ -466,7 +466,7 @@ def test_files_are_written_in_small_row_groups(tmp_path: Path) -> None:
     """Row groups of ROW_GROUP_SIZE rows (full ones are written as a batch fills them),
     in a directory whose name needs quoting in SQL."""
     from bench import events as bench_events
-    from consumers.projection import ROW_GROUP_SIZE
+    from catalog.consumers.projection import ROW_GROUP_SIZE
 
     n = 2 * ROW_GROUP_SIZE + 100
     url = f"file://{tmp_path / 'log.db'}"
@@ -488,7 +488,7 @@ def test_the_bench_floor_writes_every_row_of_the_projection(tmp_path: Path) -> N
     last batch read is too short to decode in columns: decoded one by one."""
     from bench import events as bench_events
     from bench import floor
-    from consumers.projection import DEFAULT_BATCH
+    from catalog.consumers.projection import DEFAULT_BATCH
 
     n = DEFAULT_BATCH + 100
     url = f"file://{tmp_path / 'log.db'}"
@@ -511,7 +511,7 @@ def test_a_bulk_load_reads_bigger_batches(tmp_path: Path) -> None:
     """Between drop_indexes and create_indexes (a replay, a snapshot) a catch-up reads
     BULK_BATCH records a transaction; otherwise DEFAULT_BATCH, or what it is given."""
     from bench import events as bench_events
-    from consumers.projection import BULK_BATCH, DEFAULT_BATCH
+    from catalog.consumers.projection import BULK_BATCH, DEFAULT_BATCH
 
     url = f"file://{tmp_path / 'log.db'}"
     bench_events.write_log(url, 30)

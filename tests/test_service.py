@@ -28,11 +28,11 @@ from servers import free_port, start_catalog_service
 
 from catalog import Catalog
 from catalog.api import advert_path
+from catalog.consumers.digest import digest
+from catalog.consumers.projection import Projection
 from catalog.errors import EventRefused, InvalidInput, NotYetApplied, ServiceUnavailable
 from catalog.log import open_log
 from catalog.service import Service
-from consumers.digest import digest
-from consumers.projection import Projection
 
 ROOT = Path(__file__).resolve().parents[1]
 READ = "r" * 20 + "-read-token"
@@ -442,7 +442,7 @@ def test_the_readme_projector_flow(tmp_path: Path) -> None:
     data.write_text("id,name\n1,a\n")
     assert cli(env, "log", str(data), "--key", "before").returncode == 0
     follower = subprocess.Popen(
-        [sys.executable, "-m", "cli", "consume", "--follow"],
+        [sys.executable, "-m", "catalog.cli", "consume", "--follow"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -28,6 +28,8 @@ from servers import CatalogService, start_catalog_service
 
 from catalog import Catalog
 from catalog.api import frame_events
+from catalog.consumers.digest import digest
+from catalog.consumers.projection import Projection
 from catalog.errors import (
     AccessDenied,
     BlobNotFound,
@@ -38,8 +40,6 @@ from catalog.errors import (
 from catalog.events.codec import default_codec
 from catalog.events.model import ArtifactLogged, ArtifactTagged, Producer, new_event
 from catalog.remote import RemoteWriter
-from consumers.digest import digest
-from consumers.projection import Projection
 
 WRITE = "w" * 20 + "-write-token"
 READ = "r" * 20 + "-read-token"
@@ -313,7 +313,7 @@ def test_kill_9_of_a_client_mid_upload_leaves_nothing_visible(
     name = hashlib.sha256(big.read_bytes()).hexdigest()
     env = laptop_env(server, WRITE)
     child = subprocess.Popen(
-        [sys.executable, "-m", "cli", "log", str(big), "--project", "team"],
+        [sys.executable, "-m", "catalog.cli", "log", str(big), "--project", "team"],
         cwd=Path(__file__).resolve().parents[1],
         env=env,
         stdout=subprocess.DEVNULL,

@@ -28,10 +28,10 @@ from servers import start_catalog_service
 
 from catalog import Catalog
 from catalog import store as object_store
+from catalog.consumers import published
+from catalog.consumers.digest import digest
+from catalog.consumers.projection import Projection
 from catalog.log import EventLog, open_log
-from consumers import published
-from consumers.digest import digest
-from consumers.projection import Projection
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,7 +68,7 @@ def tables(path: Path) -> dict[str, list[Any]]:
     """Every digested table's rows, sorted (a table-by-table comparison)."""
     import duckdb
 
-    from consumers.digest import DIGESTED
+    from catalog.consumers.digest import DIGESTED
 
     with duckdb.connect(str(path), read_only=True) as con:
         return {
@@ -292,8 +292,8 @@ def test_keep_k_retires_the_oldest_manifest_first(tmp_path: Path) -> None:
 PUBLISHER = """
 import sys
 from catalog.log import open_log
-from consumers import published
-from consumers.projection import Projection
+from catalog.consumers import published
+from catalog.consumers.projection import Projection
 log = open_log(sys.argv[1])
 p = Projection(sys.argv[2])
 n = 0

@@ -157,7 +157,7 @@ def test_a_missing_bucket_is_named_with_how_to_create_it(
     # and through the CLI: one line, exit 5 (storage)
     from click.testing import CliRunner
 
-    from cli import cli
+    from catalog.cli import cli
 
     env = {
         "CATALOG_HOME": str(tmp_path / "home"),

@@ -811,7 +811,7 @@ def test_binding_beyond_loopback_needs_read_and_write_tokens() -> None:
 
 
 def test_cli_serve_and_ui_commands(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cli import cli
+    from catalog.cli import cli
 
     for name in ("CATALOG_UI_TOKEN", "CATALOG_READ_TOKEN", "CATALOG_WRITE_TOKEN"):
         monkeypatch.delenv(name, raising=False)

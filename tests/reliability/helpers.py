@@ -41,9 +41,9 @@ def catalog_env(root: Path, **extra: str) -> dict[str, str]:
 def run_cli(
     env: dict[str, str], *args: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m cli ARGS`` in a child process (a real process: real exit, real files)."""
+    """``python -m catalog.cli ARGS`` in a child process (a real process: real exit, real files)."""
     return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
+        [sys.executable, "-m", "catalog.cli", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -103,7 +103,7 @@ def invoke(root: Path, *args: object, catch: bool = False) -> Any:
     """``catalog ARGS`` through click's CliRunner, on the catalog under ``root``."""
     from click.testing import CliRunner
 
-    from cli import cli
+    from catalog.cli import cli
 
     env: dict[str, str | None] = dict(catalog_env(root))
     env["CATALOG_PROJECT"] = None

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from catalog.consumers.projection import Projection
 from catalog.events.codec import Codec
 from catalog.events.model import (
     ArtifactDeleted,
@@ -37,7 +38,6 @@ from catalog.events.model import (
     CatalogEvent,
 )
 from catalog.log import open_log
-from consumers.projection import Projection
 from reliability.helpers import ROOT, record
 
 PROCESSES = 8

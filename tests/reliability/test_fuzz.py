@@ -37,9 +37,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from catalog import Catalog
+from catalog.cli import cli
 from catalog.errors import InvalidInput, InvalidPath
 from catalog.store import Manifest, validate_relative_path
-from cli import cli
 from reliability.helpers import ROOT, catalog_env, record
 
 HOSTILE = [

@@ -33,12 +33,12 @@ from pathlib import Path
 
 import pytest
 
+from catalog.consumers.projection import Projection
 from catalog.errors import CatalogError, LogCorruption, LogError
 from catalog.events.codec import Codec
 from catalog.events.model import ArtifactLogged, CatalogEvent, Producer
 from catalog.log import EventLog, Message, Record, open_log
 from catalog.maintenance import salvage_log
-from consumers.projection import Projection
 from reliability.helpers import ROOT, record
 
 CODEC = Codec()

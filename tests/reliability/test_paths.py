@@ -249,7 +249,7 @@ def test_terminal_escapes_and_bidi_controls_never_reach_a_terminal_raw(tmp_path:
         Catalog(log=env["CATALOG_LOG"], db=env["CATALOG_DB"], actor=osc)
     from click.testing import CliRunner
 
-    from cli import cli
+    from catalog.cli import cli
 
     refused = CliRunner().invoke(
         cli, ["ls"], env={**env, "CATALOG_ACTOR": osc}, catch_exceptions=True

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from catalog import Catalog
+from catalog.consumers.projection import Projection
 from catalog.events.codec import MAGIC, Codec
 from catalog.events.model import (
     ArtifactDeleted,
@@ -31,7 +32,6 @@ from catalog.events.model import (
     Producer,
 )
 from catalog.log import Message, Record, open_log
-from consumers.projection import Projection
 from reliability.helpers import catalog_env, invoke, record
 
 CODEC = Codec()

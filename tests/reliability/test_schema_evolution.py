@@ -19,6 +19,8 @@ from typing import Any
 import fastavro
 import pytest
 
+from catalog.consumers.digest import digest
+from catalog.consumers.projection import Projection
 from catalog.events.codec import MAGIC, Codec, SchemaVersion
 from catalog.events.model import (
     ArtifactDeleted,
@@ -37,8 +39,6 @@ from catalog.events.model import (
     to_avro,
 )
 from catalog.log import Record
-from consumers.digest import digest
-from consumers.projection import Projection
 from reliability.helpers import record
 
 CODEC = Codec()

@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 
 from catalog import Catalog, DigestMismatch
+from catalog.consumers.projection import connect
 from catalog.errors import LogError
 from catalog.events.model import ArtifactDeleted, CatalogEvent
 from catalog.maintenance import gc, verify
-from consumers.projection import connect
 from reliability.helpers import catalog_env, invoke, record
 
 OLD = time.time() - 3 * 86400
