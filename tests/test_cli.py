@@ -849,6 +849,7 @@ OTHER_COMMANDS = {
     "import",
     "export-lineage",  # JSON Lines already
     "serve",
+    "token",  # a group: its list takes --json
     "ui",
     "gc",
 }
