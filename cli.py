@@ -1292,6 +1292,14 @@ def config(catalog: Catalog, as_json: bool) -> None:
         click.echo(table(rows, ["setting", "value", "from"], 200))
 
 
+ACCESS_FILE_OPTION = click.option(
+    "--access-file",
+    type=PATH,
+    help="The managed tokens' file (default: CATALOG_ACCESS_FILE, else "
+    "<data>/access.json beside the service's data).",
+)
+
+
 def _serve_options(fn: Any) -> Any:
     for option in reversed(
         [
@@ -1319,6 +1327,7 @@ def _serve_options(fn: Any) -> Any:
                 callback=_refuse_token_flag,
                 help="Refused: a token on the command line is visible in ps.",
             ),
+            ACCESS_FILE_OPTION,
             click.option("--no-ui", is_flag=True, help="Serve the query API only (no web pages)."),
             click.option(
                 "--frozen",
@@ -1363,6 +1372,87 @@ def _refuse_token_flag(ctx: click.Context, param: click.Parameter, value: str | 
         )
 
 
+@cli.group()
+def token() -> None:
+    """Tokens limited to projects and to read or write, for `catalog serve`.
+
+    \b
+    Kept in a small file beside the service's data (--access-file), hashed:
+    a token is shown once, when it is created. The service re-reads the file
+    when it changes: a new token works, a revoked one fails, at once. Tokens
+    from CATALOG_READ_TOKEN / CATALOG_WRITE_TOKEN / --tokens-file keep working
+    for every project. A project-limited token sees nothing of other projects
+    (lists, search, lineage, audit, dead letters, diff, digest, pages) and may
+    not run SQL.
+
+    \b
+    Examples:
+      catalog token create alice --scope write --project vision --project nlp
+      catalog token create dashboards --scope read          # every project
+      catalog token list
+      catalog token revoke alice
+    """
+
+
+@token.command("create")
+@click.argument("name")
+@click.option(
+    "--scope",
+    type=click.Choice(["read", "write"]),
+    default="read",
+    show_default=True,
+    help="read: every read; write: reads and writes.",
+)
+@click.option(
+    "--project",
+    "projects",
+    multiple=True,
+    metavar="PROJECT",
+    help="A project the token may use (repeat for several; none: every project).",
+)
+@ACCESS_FILE_OPTION
+def token_create(
+    name: str, scope: str, projects: tuple[str, ...], access_file: Path | None
+) -> None:
+    """Create a token NAME and print it (once: only its hash is kept)."""
+    from catalog.access import TokenTable, default_path
+
+    table_ = TokenTable(access_file or default_path())
+    record, secret = table_.create(name, scope, list(projects) or None)
+    shown = record.public()
+    click.echo(
+        f"created token {record.id} ({record.name}, {record.scope}, projects "
+        f"{shown['projects']}) in {table_.path}; it is shown only now:",
+        err=True,
+    )
+    click.echo(secret)
+
+
+@token.command("list")
+@JSON_OPTION
+@ACCESS_FILE_OPTION
+def token_list(as_json: bool, access_file: Path | None) -> None:
+    """The tokens: id, name, scope, projects, created (never the token)."""
+    from catalog.access import TokenTable, default_path
+
+    rows = [r.public() for r in TokenTable(access_file or default_path()).list()]
+    if as_json:
+        click.echo(_json(rows))
+    else:
+        click.echo(table(rows, ["id", "name", "scope", "projects", "created"], 80))
+
+
+@token.command("revoke")
+@click.argument("which", metavar="ID_OR_NAME")
+@ACCESS_FILE_OPTION
+def token_revoke(which: str, access_file: Path | None) -> None:
+    """Revoke a token: it fails from the next request on (no restart)."""
+    from catalog.access import TokenTable, default_path
+
+    record = TokenTable(access_file or default_path()).revoke(which)
+    click.echo(f"revoked token {record.id} ({record.name})")
+
+
 @cli.command()
 @_serve_options
 @pass_catalog
@@ -1372,6 +1462,7 @@ def serve(
     port: int,
     serve_db: str | None,
     tokens_file: Path | None,
+    access_file: Path | None,
     no_ui: bool,
     serve_frozen: bool,
     wait_timeout: float,
@@ -1384,11 +1475,12 @@ def serve(
     Follows the log into its projection file and answers, over HTTP:
       /api/v1/...   the query API every SDK and CLI read uses (CATALOG_API=URL)
       /             the web UI: browse, search, inspect, download, manage
-    Clients still write straight to the log and the object store. Other
-    commands of this machine that read the same projection file read through
-    this process. It listens on loopback unless told otherwise; any other
-    address needs read and write tokens (CATALOG_READ_TOKEN,
-    CATALOG_WRITE_TOKEN or --tokens-file), and TLS from a reverse proxy.
+    Clients with no log of their own write through it too (bytes and events).
+    Other commands of this machine that read the same projection file read
+    through this process. It listens on loopback unless told otherwise; any
+    other address needs tokens (CATALOG_READ_TOKEN and CATALOG_WRITE_TOKEN,
+    --tokens-file, or tokens limited to projects: catalog token create), and
+    TLS from a reverse proxy.
 
     \b
     Examples:
@@ -1407,7 +1499,9 @@ def serve(
         db=serve_db or catalog.config.db,
         host=host,
         port=port,
-        guard=make_guard(str(tokens_file) if tokens_file else None),
+        guard=make_guard(
+            str(tokens_file) if tokens_file else None, str(access_file) if access_file else None
+        ),
         ui=not no_ui,
         wait_timeout=wait_timeout,
         apply_interval=apply_interval,

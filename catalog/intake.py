@@ -28,7 +28,8 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from catalog import api
+from catalog import access, api
+from catalog.config import expand_template
 from catalog.errors import BlobNotFound, DigestMismatch, EventError, Forbidden, InvalidInput
 from catalog.events.model import ArtifactLogged, CatalogEvent
 from catalog.log import Position
@@ -60,17 +61,22 @@ class Intake:
 
     # ------------------------------------------------------------------ roots
 
-    def roots(self) -> list[str]:
+    def roots(self, grant: access.Grant | None = None) -> list[str]:
         """The store roots uploads may go to: the static part (before any template) of
-        the service's artifact path and of every project's configured one."""
-        paths = [self.catalog.config.artifact_path]
+        the service's artifact path and of every project's configured one. For a
+        project-limited grant, those paths expanded for its projects only."""
+        grant = grant or access.current()
         with self.service.reading() as con:
-            paths += [
-                r[0]
-                for r in con.execute(
-                    "SELECT artifact_path FROM projects WHERE artifact_path IS NOT NULL"
-                ).fetchall()
-            ]
+            configured = con.execute(
+                "SELECT name, artifact_path FROM projects WHERE artifact_path IS NOT NULL"
+            ).fetchall()
+        own = self.catalog.config.artifact_path
+        if grant.projects is not None:
+            paths = [expand_template(own, p) for p in sorted(grant.projects)]
+            paths += [expand_template(path, name) for name, path in configured
+                      if grant.may_see(name)]  # fmt: skip
+        else:
+            paths = [own] + [path for _, path in configured]
         out = []
         for path in paths:
             static = _TEMPLATE.sub("", path).rstrip("/")
@@ -83,8 +89,16 @@ class Intake:
         if not root:
             raise InvalidInput("parameter 'root' (the store's URL) is required")
         wanted = normalize_url(root).rstrip("/")
+        grant = access.current()
+        if grant.limited and not any(
+            wanted == r or wanted.startswith(r + "/") for r in self.roots(grant)
+        ):
+            raise Forbidden(
+                f"the store {root!r} is not one of this token's projects "
+                f"({', '.join(sorted(grant.projects or ())) or 'none'})"
+            )
         if self.confined and not any(
-            wanted == r or wanted.startswith(r + "/") for r in self.roots()
+            wanted == r or wanted.startswith(r + "/") for r in self.roots(grant)
         ):
             raise Forbidden(
                 f"the store {root!r} is not one this service writes to (its artifact path "

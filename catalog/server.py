@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections.abc as abc
+import contextvars
 import functools
 import json
 import logging
@@ -39,6 +40,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from catalog import api
+from catalog.access import TokenTable, default_path
 from catalog.config import Config, snapshot_every, snapshot_keep, snapshots_url
 from catalog.errors import CatalogError, InvalidInput, LimitExceeded
 from catalog.intake import CHUNK_SIZE, Intake, stored
@@ -70,7 +72,9 @@ class Readers:
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, functools.partial(fn, *args, **kwargs))
+        context = contextvars.copy_context()  # the request's grant (catalog.access) goes too
+        call = functools.partial(context.run, fn, *args, **kwargs)
+        return await loop.run_in_executor(self.pool, call)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -533,8 +537,12 @@ def allowed_hosts(host: str) -> list[str]:
 
 
 def check_bind(host: str, guard: Guard) -> None:
-    """Refuse to listen beyond loopback without read and write tokens."""
+    """Refuse to listen beyond loopback without read and write tokens (the server's
+    own, or managed ones: ``catalog token create``)."""
     if is_loopback(host):
+        return
+    guard.closed = True  # never open, even once every managed token is revoked
+    if guard.managed:
         return
     missing = [
         scope
@@ -545,7 +553,8 @@ def check_bind(host: str, guard: Guard) -> None:
         raise InvalidInput(
             f"binding to {host} lets other machines reach the catalog: give "
             f"{' and '.join(missing)} token(s) in CATALOG_READ_TOKEN / CATALOG_WRITE_TOKEN or "
-            "a --tokens-file (never on the command line, where ps shows them); "
+            "a --tokens-file (never on the command line, where ps shows them), or create "
+            "tokens with catalog token create; "
             "put TLS in front with a reverse proxy (docs/operations.md)"
         )
 
@@ -714,9 +723,11 @@ def _tokens_kwargs(tokens: tuple[tuple[str, ...], tuple[str, ...]]) -> dict[str,
     return {"read_tokens": read, "write_tokens": write}
 
 
-def make_guard(tokens_file: str | None = None) -> Guard:
-    """The guard of a server from the environment and ``tokens_file``."""
-    return Guard(**_tokens_kwargs(load_tokens(tokens_file)))
+def make_guard(tokens_file: str | None = None, access_file: str | None = None) -> Guard:
+    """The guard of a server from the environment, ``tokens_file`` and the managed
+    tokens of ``access_file`` (default :func:`catalog.access.default_path`)."""
+    table = TokenTable(access_file or default_path())
+    return Guard(**_tokens_kwargs(load_tokens(tokens_file)), table=table)
 
 
 def serve_forever(

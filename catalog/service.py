@@ -36,7 +36,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from catalog import __version__, api, query
+from catalog import __version__, access, api, query
 from catalog.client import Catalog, parse_as_of
 from catalog.config import Config
 from catalog.consumers import published
@@ -45,6 +45,7 @@ from catalog.errors import CatalogError, InvalidInput, LogUnavailable, NotYetApp
 from catalog.events.codec import Codec, default_codec
 from catalog.log import EventLog, is_behind, open_log
 from catalog.reader import AsOf, Reader
+from catalog.writer import Writer
 
 _logger = logging.getLogger("catalog.service")
 
@@ -314,8 +315,10 @@ class Service:
         """Op ``op``'s answer and the positions it was read at."""
         if as_of is not None:
             with self._snapshot(as_of, min_positions) as (con, ends):
+                access.scope_connection(con)
                 return op.function(con, **params), ends
         with self.reading(min_positions) as con:
+            access.scope_connection(con)  # the rows of the request's projects only
             return op.function(con, **params), self._local_at.value
 
     def sql(
@@ -325,7 +328,9 @@ class Service:
         min_positions: Mapping[int, int] | None = None,
         as_of: AsOf = None,
     ) -> pa.Table:
-        """A checked read-only SQL query (:func:`catalog.query.check_read_only`)."""
+        """A checked read-only SQL query (:func:`catalog.query.check_read_only`), for
+        a request of every project (:func:`catalog.access.check_sql`)."""
+        access.check_sql()
         query.check_read_only(statement)
         if as_of is not None:
             with self._snapshot(as_of, min_positions) as (con, _):
@@ -452,8 +457,12 @@ class ServedReader(Reader):
 
 
 def served_catalog(service: Service, config: Config) -> Catalog:
-    """A Catalog that reads the service's projection and writes to its log."""
-    return Catalog(config=config, log=service.log_url, reader=ServedReader(service))
+    """A Catalog that reads the service's projection and writes to its log, each write
+    admitted only for a project the request may write (:func:`catalog.access.admit`)."""
+    catalog = Catalog(config=config, log=service.log_url, reader=ServedReader(service))
+    assert isinstance(catalog.writer, Writer)
+    catalog.writer.admit = access.admit
+    return catalog
 
 
 def parse_common(

@@ -12,7 +12,7 @@ events were applied or refused, the client asks of its reader.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from catalog import store
@@ -59,6 +59,9 @@ class Writer:
         self._stores: dict[str, store.ObjectStore] = {}
         self._claimed: set[str] = set()  # stores marked as this log's (owner.json)
         self._batch: list[tuple[CatalogEvent, Message]] | None = None
+        #: called with every event before it is encoded (the catalog service checks
+        #: there that the request may write the event's project: catalog.access.admit)
+        self.admit: Callable[[CatalogEvent], None] | None = None
 
     @property
     def log(self) -> EventLog:
@@ -81,6 +84,8 @@ class Writer:
 
     def message(self, ev: CatalogEvent) -> Message:
         """``ev`` encoded, keyed and headed; :class:`LimitExceeded` if oversize."""
+        if self.admit is not None:
+            self.admit(ev)
         value = self.codec.encode(ev)
         if len(value) > MAX_EVENT_BYTES:
             raise LimitExceeded(f"the {ev.type} event of {ev.key}", len(value), MAX_EVENT_BYTES)

@@ -1112,6 +1112,7 @@ def _dead(r: Record, reason: str, ev: CatalogEvent | None = None) -> Row:
         "payload": json.dumps(payload_to_json(ev.payload), sort_keys=True) if ev else None,
         "value": bytes(r.value),
         "log_time": _log_time(r.timestamp_ms),
+        "project": ev.project if ev else None,
     }
 
 

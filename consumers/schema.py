@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 MAP = "MAP(VARCHAR, VARCHAR)"
 PRODUCER = "STRUCT(kind VARCHAR, name VARCHAR, uri VARCHAR, owner VARCHAR)"
@@ -206,6 +206,7 @@ DEAD_LETTERS = _t(
     ("payload", "JSON", "The decoded payload when it decoded, else NULL."),
     ("value", "BLOB", "The raw record bytes."),
     ("log_time", "TIMESTAMPTZ", "When the log received the record."),
+    ("project", "VARCHAR", "The event's project when it decoded, else NULL."),
 )
 
 POSITIONS = _t(

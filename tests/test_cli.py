@@ -921,6 +921,7 @@ OTHER_COMMANDS = {
     "import",
     "export-lineage",  # JSON Lines already
     "serve",
+    "token",  # a group: its list takes --json
     "ui",
     "gc",
     "snapshot",  # publishes (--json); `snapshot ls --json` lists

@@ -154,3 +154,33 @@ def test_dockerfile_installs_the_s3_extra_and_runs_the_cli() -> None:
     assert 'CMD ["catalog", "serve", "--host", "0.0.0.0", "--port", "8765"]' in text
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".venv" in ignored and ".git" in ignored
+
+
+def test_the_single_server_setup_needs_no_kafka_and_no_bucket() -> None:
+    """docker-compose.single.yml: one service, the embedded log, a local store and the
+    managed tokens on one volume (issue 25, item 4)."""
+    single = yaml.safe_load((ROOT / "docker-compose.single.yml").read_text())
+    assert set(single["services"]) == {"catalog"}
+    service = single["services"]["catalog"]
+    command = service["command"]
+    assert command[:2] == ["catalog", "serve"] and service["stop_signal"] == "SIGTERM"
+    port = int(command[command.index("--port") + 1])
+    assert port in published(service)
+    env = service["environment"]
+    mount = service["volumes"][0].split(":")[1]
+    assert env["CATALOG_LOG"] == f"file://{mount}/events.db"
+    for name in ("CATALOG_DB", "CATALOG_ARTIFACT_PATH", "CATALOG_ACCESS_FILE"):
+        assert env[name].startswith(mount + "/"), name
+    assert "{{project}}" in env["CATALOG_ARTIFACT_PATH"]  # a store per project
+    assert not any(name.startswith("AWS_") for name in env)
+    from catalog.server import check_bind
+    from catalog.web.security import Guard, load_tokens
+
+    tokens = {
+        name: re.sub(r"\$\{\w+:-(.*)\}", r"\1", env[name])
+        for name in ("CATALOG_READ_TOKEN", "CATALOG_WRITE_TOKEN")
+    }
+    read, write = load_tokens(environ=tokens)
+    check_bind(command[command.index("--host") + 1], Guard(read_tokens=read, write_tokens=write))
+    readme = (ROOT / "README.md").read_text()
+    assert "docker compose -f docker-compose.single.yml up -d" in readme

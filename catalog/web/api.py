@@ -35,7 +35,7 @@ async def session(request: Request) -> Response:
     return JSON(
         {
             "csrf_token": guard.csrf_token(session_of(request)),
-            "write_token_required": guard.token is not None,
+            "write_token_required": guard.write_required,
             "may_write": guard.logged_in(request),
         }
     )

@@ -182,8 +182,8 @@ def page(
         "projects": context.pop("projects", None) or [],
         "project": context.get("project"),
         "csrf_token": ui.guard.csrf_token(session_of(request)),
-        "token_required": ui.guard.token is not None,
-        "logged_in": ui.guard.token is not None and ui.guard.logged_in(request),
+        "token_required": ui.guard.write_required,
+        "logged_in": ui.guard.write_required and ui.guard.logged_in(request),
     }
     templates: Jinja2Templates = request.app.state.templates
     return templates.TemplateResponse(

@@ -494,8 +494,8 @@ async def login(request: Request) -> Response:
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     ui.guard.check_csrf(request, fields.get(CSRF_FIELD, ""))
-    scope = ui.guard.scope_of(fields.get("token", ""))
-    if scope is None:
+    grant = ui.guard.grant_of(fields.get("token", ""))
+    if grant is None:
         return page(
             request,
             "login.html",
@@ -503,7 +503,7 @@ async def login(request: Request) -> Response:
             status=401,
         )
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(AUTH_COOKIE, ui.guard.auth_cookie(scope), httponly=True, samesite="strict")
+    response.set_cookie(AUTH_COOKIE, ui.guard.auth_cookie(grant), httponly=True, samesite="strict")
     return response
 
 

@@ -36,6 +36,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from catalog import access
+from catalog.access import Grant, TokenTable
 from catalog.errors import Forbidden, InvalidInput, Unauthorized
 
 SESSION_COOKIE = "catalog_session"
@@ -118,8 +120,9 @@ class Guard:
 
     No token at all: reads and writes are open (a loopback server; browsers
     still need their CSRF token to write). Write tokens only: reads open,
-    writes need one. Read tokens too: every read needs a read or write token.
-    Read tokens only: a read-only server.
+    writes need one. Read tokens too, or managed tokens (``catalog token``):
+    every read needs a token. Read tokens only: a read-only server. What a
+    request may do is a :class:`catalog.access.Grant` (:meth:`grant`).
     """
 
     def __init__(
@@ -129,20 +132,34 @@ class Guard:
         *,
         read_tokens: tuple[str, ...] = (),
         write_tokens: tuple[str, ...] = (),
+        table: TokenTable | None = None,
     ) -> None:
         self.write_tokens = tuple(t for t in (token, *write_tokens) if t)
         self.read_tokens = tuple(t for t in read_tokens if t)
+        #: managed tokens (``catalog token``), re-read when their file changes
+        self.table = table
+        #: set for a server beyond loopback: never open, even with no token left
+        self.closed = False
         #: a write token is needed to write (what the pages show)
         self.token = self.write_tokens[0] if self.write_tokens else None
         self.secret = secret or secrets.token_bytes(32)
 
     @property
+    def managed(self) -> bool:
+        return self.table is not None and bool(self.table)
+
+    @property
     def read_required(self) -> bool:
-        return bool(self.read_tokens)
+        return bool(self.read_tokens) or self.closed or self.managed
 
     @property
     def writes_open(self) -> bool:
-        return not self.write_tokens and not self.read_tokens
+        return not (self.write_tokens or self.read_tokens or self.closed or self.managed)
+
+    @property
+    def write_required(self) -> bool:
+        """Does writing need a token (what the pages show)?"""
+        return bool(self.write_tokens) or self.managed
 
     def _sign(self, what: str) -> str:
         return hmac.new(self.secret, what.encode(), hashlib.sha256).hexdigest()
@@ -150,21 +167,33 @@ class Guard:
     def csrf_token(self, session: str) -> str:
         return self._sign("csrf:" + session)
 
-    def auth_cookie(self, scope: str = "write") -> str:
-        return scope + "." + self._sign(f"auth:{scope}")
+    def auth_cookie(self, scope: str | Grant = "write") -> str:
+        """The ``catalog_auth`` cookie of a grant: its scope, its managed token's id
+        (looked up on every request, so revoking it logs the browser out), signed."""
+        grant = scope if isinstance(scope, Grant) else Grant(scope)
+        token = grant.token or ""
+        return f"{grant.scope}.{token}.{self._sign(f'auth:{grant.scope}:{token}')}"
 
-    def scope_of(self, given: str) -> str | None:
-        """``"write"``, ``"read"`` or None for a token (every comparison in constant time)."""
+    def grant_of(self, given: str) -> Grant | None:
+        """What a token allows (None: no such token). The server's own tokens are
+        compared in constant time; managed ones by their SHA-256."""
         found = None
         raw = given.encode()
         for scope, tokens in (("read", self.read_tokens), ("write", self.write_tokens)):
             for token in tokens:
                 if hmac.compare_digest(raw, token.encode()):
                     found = scope if found != "write" else found
-        return found
+        if found is not None:
+            return access.OPEN if found == "write" else access.READ_ALL
+        return self.table.lookup(given) if self.table is not None else None
+
+    def scope_of(self, given: str) -> str | None:
+        """``"write"``, ``"read"`` or None for a token."""
+        grant = self.grant_of(given)
+        return grant.scope if grant is not None else None
 
     def check_token(self, given: str) -> bool:
-        return self.scope_of(given) is not None
+        return self.grant_of(given) is not None
 
     def _bearer(self, request: Request) -> str | None:
         header = request.headers.get("authorization", "")
@@ -174,21 +203,40 @@ class Guard:
     def bearer(self, request: Request) -> bool:
         """Does the request carry a valid Bearer token (of either scope)?"""
         given = self._bearer(request)
-        return given is not None and self.scope_of(given) is not None
+        return given is not None and self.grant_of(given) is not None
+
+    def credential(self, request: Request) -> Grant | None:
+        """What this request's token (Bearer header, or ``/login``'s cookie) allows."""
+        given = self._bearer(request)
+        if given is not None:
+            return self.grant_of(given)
+        scope, _, rest = request.cookies.get(AUTH_COOKIE, "").partition(".")
+        token, _, signature = rest.rpartition(".")
+        if scope not in access.SCOPES or not hmac.compare_digest(
+            signature, self._sign(f"auth:{scope}:{token}")
+        ):
+            return None
+        if not token:
+            return access.OPEN if scope == "write" else access.READ_ALL
+        record = self.table.record(token) if self.table is not None else None
+        return record.grant() if record is not None else None  # revoked: logged out
+
+    def grant(self, request: Request) -> Grant | None:
+        """What this request may do; None when reads need a token it lacks."""
+        found = self.credential(request)
+        if found is not None:
+            return found
+        if self.read_required:
+            return None
+        return access.OPEN if self.writes_open else access.READ_ALL
 
     def scope(self, request: Request) -> str | None:
         """What this request's credential allows: ``"write"``, ``"read"`` or None."""
-        given = self._bearer(request)
-        if given is not None:
-            return self.scope_of(given)
-        cookie = request.cookies.get(AUTH_COOKIE, "")
-        scope = cookie.partition(".")[0]
-        if scope in ("read", "write") and hmac.compare_digest(cookie, self.auth_cookie(scope)):
-            return scope
-        return None
+        found = self.credential(request)
+        return found.scope if found is not None else None
 
     def may_read(self, request: Request) -> bool:
-        return not self.read_required or self.scope(request) is not None
+        return self.grant(request) is not None
 
     def logged_in(self, request: Request) -> bool:
         """May this request write (as far as the token goes)?"""
@@ -202,9 +250,14 @@ class Guard:
             )
 
     def check_write(self, request: Request, form_token: str | None = None) -> None:
-        """Raise unless this request may write: token (if any), then CSRF and origin."""
+        """Raise unless this request may write: token (if any), the project of its
+        path (each event is checked again: catalog.access.admit), CSRF and origin."""
+        project = request.path_params.get("project")
+        grant = self.credential(request)
+        if project is not None and grant is not None:
+            grant.check_write(str(project))
         if not self.logged_in(request):
-            if not self.write_tokens:
+            if not self.write_tokens and not self.managed:
                 raise Forbidden("this server takes no writes (it has no write token)")
             if self.scope(request) == "read":
                 raise Forbidden("this token may only read; writing needs a write token")
@@ -222,13 +275,13 @@ class Guard:
         write routes also take only bodies a page cannot send without asking
         (the browser's preflight, which this server never grants).
         """
-        if self.write_tokens or self.read_tokens:
+        if not self.writes_open:
             given = self._bearer(request)
-            scope = self.scope_of(given) if given is not None else None
-            if scope == "read":
+            grant = self.grant_of(given) if given is not None else None
+            if grant is not None and grant.scope == "read":
                 raise Forbidden("this token may only read; writing needs a write token")
-            if scope != "write":
-                if not self.write_tokens:
+            if grant is None:
+                if not self.write_tokens and not self.managed:
                     raise Forbidden("this server takes no writes (it has no write token)")
                 raise Unauthorized(
                     "this server needs its write token: send Authorization: Bearer <token> "
@@ -343,22 +396,23 @@ OPEN_PATHS = ("/login", "/static/", "/favicon.ico", "/api/v1/health")
 
 
 class ReadAccessMiddleware:
-    """Where reads need a token: API requests without one get 401 (the one error
-    shape), pages a redirect to the login page."""
+    """Serves every request under its grant (:func:`catalog.access.granted`). Where
+    reads need a token: API requests without one get 401 (the one error shape),
+    pages a redirect to the login page."""
 
     def __init__(self, app: ASGIApp, guard: Guard) -> None:
         self.app = app
         self.guard = guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if (
-            scope["type"] != "http"
-            or not self.guard.read_required
-            or path.startswith(OPEN_PATHS)
-            or self.guard.may_read(Request(scope))
-        ):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        grant = self.guard.grant(Request(scope))
+        if grant is not None or path.startswith(OPEN_PATHS):
+            with access.granted(grant or access.NOTHING):
+                await self.app(scope, receive, send)
             return
         if path.startswith("/api/"):
             error = Unauthorized(
