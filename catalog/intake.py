@@ -24,6 +24,7 @@ import hashlib
 import re
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Event ids this process appended, remembered to answer retries without a query.
 RECENT_IDS = 100_000
+#: How long projects' artifact paths are remembered for checking uploads (seconds).
+ROOTS_TTL = 2.0
 #: An upload is spooled in memory up to this size, then on disk.
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
 
@@ -58,18 +61,28 @@ class Intake:
         self.confined = confined
         self._lock = threading.Lock()  # one append at a time: ids checked, then appended
         self._recent: OrderedDict[str, Position] = OrderedDict()
+        self._paths: tuple[float, list[tuple[str, str]]] | None = None
 
     # ------------------------------------------------------------------ roots
+
+    def _configured(self) -> list[tuple[str, str]]:
+        """Projects' configured artifact paths, asked of the projection at most every
+        ROOTS_TTL seconds (a project configured since is seen that much later)."""
+        now = time.monotonic()
+        if self._paths is None or now - self._paths[0] >= ROOTS_TTL:
+            with self.service.reading() as con:
+                rows = con.execute(
+                    "SELECT name, artifact_path FROM projects WHERE artifact_path IS NOT NULL"
+                ).fetchall()
+            self._paths = (now, [(str(n), str(p)) for n, p in rows])
+        return self._paths[1]
 
     def roots(self, grant: access.Grant | None = None) -> list[str]:
         """The store roots uploads may go to: the static part (before any template) of
         the service's artifact path and of every project's configured one. For a
         project-limited grant, those paths expanded for its projects only."""
         grant = grant or access.current()
-        with self.service.reading() as con:
-            configured = con.execute(
-                "SELECT name, artifact_path FROM projects WHERE artifact_path IS NOT NULL"
-            ).fetchall()
+        configured = self._configured()
         own = self.catalog.config.artifact_path
         if grant.projects is not None:
             paths = [expand_template(own, p) for p in sorted(grant.projects)]
