@@ -161,6 +161,36 @@ MAX_EVENTS_BODY = 64 * 1024 * 1024
 #: Blobs by digest, in the store ``root`` (a query parameter): PUT (upload,
 #: verified before it is visible), HEAD (exists?) and GET (download).
 OBJECTS_PATH = "/objects/sha256/{digest}"
+#: Small blobs in one POST (``root`` a query parameter): each framed as its
+#: SHA-256 (32 bytes), its length (4 bytes, big-endian) and its bytes; each
+#: stored only if it hashes to its digest (else nothing of the batch is kept).
+BLOBS_PATH = "/objects/sha256"
+#: Most bytes one POST of blobs may carry.
+MAX_BLOBS_BODY = 16 * 1024 * 1024
+
+
+def frame_blobs(blobs: Sequence[tuple[str, bytes]]) -> bytes:
+    """The body of a POST of small ``blobs`` (digest, bytes)."""
+    return b"".join(bytes.fromhex(d) + len(b).to_bytes(4, "big") + b for d, b in blobs)
+
+
+def unframe_blobs(body: bytes) -> list[tuple[str, bytes]]:
+    """The (digest, bytes) of a POST of blobs; :class:`InvalidInput` if the framing is broken."""
+    blobs: list[tuple[str, bytes]] = []
+    at = 0
+    while at < len(body):
+        if at + 36 > len(body):
+            raise InvalidInput(f"the blobs body ends inside a header, at byte {at}")
+        digest = body[at : at + 32].hex()
+        size = int.from_bytes(body[at + 32 : at + 36], "big")
+        at += 36
+        if at + size > len(body):
+            raise InvalidInput(f"blob {len(blobs)} of the body: length {size} is past its end")
+        blobs.append((digest, body[at : at + size]))
+        at += size
+    if not blobs:
+        raise InvalidInput("the blobs body holds no blob")
+    return blobs
 
 
 def frame_events(values: Sequence[bytes]) -> bytes:

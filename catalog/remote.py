@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO
 
 from catalog import api
-from catalog.errors import BlobNotFound, InvalidInput, ServiceError
+from catalog.errors import BlobNotFound, InvalidInput, ServiceError, StorageError
 from catalog.events.codec import Codec
 from catalog.events.model import CatalogEvent
 from catalog.log import EventLog, Message, Position
@@ -50,6 +50,9 @@ class RemoteStore(ObjectStore):
         self.remote = remote
         self.wrote = False
         self._blobs_url = join_url(self.root, "objects", "sha256")
+        #: small blobs not sent yet: they go in one POST before the events naming them
+        self._pending: dict[str, bytes] = {}
+        self._pending_bytes = 0
 
     def __repr__(self) -> str:
         return f"RemoteStore({self.root!r} via {self.remote.url})"
@@ -69,24 +72,54 @@ class RemoteStore(ObjectStore):
         return owner
 
     def sync(self) -> None:
-        """Nothing to do: the service answers an upload once the bytes are durable."""
+        """Send the small blobs still pending, in one request (the writer calls this
+        before it sends the events naming them); the service answers once they are
+        stored and durable."""
+        if not self._pending:
+            return
+        pending = list(self._pending.items())
+        self.remote.request(
+            "POST",
+            api.BLOBS_PATH,
+            self._params(),
+            body=api.frame_blobs(pending),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        self._pending.clear()
+        self._pending_bytes = 0
+        self.wrote = True
 
     # -- writing
 
     def put_bytes(self, data: bytes) -> Blob:
         digest = hashlib.sha256(data).hexdigest()
-        # a small body is sent at once (a stored one costs the service nothing more);
-        # a large one only if a HEAD says the service lacks it
-        if len(data) <= ASK_FIRST or not self.exists(digest):
+        if len(data) <= ASK_FIRST:  # small: sent with the others before the events
+            self._hold(digest, data)
+        elif not self.exists(digest):  # large: only if the service lacks it
             self._upload(digest, len(data), data)
         return Blob(digest, len(data), self.url_for(digest))
 
     def put_file(self, path: str | os.PathLike[str]) -> Blob:
         local = os.fspath(path)
+        try:
+            with open(local, "rb") as fh:
+                data = fh.read(ASK_FIRST + 1)
+        except OSError as exc:
+            raise StorageError(local, str(exc.strerror or exc)) from exc
+        if len(data) <= ASK_FIRST:  # small: read once, sent with the others
+            return self.put_bytes(data)
         digest, size = hash_file(local)
-        if size <= ASK_FIRST or not self.exists(digest):
+        if not self.exists(digest):
             self._upload(digest, size, lambda: open(local, "rb"))  # noqa: SIM115 - http.client reads it
         return Blob(digest, size, self.url_for(digest))
+
+    def _hold(self, digest: str, data: bytes) -> None:
+        if digest in self._pending:
+            return
+        if self._pending_bytes + len(data) > api.MAX_BLOBS_BODY // 2:
+            self.sync()
+        self._pending[digest] = data
+        self._pending_bytes += len(data)
 
     def put_stream(self, fileobj: BinaryIO, expected: str | None = None) -> Blob:
         """Spooled to a temporary file first (the digest names the upload)."""
@@ -123,9 +156,11 @@ class RemoteStore(ObjectStore):
             raise ServiceError(self.remote.url, "answered a blob's size with bad JSON") from None
 
     def exists(self, digest: str) -> bool:
-        return self._head(digest) is not None
+        return digest in self._pending or self._head(digest) is not None
 
     def size(self, digest: str) -> int:
+        if digest in self._pending:
+            return len(self._pending[digest])
         found = self._head(digest)
         if found is None:
             raise BlobNotFound(digest, self.url_for(digest))
@@ -133,6 +168,7 @@ class RemoteStore(ObjectStore):
 
     def open(self, digest: str) -> BinaryIO:
         """A download that re-hashes here; DigestMismatch at its end if the bytes are wrong."""
+        self.sync()  # a blob of this client's own, not sent yet
         response = self.remote.stream(self._path(digest), self._params())
         return io.BufferedReader(_VerifyingReader(response, digest, self.url_for(digest)), CHUNK)
 
@@ -170,6 +206,8 @@ class RemoteWriter(Writer):
         """The connection is the reader's (closed with it)."""
 
     def _append(self, events: tuple[CatalogEvent, ...], messages: Sequence[Message]) -> Written:
+        for cas in self._remote_stores.values():  # bytes before the events naming them
+            cas.sync()
         wait = self._wait()
         body, _ = self.remote.request(
             "POST",

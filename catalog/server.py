@@ -169,6 +169,18 @@ def v1_routes(service: Service, readers: Readers | None = None) -> list[BaseRout
         answer = await pool.run(intake(request).accept, values, wait=wait)
         return Response(json.dumps(answer), media_type="application/json")
 
+    async def small_objects(request: Request) -> Response:
+        ui_of(request).guard.check_api_write(request)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > api.MAX_BLOBS_BODY:
+                raise LimitExceeded("a batch of blobs", len(body), api.MAX_BLOBS_BODY)
+        blobs = api.unframe_blobs(bytes(body))
+        cas = await run_in_threadpool(intake(request).store, request.query_params.get("root"))
+        stored_count = await pool.run(intake(request).store_small, cas, blobs)
+        return Response(json.dumps({"stored": stored_count}), media_type="application/json")
+
     async def objects(request: Request) -> Response:
         digest = request.path_params["digest"]
         root = request.query_params.get("root")
@@ -205,6 +217,7 @@ def v1_routes(service: Service, readers: Readers | None = None) -> list[BaseRout
     routes += [
         Route(p + api.EVENTS_PATH, events, methods=["POST"]),
         Route(p + api.OBJECTS_PATH, objects, methods=["GET", "HEAD", "PUT"]),
+        Route(p + api.BLOBS_PATH, small_objects, methods=["POST"]),
     ]
     return routes + [
         Route(p + api.HEALTH_PATH, health),
@@ -431,6 +444,34 @@ def _write_paths(paths: dict[str, Any]) -> None:
             "url": {"type": "string"},
         },
         "required": ["digest", "size", "url"],
+    }
+    paths[api.PREFIX + api.BLOBS_PATH] = {
+        "post": {
+            "summary": "Upload small blobs in one request: each framed as its SHA-256 (32 "
+            "bytes), its length (4 bytes, big-endian) and its bytes; all checked before "
+            "any is stored.",
+            "operationId": "v1_post_objects",
+            "parameters": [root],
+            "requestBody": {
+                "required": True,
+                "content": {"application/octet-stream": {"schema": _BYTES}},
+            },
+            "responses": {
+                "200": {
+                    "description": "JSON",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"stored": {"type": "integer"}},
+                                "required": ["stored"],
+                            }
+                        }
+                    },
+                },
+                **errors(*ANY, 403, 502),
+            },
+        }
     }
     paths[api.PREFIX + api.OBJECTS_PATH] = {
         "get": {

@@ -372,3 +372,23 @@ def test_a_retry_after_the_server_was_killed_appends_nothing_twice(tmp_path: Pat
 
     with open_log(env["CATALOG_LOG"]) as log:
         assert log.end_offsets() == {0: 1}  # one record
+
+
+def test_small_blobs_go_in_one_request_all_checked_first(
+    server: CatalogService, tmp_path: Path
+) -> None:
+    from catalog.api import frame_blobs
+
+    root = str(tmp_path / "artifacts" / "team")
+    good = [(hashlib.sha256(b).hexdigest(), b) for b in (b"one", b"two")]
+    wrong = (hashlib.sha256(b"three").hexdigest(), b"not three")
+    status, answer = raw(
+        server, "POST", f"/objects/sha256?root={root}", frame_blobs([*good, wrong])
+    )
+    assert status == 400 and answer["error"] == "DigestMismatch", answer
+    assert not list((tmp_path / "artifacts").rglob(good[0][0][2:]))  # none of the batch kept
+    status, answer = raw(server, "POST", f"/objects/sha256?root={root}", frame_blobs(good))
+    assert status == 200 and answer == {"stored": 2}
+    for digest, _ in good:
+        assert raw(server, "GET", f"/objects/sha256/{digest}?root={root}&stat=1")[1]["size"] == 3
+    assert raw(server, "POST", f"/objects/sha256?root={root}", b"\x00" * 10)[0] == 400
