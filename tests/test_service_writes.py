@@ -389,6 +389,6 @@ def test_small_blobs_go_in_one_request_all_checked_first(
     assert not list((tmp_path / "artifacts").rglob(good[0][0][2:]))  # none of the batch kept
     status, answer = raw(server, "POST", f"/objects/sha256?root={root}", frame_blobs(good))
     assert status == 200 and answer == {"stored": 2}
-    for digest, _ in good:
-        assert raw(server, "GET", f"/objects/sha256/{digest}?root={root}&stat=1")[1]["size"] == 3
+    for name, _ in good:
+        assert raw(server, "GET", f"/objects/sha256/{name}?root={root}&stat=1")[1]["size"] == 3
     assert raw(server, "POST", f"/objects/sha256?root={root}", b"\x00" * 10)[0] == 400
