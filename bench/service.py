@@ -65,9 +65,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _serve(root: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _serve(root: Path, **extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    """``catalog serve`` on ``root``'s log and store (``extra``: more of its environment)."""
     port = _free_port()
-    env = _env(root, None)
+    env = {**_env(root, None), **extra}
     proc = subprocess.Popen(
         [sys.executable, "-m", "catalog.cli", "serve", "--port", str(port), "--no-ui"]
         + ["--db", str(root / "served.duckdb")],

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -32,16 +31,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, Context, Result, bench_main, child_env, p50, say
+from bench.common import Context, Result, bench_main, p50, say
+from bench.service import _free_port, _serve
 
 TOKEN = "bench-write-token-0123456789"
 MLFLOW_VENV = Path.home() / ".cache" / "catalog-bench" / "mlflow-server"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_http(url: str, proc: subprocess.Popen[Any], what: str, timeout: float = 120) -> None:
@@ -56,28 +50,6 @@ def _wait_http(url: str, proc: subprocess.Popen[Any], what: str, timeout: float 
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError(f"{what} did not start")
-
-
-def _serve(root: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {k: v for k, v in child_env().items() if not k.startswith("CATALOG_")}
-    env.update(
-        CATALOG_HOME=str(root / "server"),
-        CATALOG_LOG=f"file://{root / 'events.db'}",
-        CATALOG_ARTIFACT_PATH=str(root / "artifacts"),
-        CATALOG_WRITE_TOKEN=TOKEN,
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "catalog.cli", "serve", "--port", str(port), "--no-ui"]
-        + ["--db", str(root / "served.duckdb")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    _wait_http(url + "/api/v1/health", proc, "catalog serve")
-    return proc, url
 
 
 def _rss_mb(pid: int) -> float:
@@ -200,7 +172,7 @@ def run(ctx: Context) -> list[Result]:
     n_sync = ctx.scale(200, 50)
     big_mb = ctx.scale(1024, 128)
     files = _files(root, max(n_batch, n_mlflow))
-    proc, url = _serve(root)
+    proc, url = _serve(root, CATALOG_WRITE_TOKEN=TOKEN)
     try:
         cat = _catalog(url)
         say(f"SDK through the service: {n_batch:,} files of 1 KiB in batches of 100")

@@ -259,9 +259,10 @@ class Catalog:
     def store_of(self, artifact: Artifact) -> store.ObjectStore:
         """The object store holding an artifact's blob."""
         target = artifact.target_path
-        if not target or "/objects/sha256/" not in target:
+        root = store.root_of(target)
+        if root is None:
             raise InvalidInput(f"{artifact.uri} has no content in the catalog's store")
-        return self.store_for(target.rsplit("/objects/sha256/", 1)[0])
+        return self.store_for(root)
 
     @contextmanager
     def session(self) -> Iterator[Catalog]:
@@ -682,9 +683,10 @@ class Catalog:
                 blob = cas.put_file(body_path)
                 target, size = blob.url, blob.size
             else:
-                if not target or "/objects/sha256/" not in str(target):
+                root = store.root_of(str(target) if target else None)
+                if root is None:
                     raise InvalidInput(f"{key}: the document names no stored bytes; give the body")
-                cas = self.store_for(str(target).rsplit("/objects/sha256/", 1)[0])
+                cas = self.store_for(root)
                 if not cas.exists(digest):
                     raise BlobNotFound(digest, str(target))
                 with cas.open(digest) as fh:  # re-hash: raises DigestMismatch

@@ -34,7 +34,7 @@ from catalog.config import expand_template
 from catalog.errors import BlobNotFound, DigestMismatch, EventError, Forbidden, InvalidInput
 from catalog.events.model import ArtifactLogged, CatalogEvent
 from catalog.log import Position
-from catalog.store import CHUNK_SIZE, Blob, ObjectStore, normalize_url, validate_digest
+from catalog.store import CHUNK_SIZE, Blob, ObjectStore, normalize_url, root_of, validate_digest
 from catalog.writer import next_offsets
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -177,15 +177,13 @@ class Intake:
             except EventError as exc:
                 raise InvalidInput(f"event {i} of the batch does not decode: {exc}") from None
         for ev in events:
-            writer.message(ev)  # the limits of a local writer (LimitExceeded)
             self._check_blobs(ev)
         with self._lock:
             known = self._known([ev.event_id for ev in events])
-            fresh: list[CatalogEvent] = []
-            for ev in events:
-                if ev.event_id not in known and ev.event_id not in {e.event_id for e in fresh}:
-                    fresh.append(ev)
+            fresh = list({ev.event_id: ev for ev in events if ev.event_id not in known}.values())
             if fresh:
+                # the local writer's own append: every event encoded and held to its
+                # limits (LimitExceeded) before any is appended
                 written = writer.append(fresh)
                 for ev, pos in zip(fresh, written.positions, strict=True):
                     known[ev.event_id] = pos
@@ -227,10 +225,9 @@ class Intake:
         p = ev.payload
         if not isinstance(p, ArtifactLogged) or not p.hash:
             return
-        target = p.target_path or ""
-        if "/objects/sha256/" not in target:
+        root = root_of(p.target_path)
+        if root is None:
             return
-        root = target.rsplit("/objects/sha256/", 1)[0]
         if not self.catalog.store_for(root).exists(p.hash):
             raise BlobNotFound(p.hash, f"{root} (named by {ev.project}/{ev.key}: upload it first)")
 

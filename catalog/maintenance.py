@@ -57,7 +57,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from catalog import query
+from catalog import query, store
 from catalog.client import Catalog
 from catalog.consumers.digest import digest as projection_digest
 from catalog.consumers.projection import Projection
@@ -81,7 +81,7 @@ DEFAULT_GRACE = timedelta(hours=24)
 #: "replay" in records, "scan" in blobs); ``total`` is known from the first call.
 Progress = Callable[[str, int, int], None]
 
-_CAS = "/objects/sha256/"
+_CAS = store.CAS_MARK
 _HEX64 = re.compile("[0-9a-f]{64}")
 
 
@@ -100,11 +100,7 @@ def _uri(row: dict[str, Any]) -> str:
         return f"store://{row['category']}/{row['project']}/{row['key']}^{row['uid']}"
 
 
-def _root(target_path: str | None) -> str | None:
-    """The store root of a content-addressed ``target_path``, else None."""
-    if not target_path or _CAS not in target_path:
-        return None
-    return target_path.rsplit(_CAS, 1)[0]
+_root = store.root_of
 
 
 def _digest_in(target_path: str | None) -> str | None:

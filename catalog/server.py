@@ -48,6 +48,7 @@ from catalog.service import Service, parse_common, served_catalog
 from catalog.store import validate_digest
 from catalog.uri import StoreURI
 from catalog.web.app import create_app, json_object, ui_of
+from catalog.web.data import Flag
 from catalog.web.openapi import ANY, CONTENT, DOCUMENT, NOT_MODIFIED, READ, errors
 from catalog.web.security import LOOPBACK_NAMES, Guard, is_loopback, load_tokens
 
@@ -159,24 +160,14 @@ def v1_routes(service: Service, readers: Readers | None = None) -> list[BaseRout
         media = request.headers.get("content-type", "").split(";")[0].strip()
         if media != api.EVENTS_MEDIA:
             raise InvalidInput(f"a batch of events is sent as {api.EVENTS_MEDIA}, not {media!r}")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > api.MAX_EVENTS_BODY:
-                raise LimitExceeded("a batch of events", len(body), api.MAX_EVENTS_BODY)
-        values = api.unframe_events(bytes(body))
-        wait = request.query_params.get("wait", "1") not in ("0", "false", "no")
+        values = api.unframe_events(await _capped_body(request, "events", api.MAX_EVENTS_BODY))
+        wait = WAIT.read(request.query_params, default=True)
         answer = await pool.run(intake(request).accept, values, wait=wait)
         return Response(json.dumps(answer), media_type="application/json")
 
     async def small_objects(request: Request) -> Response:
         ui_of(request).guard.check_api_write(request)
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > api.MAX_BLOBS_BODY:
-                raise LimitExceeded("a batch of blobs", len(body), api.MAX_BLOBS_BODY)
-        blobs = api.unframe_blobs(bytes(body))
+        blobs = api.unframe_blobs(await _capped_body(request, "blobs", api.MAX_BLOBS_BODY))
         cas = await run_in_threadpool(intake(request).store, request.query_params.get("root"))
         stored_count = await pool.run(intake(request).store_small, cas, blobs)
         return Response(json.dumps({"stored": stored_count}), media_type="application/json")
@@ -227,6 +218,21 @@ def v1_routes(service: Service, readers: Readers | None = None) -> list[BaseRout
         Route(p + "/artifacts/content", content),
         Route(p + "/artifacts/yaml", yaml_document),
     ]
+
+
+#: Whether a POST of events waits for their outcome (the default) or only their positions.
+WAIT = Flag("wait", "Answer the outcome too, once the service has applied the events "
+            "(the default); off: positions only.")  # fmt: skip
+
+
+async def _capped_body(request: Request, what: str, limit: int) -> bytes:
+    """A write's whole body, refused past ``limit`` bytes (before reading it all)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise LimitExceeded(f"a batch of {what}", len(body), limit)
+    return bytes(body)
 
 
 def _uri(request: Request) -> StoreURI:
@@ -381,12 +387,7 @@ def v1_openapi() -> dict[str, Any]:
 
 def _write_paths(paths: dict[str, Any]) -> None:
     """Writes through the service (:mod:`catalog.intake`): events, and blobs by digest."""
-    wait = _param(
-        "wait",
-        {"type": "string", "enum": ["0", "1"]},
-        "1 (default): answer the "
-        "outcome too, once the service has applied the events; 0: positions only.",
-    )
+    wait = _param(WAIT.name, WAIT.schema(), WAIT.doc)
     positions = {
         "type": "object",
         "properties": {

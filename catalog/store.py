@@ -241,6 +241,18 @@ class Manifest:
 # ------------------------------------------------------------------- the store
 
 
+#: What a content-addressed path holds between its store's root and the digest.
+CAS_MARK = "/objects/sha256/"
+
+
+def root_of(target_path: str | None) -> str | None:
+    """The store root of a content-addressed ``target_path`` (``<root>/objects/sha256/ab/…``),
+    else None (a reference to bytes the catalog does not store)."""
+    if not target_path or CAS_MARK not in target_path:
+        return None
+    return target_path.rsplit(CAS_MARK, 1)[0]
+
+
 class ObjectStore:
     """Blobs named by their SHA-256 under ``<root>/objects/sha256/``.
 

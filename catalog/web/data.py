@@ -22,6 +22,7 @@ from catalog.client import Catalog
 from catalog.datastore import DataItem
 from catalog.errors import ArtifactNotFound, InvalidInput
 from catalog.execution import get_run
+from catalog.store import root_of
 from catalog.uri import MAX_ITERATION, StoreURI, is_store_uri
 from catalog.validation import (
     parse_label_args,
@@ -416,7 +417,7 @@ def versions(cat: Catalog, project: str, key: str) -> dict[str, Any]:
 def dataitem(cat: Catalog, project: str, key: str, uid: str | None) -> tuple[Artifact, DataItem]:
     """The version and a verified reader of its content, if the catalog stores it."""
     art = get_version(cat, project, key, uid=uid)
-    if not art.hash or not art.target_path or "/objects/sha256/" not in art.target_path:
+    if not art.hash or root_of(art.target_path) is None:
         raise InvalidInput(
             f"{art.uri} has no content in the catalog's store"
             + (f" (it refers to {art.target_path})" if art.target_path else "")
@@ -429,9 +430,9 @@ def attachment(cat: Catalog, project: str, key: str, uid: str | None, name: str)
     """An attachment of a version (a plot's HTML viewer), read and verified."""
     art = get_version(cat, project, key, uid=uid)
     found = (art.spec.attachments or {}).get(name)
-    if not found or "/objects/sha256/" not in str(found.get("target_path", "")):
+    root = root_of(str(found.get("target_path") or "")) if found else None
+    if not found or root is None:
         raise InvalidInput(f"{art.uri} has no attachment {name!r}")
-    root = str(found["target_path"]).rsplit("/objects/sha256/", 1)[0]
     return cat.store_for(root).get_bytes(str(found["hash"]))
 
 

@@ -12,7 +12,6 @@ where every event gets its claimed time); the log keeps the machine's.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,21 +22,9 @@ import pytest
 from catalog import Catalog
 from catalog.events import model
 from catalog.maintenance import gc
-from reliability.helpers import catalog_env, invoke, record
+from reliability.helpers import invoke, record
 
 YEAR = timedelta(days=365)
-
-
-@pytest.fixture
-def cat(tmp_path: Path) -> Iterator[Catalog]:
-    env = catalog_env(tmp_path)
-    with Catalog(
-        log=env["CATALOG_LOG"],
-        db=env["CATALOG_DB"],
-        artifact_path=env["CATALOG_ARTIFACT_PATH"],
-        project="default",
-    ) as catalog:
-        yield catalog
 
 
 def clock_off_by(monkeypatch: pytest.MonkeyPatch, offset: timedelta) -> None:

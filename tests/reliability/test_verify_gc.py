@@ -59,18 +59,6 @@ def log_took_at(cat: Catalog, offset: int, when: datetime) -> None:
         )
 
 
-@pytest.fixture
-def cat(tmp_path: Path) -> Catalog:
-    env = catalog_env(tmp_path)
-    with Catalog(
-        log=env["CATALOG_LOG"],
-        db=env["CATALOG_DB"],
-        artifact_path=env["CATALOG_ARTIFACT_PATH"],
-        project="default",
-    ) as catalog:
-        yield catalog
-
-
 def populate(cat: Catalog, tmp_path: Path) -> dict[str, object]:
     folder = tmp_path / "model"
     (folder / "sub").mkdir(parents=True)
