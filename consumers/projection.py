@@ -624,7 +624,19 @@ class Projection:
 
     def _of_keys(self, sql: str, keys: set[tuple[str, str]]) -> pa.Table:
         """The result of ``sql`` (a SELECT from one table, ending before its WHERE) on
-        the rows of the (project, key) pairs ``keys``: found by key, then by pair."""
+        the rows of the (project, key) pairs ``keys``: a few found by key (the key
+        index), then kept by pair; many by a join on both."""
+        if len(keys) > SMALL_LOOKUP:
+            ordered = sorted(keys)
+            return self._query(
+                f"{sql} SEMI JOIN _keys USING (project, key)",
+                _keys=pa.table(
+                    {
+                        "project": pa.array([k[0] for k in ordered], STR),
+                        "key": pa.array([k[1] for k in ordered], STR),
+                    }
+                ),
+            )
         found = self._where(sql, "key", sorted({k for _, k in keys}))
         if found.num_rows == 0:
             return found
