@@ -33,6 +33,7 @@ from catalog.errors import (
     InvalidInput,
     InvalidKey,
 )
+from catalog.events.model import describe
 from catalog.query import skew_note
 from catalog.validation import (
     BIDI_CONTROLS,
@@ -784,7 +785,7 @@ def _audit_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in rows:
         r["payload"] = json.loads(r["payload"]) if isinstance(r["payload"], str) else r["payload"]
         r["position"] = f"{r['partition']}:{r['offset']}"
-        r["what"] = _summary(r["type"], r["payload"])
+        r["what"] = describe(r["type"], r["payload"])
         # the log's time; what a writer with a wrong clock claimed is said beside it
         skew = skew_note(r["clock_skew_s"])
         claimed = f" ({skew}: {_cell(r['occurred_at'])})" if skew else ""
@@ -949,36 +950,6 @@ def diff(
         click.echo(f"\n{title}: {len(rows)}")
         if rows:
             click.echo(table(rows, columns, 40))
-
-
-def _summary(etype: str, payload: dict[str, Any]) -> str:
-    uid = (payload.get("uid") or "")[:12]
-    if etype == "ArtifactLogged":
-        return f"{payload['kind']} {uid}" + (f" tag={payload['tag']}" if payload.get("tag") else "")
-    if etype == "ArtifactTagged":
-        return f"{payload['tag']} -> {uid}"
-    if etype == "ArtifactUntagged":
-        return f"-{payload['tag']}"
-    if etype == "ArtifactUpdated":
-        changed = [
-            k
-            for k in ("labels_set", "labels_removed", "extra_data_set", "spec_set")
-            if payload.get(k)
-        ]
-        return f"{uid} " + ",".join(changed)
-    if etype == "ArtifactDeleted":
-        return (
-            "all versions"
-            if payload.get("all_versions")
-            else ",".join(u[:12] for u in payload.get("uids", []))
-        )
-    if etype in ("RunStarted", "RunFinished"):
-        return str(payload.get("name") or payload.get("state") or "")
-    if etype == "ProjectConfigured":
-        return ",".join(
-            k for k in ("artifact_path", "description", "owner", "labels") if payload.get(k)
-        )
-    return ""
 
 
 # ---------------------------------------------------------------- operate

@@ -509,12 +509,9 @@ def cut_at_time(con: Con, when: datetime, ends: dict[int, int]) -> dict[int, int
 # counts stop at a cap, so a page costs about the same on a catalog of a hundred
 # versions and of a million.
 
-#: Columns of a listing row: every ``artifacts`` column but the (possibly large) spec.
-LIST_COLUMNS = (
-    "project, key, iteration, uid, kind, category, tree, hash, size, target_path, format, "
-    "filename, labels, producer, extra_data, description, created, updated, created_by, "
-    "updated_by, deleted"
-)
+#: Columns of a listing row: every ``artifacts`` column but the (possibly large)
+#: spec and the log position (a new column is listed without an edit here).
+LIST_COLUMNS = "a.* EXCLUDE (spec, log_partition, log_offset)"
 
 
 class Page(TypedDict):
@@ -628,10 +625,9 @@ def _with_tags(con: Con, uids: Sequence[str]) -> list[Row]:
     """:data:`LIST_COLUMNS` and ``tags`` of the versions ``uids`` (one query)."""
     if not uids:
         return []
-    columns = ", ".join(f"a.{c.strip()}" for c in LIST_COLUMNS.split(","))
     return _rows(
         con,
-        f"SELECT {columns}, COALESCE(t.tags, []) AS tags FROM artifacts a LEFT JOIN "
+        f"SELECT {LIST_COLUMNS}, COALESCE(t.tags, []) AS tags FROM artifacts a LEFT JOIN "
         f"(SELECT uid, list(tag ORDER BY tag) AS tags FROM tags WHERE uid IN {_marks(uids)} "
         f"GROUP BY uid) t USING (uid) WHERE a.uid IN {_marks(uids)}",
         [*uids, *uids],

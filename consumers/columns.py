@@ -45,6 +45,7 @@ from catalog.validation import (
     validate_project,
 )
 
+from . import schema
 from .fold import (
     LazyRow,
     Needs,
@@ -59,21 +60,11 @@ from .fold import (
 LOGGED = "catalog.ArtifactLogged"
 TS = pa.timestamp("us", tz="UTC")
 
-#: the artifacts columns a lazy row takes from the payload, as named there
-PAYLOAD_FIELDS = (
-    "kind",
-    "tree",
-    "hash",
-    "size",
-    "target_path",
-    "format",
-    "filename",
-    "labels",
-    "producer",
-    "extra_data",
-    "spec",
-    "description",
-)
+#: (column, field) of what a lazy row leaves in the batch's columns: what a log
+#: writes as it carries it (consumers.schema), but the identity the rules read
+PAYLOAD_FIELDS = tuple((c, f) for c, f in schema.LOGGED_FIELDS if c not in ("uid", "iteration"))
+#: the map fields of ArtifactLogged that are columns (a row holds each as a dict of its own)
+MAPS = tuple(c.name for c in schema.ARTIFACTS.columns if c.type == schema.MAP and c.logged)
 
 #: per check of short names, values it accepted in earlier batches (they repeat)
 _ACCEPTED: dict[str, set[Any]] = {name: set() for name in ("project", "key", "kind", "tag")}
@@ -147,7 +138,7 @@ class LoggedColumns:
             if self.struct is None:  # a batch without ArtifactLogged
                 return []
             values = self.struct.field(name).to_pylist()
-            if name in ("labels", "extra_data"):
+            if name in MAPS:
                 values = [dict(v) for v in values]
             self._lists[name] = values
         return self._lists[name]
@@ -202,17 +193,19 @@ class LoggedColumns:
         )
         if len(take):
             payload = self.struct.take(take)
-            columns = [payload.field(name).to_pylist() for name in PAYLOAD_FIELDS]
+            columns = [payload.field(name).to_pylist() for _, name in PAYLOAD_FIELDS]
+            names = [column for column, _ in PAYLOAD_FIELDS]
             for i, values in zip(take.to_pylist(), zip(*columns, strict=True), strict=True):
-                self._filled[i] = dict(zip(PAYLOAD_FIELDS, values, strict=True))
+                self._filled[i] = dict(zip(names, values, strict=True))
 
     def row(self, index: int) -> Row:
         """The payload fields of batch row ``index`` as the event path writes them."""
         i = int(self.position[index])
         row = self._filled.pop(i, None)
         if row is None:  # not prefetched: this row's values alone (whole columns cost ~50 ms)
-            row = {name: self.struct.field(name)[i].as_py() for name in PAYLOAD_FIELDS}
-        row["labels"], row["extra_data"] = dict(row["labels"]), dict(row["extra_data"])  # own
+            row = {c: self.struct.field(name)[i].as_py() for c, name in PAYLOAD_FIELDS}
+        for name in MAPS:
+            row[name] = dict(row[name])  # its own
         row["category"] = KIND_CATEGORY[row["kind"]]
         return row
 
@@ -360,8 +353,6 @@ class LoggedColumns:
             "key": env["key"].take(indices),
             "updated": env["logged_at"].take(indices),
             "updated_by": env["actor"].take(indices),
-            "iteration": self.struct.field("iteration").take(take),
-            "uid": self.struct.field("uid").take(take),
             "deleted": pa.array([False] * len(indices)),
         }
         for name in ("created", "created_by", "log_partition", "log_offset"):
@@ -373,9 +364,9 @@ class LoggedColumns:
             columns["created_by"] += [actors[j] for j, _ in plain]
             columns["log_partition"] += [r.partition for _, r in plain]
             columns["log_offset"] += [r.offset for _, r in plain]
-        for name in PAYLOAD_FIELDS:
-            columns[name] = self.struct.field(name).take(take)
-        for name in ("labels", "extra_data"):
+        for column, name in schema.LOGGED_FIELDS:
+            columns[column] = self.struct.field(name).take(take)
+        for name in MAPS:
             columns[name] = sorted_map(columns[name])
         columns["category"] = [KIND_CATEGORY[k] for k in columns["kind"].to_pylist()]
         return pa.table(

@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -62,6 +62,8 @@ from catalog.validation import (
     validate_new_tag,
     validate_project,
 )
+
+from . import schema
 
 Row = dict[str, Any]
 KeyId = tuple[str, str]  # (project, key)
@@ -177,6 +179,15 @@ class LazyRow(dict):  # type: ignore[type-arg]
         if self.source is None:
             raise KeyError(name)
         return self.fill()[name]
+
+
+def _cell(value: Any) -> Any:
+    """A payload field as a row holds it: a map as a dict of its own, a record as a dict."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return value
 
 
 def check_tag(tag: str) -> None:
@@ -437,37 +448,21 @@ class Fold:
             raise Refused(f"bad ArtifactLogged: {reason}") from exc
         if p.tag is not None:
             check_tag(p.tag)
-        row: Row = {
-            "project": ev.project,
-            "key": ev.key,
-            "iteration": p.iteration,
-            "uid": p.uid,
-            "kind": p.kind,
-            "category": category,
-            "tree": p.tree,
-            "hash": p.hash,
-            "size": p.size,
-            "target_path": p.target_path,
-            "format": p.format,
-            "filename": p.filename,
-            "labels": labels,
-            "producer": {
-                "kind": p.producer.kind,
-                "name": p.producer.name,
-                "uri": p.producer.uri,
-                "owner": p.producer.owner,
-            },
-            "extra_data": dict(p.extra_data),
-            "spec": p.spec,  # validated above; stored as written (the digest normalises JSON)
-            "description": p.description,
-            "created": None,  # set by _log_version
-            "updated": ev.at,
-            "created_by": None,
-            "updated_by": ev.actor,
-            "deleted": False,
-            "log_partition": record.partition,
-            "log_offset": record.offset,
-        }
+        row: Row = {column: _cell(getattr(p, name)) for column, name in schema.LOGGED_FIELDS}
+        row.update(
+            project=ev.project,
+            key=ev.key,
+            category=category,
+            labels=labels,
+            # spec: validated above; stored as written (the digest normalises JSON)
+            created=None,  # set by _log_version
+            updated=ev.at,
+            created_by=None,
+            updated_by=ev.actor,
+            deleted=False,
+            log_partition=record.partition,
+            log_offset=record.offset,
+        )
         self._log_version(ev, record, row, p.tag, p.sources)
 
     def log_lazy(

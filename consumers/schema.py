@@ -26,6 +26,9 @@ class Column:
     name: str
     type: str
     doc: str
+    #: for ``artifacts``: the ``ArtifactLogged`` field the column is copied from, as
+    #: it is (a map as a map, a record as a struct); None for what the rules derive
+    logged: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class Table:
         return [c.name for c in self.columns]
 
 
-def _t(name: str, doc: str, *cols: tuple[str, str, str]) -> Table:
+def _t(name: str, doc: str, *cols: tuple[str, ...]) -> Table:
     return Table(name, doc, tuple(Column(*c) for c in cols))
 
 
@@ -52,21 +55,46 @@ ARTIFACTS = _t(
     "One row per artifact version, deleted versions included (``deleted`` is true).",
     ("project", "VARCHAR", "Project name."),
     ("key", "VARCHAR", "Artifact key, as the user passed it."),
-    ("iteration", "INTEGER", "Iteration (hyper-parameter child) number; 0 for the parent."),
-    ("uid", "VARCHAR", "The version's unique, deterministic id."),
-    ("kind", "VARCHAR", "artifact, dir, plot, table, dataset, model, feature-set, ..."),
+    (
+        "iteration",
+        "INTEGER",
+        "Iteration (hyper-parameter child) number; 0 for the parent.",
+        "iteration",
+    ),
+    ("uid", "VARCHAR", "The version's unique, deterministic id.", "uid"),
+    ("kind", "VARCHAR", "artifact, dir, plot, table, dataset, model, feature-set, ...", "kind"),
     ("category", "VARCHAR", "URI category: artifacts, datasets, models, feature-sets, ..."),
-    ("tree", "VARCHAR", "Producer tree: the uid of the run that logged it, or empty."),
-    ("hash", "VARCHAR", "sha256 of the content (of the manifest for directories); NULL if none."),
-    ("size", "BIGINT", "Content size in bytes (total for directories)."),
-    ("target_path", "VARCHAR", "URL of the content-addressed blob holding the bytes."),
-    ("format", "VARCHAR", "Content format: csv, parquet, png, ..."),
-    ("filename", "VARCHAR", "Original file name, used to name downloads."),
-    ("labels", MAP, "Labels (mutable: ArtifactUpdated changes them in place)."),
-    ("producer", PRODUCER, "What produced the version: kind (run, client), name, uri, owner."),
-    ("extra_data", MAP, "Links: name to pinned store URI or URL."),
-    ("spec", "JSON", "Kind-specific metadata: dataset schema/preview/stats, model metrics..."),
-    ("description", "VARCHAR", "Free text."),
+    ("tree", "VARCHAR", "Producer tree: the uid of the run that logged it, or empty.", "tree"),
+    (
+        "hash",
+        "VARCHAR",
+        "sha256 of the content (of the manifest for directories); NULL if none.",
+        "hash",
+    ),
+    ("size", "BIGINT", "Content size in bytes (total for directories).", "size"),
+    (
+        "target_path",
+        "VARCHAR",
+        "URL of the content-addressed blob holding the bytes.",
+        "target_path",
+    ),
+    ("format", "VARCHAR", "Content format: csv, parquet, png, ...", "format"),
+    ("filename", "VARCHAR", "Original file name, used to name downloads.", "filename"),
+    ("labels", MAP, "Labels (mutable: ArtifactUpdated changes them in place).", "labels"),
+    (
+        "producer",
+        PRODUCER,
+        "What produced the version: kind (run, client), name, uri, owner.",
+        "producer",
+    ),
+    ("extra_data", MAP, "Links: name to pinned store URI or URL.", "extra_data"),
+    (
+        "spec",
+        "JSON",
+        "Kind-specific metadata: dataset schema/preview/stats, model metrics...",
+        "spec",
+    ),
+    ("description", "VARCHAR", "Free text.", "description"),
     ("created", "TIMESTAMPTZ", "When the version was first logged."),
     ("updated", "TIMESTAMPTZ", "When the version last changed (logged again, updated, deleted)."),
     ("created_by", "VARCHAR", "Actor of the first ArtifactLogged event."),
@@ -75,6 +103,10 @@ ARTIFACTS = _t(
     ("log_partition", "INTEGER", "Log partition of the version's last ArtifactLogged event."),
     ("log_offset", "BIGINT", "Log offset of that event; orders versions of a key (latest)."),
 )
+
+#: (column, field) of the ``artifacts`` columns an ``ArtifactLogged`` writes as it
+#: carries them; the rules derive the others
+LOGGED_FIELDS = tuple((c.name, c.logged) for c in ARTIFACTS.columns if c.logged is not None)
 
 TAGS = _t(
     "tags",

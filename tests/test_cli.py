@@ -625,7 +625,7 @@ def test_audit_filters(app: App) -> None:
     ]
     assert len(lines) == 4
     assert lines[2].startswith("0:1 ")
-    assert "alice" in lines[2] and "v1 -> " in lines[2]
+    assert "alice" in lines[2] and "tag v1 -> " in lines[2]
 
 
 def test_audit_dead_letters(app: App, iris: str) -> None:

@@ -39,6 +39,7 @@ from catalog.events.model import (
     RunInput,
     RunStarted,
     SourceRef,
+    build_record,
 )
 from catalog.log import Record
 
@@ -125,6 +126,35 @@ ALL_PAYLOADS = [
     ),
     ArtifactDeleted(uids=("u1", "u2"), reason="gdpr"),
 ]
+
+
+@pytest.mark.parametrize("payload", ALL_PAYLOADS, ids=lambda p: type(p).__name__)
+def test_build_record_equals_the_constructor(payload: object) -> None:
+    """Given every field, or only those that differ from their defaults (as a caller
+    written before a field was added passes them), as the constructor builds it."""
+    cls = type(payload)
+    every = {f.name: getattr(payload, f.name) for f in dataclasses.fields(payload)}  # type: ignore[arg-type]
+    assert build_record(cls, every) == payload
+    required = {
+        f.name: every[f.name]
+        for f in dataclasses.fields(payload)  # type: ignore[arg-type]
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+    changed = {
+        name: value
+        for name, value in every.items()
+        if name in required or value != getattr(cls(**required), name)
+    }
+    built = build_record(cls, changed)
+    assert built == payload
+    assert built == cls(**changed)
+
+
+def test_build_record_refuses_missing_and_unknown_fields() -> None:
+    with pytest.raises(TypeError, match=r"missing fields \['tag'\]"):
+        build_record(ArtifactTagged, {"uid": "u"})
+    with pytest.raises(TypeError, match=r"unknown fields \['colour'\]"):
+        build_record(ArtifactTagged, {"uid": "u", "tag": "t", "colour": "red"})
 
 
 @pytest.mark.parametrize("payload", ALL_PAYLOADS, ids=lambda p: type(p).__name__)

@@ -481,10 +481,10 @@ def test_a_lazy_rows_fields_are_the_same_prefetched_or_not() -> None:
     logged = LoggedColumns(batch)
     rows = logged.rows.tolist()
     uid_of = {j: logged.struct.field("uid")[int(logged.position[j])].as_py() for j in rows}
-    columns = {name: logged.struct.field(name).to_pylist() for name in PAYLOAD_FIELDS}
+    columns = {c: logged.struct.field(name).to_pylist() for c, name in PAYLOAD_FIELDS}
 
     def expected(j: int) -> dict[str, object]:
-        row = {name: columns[name][int(logged.position[j])] for name in PAYLOAD_FIELDS}
+        row = {c: columns[c][int(logged.position[j])] for c, _ in PAYLOAD_FIELDS}
         row["labels"], row["extra_data"] = dict(row["labels"]), dict(row["extra_data"])
         return row
 

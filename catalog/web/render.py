@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from catalog.events.model import describe
+
 # ------------------------------------------------------------------ numbers
 
 
@@ -112,37 +114,7 @@ def artifact_href(project: str, key: str, uid: str | None = None, iteration: int
 
 def event_summary(event: Mapping[str, Any]) -> str:
     """One line saying what an event did (for the history table)."""
-    p = event.get("payload") or {}
-    kind = event.get("type")
-    uid = short(p.get("uid"))
-    if kind == "ArtifactLogged":
-        text = f"logged {p.get('kind', 'artifact')} version {uid}"
-        return text + (f" with tag {p['tag']}" if p.get("tag") else "")
-    if kind == "ArtifactTagged":
-        return f"tag {p.get('tag')} → {uid}"
-    if kind == "ArtifactUntagged":
-        return f"removed tag {p.get('tag')}" + (f" from {uid}" if uid else "")
-    if kind == "ArtifactUpdated":
-        parts = []
-        for name, what in (("labels_set", "labels"), ("extra_data_set", "links")):
-            if p.get(name):
-                parts.append(f"set {what} " + ", ".join(f"{k}={v}" for k, v in p[name].items()))
-        for name, what in (("labels_removed", "labels"), ("extra_data_removed", "links")):
-            if p.get(name):
-                parts.append(f"removed {what} " + ", ".join(p[name]))
-        if p.get("spec_set") or p.get("spec_removed"):
-            parts.append("changed the spec")
-        if p.get("description") is not None:
-            parts.append("changed the description")
-        return f"updated {uid}: " + ("; ".join(parts) or "no change")
-    if kind == "ArtifactDeleted":
-        what = (
-            "deleted every version"
-            if p.get("all_versions")
-            else "deleted " + ", ".join(short(u) for u in p.get("uids") or [])
-        )
-        return what + (f" ({p['reason']})" if p.get("reason") else "")
-    return str(kind)
+    return describe(str(event.get("type")), event.get("payload") or {})
 
 
 # --------------------------------------------------------------- histograms
