@@ -234,7 +234,7 @@ class MLClientCtx:
         self._catalog = catalog
         self.name = name
         self.project = project
-        self.uid = _Uid(uid or uuid.uuid4().hex)
+        self.uid = uid or uuid.uuid4().hex
         self.iteration = iteration
         self._parent = parent
         self.parameters = dict(parameters or {})
@@ -592,7 +592,8 @@ class RunObject:
 
     @property
     def uid(self) -> str:
-        return self._ctx.uid
+        """The run uid; calling it also gives it (MLRun's ``run.uid()``)."""
+        return _Uid(self._ctx.uid)
 
     @property
     def metadata(self) -> Any:
@@ -729,7 +730,8 @@ def _handler_args(
                 args[name] = inputs[name]
         elif name in params:
             args[name] = params[name]
-    unknown = [k for k in [*params, *inputs] if k not in names]
+    # an input the handler does not take is still the run's: read with context.get_input
+    unknown = [k for k in params if k not in names]
     if unknown and not accepts_any:
         raise InvalidInput(
             f"handler {handler.__name__}() takes no parameter(s) {', '.join(map(repr, unknown))}"
@@ -737,7 +739,10 @@ def _handler_args(
         )
     if accepts_any:
         for k in unknown:
-            args[k] = inputs[k] if k in inputs else params[k]
+            args[k] = params[k]
+        for k in inputs:
+            if k not in names and k.isidentifier():
+                args[k] = inputs[k]
     missing = [
         n
         for n, p in sig.parameters.items()

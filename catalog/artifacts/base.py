@@ -198,6 +198,10 @@ class Artifact:
     def iter(self) -> int:
         return int(self.metadata.iter or 0)
 
+    @iter.setter
+    def iter(self, value: int | None) -> None:
+        self.metadata.iter = value
+
     @property
     def tag(self) -> str | None:
         return self.metadata.tag  # type: ignore[no-any-return]
