@@ -29,16 +29,21 @@ from catalog.errors import (
     InvalidURI,
     NotFound,
 )
-from catalog.execution import MLClientCtx, RunObject, get_run, run_local
+from catalog.execution import MLClientCtx, RunObject, get_or_create_ctx, get_run, run_local
+from catalog.handlers import handler
 from catalog.projects import (
     Project,
     get_catalog,
     get_dataitem,
+    get_object,
     get_or_create_project,
+    get_store_resource,
+    load_project,
     mlconf,
     new_project,
     set_environment,
 )
+from catalog.tasks import code_to_function, new_function, new_task, run_function
 from catalog.uri import StoreURI
 
 __version__ = "0.1.0"
@@ -59,12 +64,21 @@ __all__ = [
     "RunObject",
     "StoreURI",
     "__version__",
+    "code_to_function",
     "get_catalog",
     "get_dataitem",
+    "get_object",
+    "get_or_create_ctx",
     "get_or_create_project",
     "get_run",
+    "get_store_resource",
+    "handler",
+    "load_project",
     "mlconf",
+    "new_function",
     "new_project",
+    "new_task",
+    "run_function",
     "run_local",
     "set_environment",
 ]

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from catalog import jsonutil, store
 from catalog.artifacts.base import Artifact
+from catalog.artifacts.lists import ArtifactList
 from catalog.config import (
     Config,
     resolve_artifact_path,
@@ -45,6 +46,7 @@ from catalog.errors import (
     DigestMismatch,
     EventRefused,
     InvalidInput,
+    InvalidURI,
     LimitExceeded,
     NotFound,
 )
@@ -71,6 +73,7 @@ from catalog.uri import (
     DEFAULT_CATEGORY,
     KINDS,
     StoreURI,
+    canonical_category,
     category_for_kind,
     is_store_uri,
     parse_reference,
@@ -382,6 +385,8 @@ class Catalog:
         run_uid: str | None = None,
     ) -> str:
         """Resolve the artifact path: call, run, project, client config, default."""
+        artifact_path = os.fspath(artifact_path) if artifact_path is not None else None
+        run_path = os.fspath(run_path) if run_path is not None else None
         memo = (project, artifact_path, run_path, run_uid)
         if memo in self._resolved_paths:
             return self._resolved_paths[memo]
@@ -466,6 +471,20 @@ class Catalog:
         version. In a directory, a symbolic link that leaves it is refused
         unless ``follow_symlinks`` (its target's bytes are then stored).
         """
+        from catalog.artifacts.dataset import DatasetArtifact, is_frame
+
+        if is_frame(body):  # a DataFrame is a dataset's content: written in its format
+            if kind not in ("artifact", "dataset") or local_path is not None:
+                raise InvalidInput(
+                    f"a DataFrame body logs a dataset (kind {kind!r} and local_path= do not apply)"
+                )
+            return self.log_item(
+                DatasetArtifact(key, df=body, format=format),
+                project=project, labels=labels, tag=tag,
+                sources=list(sources.values()) if isinstance(sources, Mapping) else sources,
+                artifact_path=artifact_path, extra_data=extra_data, description=description,
+                iteration=iteration, producer=producer, tree=tree, run_path=run_path,
+            )  # fmt: skip
         project = validate_project(project or self.project)
         key = validate_key(key)
         if kind not in KINDS:
@@ -805,6 +824,14 @@ class Catalog:
         text = os.fspath(source) if isinstance(source, os.PathLike) else source
         if not isinstance(text, str) or not text:
             raise InvalidInput(f"a source must be an artifact, a URI or a path, not {source!r}")
+        if not is_store_uri(text) and "://" not in text and not os.path.exists(text):
+            # no such file: a key as typed where a URI is expected (customers:v2)
+            try:
+                text = str(parse_reference(text, default_project=project))
+            except InvalidURI:
+                raise InvalidInput(
+                    f"source {text!r} does not exist (no such file, and not an artifact key)"
+                ) from None
         if is_store_uri(text):
             art = self.get_artifact(text, project=project)
             return SourceRef(name=art.key, uri=text, uid=art.uid, hash=art.hash)
@@ -1015,7 +1042,7 @@ class Catalog:
         producer: str | None = None,
         order: str = "updated",
         all_projects: bool = False,
-    ) -> list[Artifact]:
+    ) -> ArtifactList:
         """Artifacts matching every filter given (latest versions unless told otherwise).
 
         ``labels`` uses MLRun's syntax: a dict, ``["k=v", "k"]`` or
@@ -1023,8 +1050,12 @@ class Catalog:
         ``until`` filter on ``updated``, inclusive; they accept datetimes, ISO
         8601 text or durations such as ``"1h"`` (an hour ago).
         """
-        if category is not None and category not in {category_for_kind(k) for k in KINDS}:
-            raise InvalidInput(f"unknown category {category!r}")
+        if category is not None:
+            category = canonical_category(category)  # MLRun's "model", "dataset" too
+            if category not in {category_for_kind(k) for k in KINDS}:
+                raise InvalidInput(f"unknown category {category!r}")
+        if name is not None and name.startswith("~"):
+            name = name[1:]  # MLRun's like-query; a name here always matches as a substring
         if kind is not None and kind not in KINDS:
             raise InvalidInput(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
         if tag is not None and tag != "*":
@@ -1047,7 +1078,7 @@ class Catalog:
             order=order,
         )
         rows = self.read("list_artifacts", q=q)
-        return [Artifact.from_row(r, tags=list(r.pop("tags"))) for r in rows]
+        return ArtifactList(Artifact.from_row(r, tags=list(r.pop("tags"))) for r in rows)
 
     def lineage(
         self,

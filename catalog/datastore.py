@@ -282,6 +282,47 @@ class DataItem:
             frame = frame[list(columns)]
         return frame
 
+    # ----------------------------------------------------------------- write
+
+    def _writable_url(self, what: str) -> str:
+        """The plain URL this item may write to; a catalog version is immutable."""
+        if self._artifact is not None:
+            raise InvalidInput(
+                f"cannot {what} {self.artifact_url}: a catalog version is immutable (read-only); "
+                "log a new version instead (log_artifact / log_dataset)"
+            )
+        return self._url
+
+    def put(self, data: bytes | str, append: bool = False) -> None:
+        """Write ``data`` (bytes, or text as UTF-8) to this URL, replacing what is there;
+        ``append=True`` adds it at the end. Plain URLs only (not catalog versions)."""
+        url = self._writable_url("put to")
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise InvalidInput(f"put takes bytes or text, not {type(data).__name__}")
+        if append and store.url_exists(url):
+            with store.open_url(url, "rb") as fh:
+                data = fh.read() + bytes(data)
+        store.put_bytes_atomic(url, bytes(data))
+        self._local = None
+
+    def upload(self, src_path: str | os.PathLike[str]) -> None:
+        """Copy the local file ``src_path`` to this URL. Plain URLs only."""
+        url = self._writable_url("upload to")
+        source = os.fspath(src_path)
+        if not os.path.isfile(source):
+            raise InvalidInput(f"upload: {source!r} is not a file")
+        store.put_local_file(source, url)
+        self._local = None
+
+    def delete(self) -> None:
+        """Remove the object at this URL (nothing if it is gone). Plain URLs only:
+        a catalog version is deleted with ``Catalog.delete_artifact`` (an event)."""
+        url = self._writable_url("delete")
+        store.remove_url(url)
+        self._local = None
+
     def show(self, format: str | None = None) -> Any:
         """Display the content: HTML/image in Jupyter, text otherwise."""
         suffix = (format or self.suffix.lstrip(".")).lower()

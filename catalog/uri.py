@@ -48,6 +48,7 @@ from catalog.validation import validate_key, validate_project, validate_tag, val
 
 __all__ = [
     "CATEGORIES",
+    "CATEGORY_ALIASES",
     "DEFAULT_CATEGORY",
     "KINDS",
     "KIND_CATEGORY",
@@ -55,6 +56,7 @@ __all__ = [
     "SCHEME",
     "TREE_RE",
     "StoreURI",
+    "canonical_category",
     "category_for_kind",
     "is_store_uri",
     "parse_reference",
@@ -80,6 +82,27 @@ KIND_CATEGORY: dict[str, str] = {
 }
 """Which URI category each artifact kind is filed under."""
 KINDS = tuple(KIND_CATEGORY)
+
+CATEGORY_ALIASES: dict[str, str] = {
+    "artifact": "artifacts",
+    "dataset": "datasets",
+    "model": "models",
+    "feature-set": "feature-sets",
+    "feature-vector": "feature-vectors",
+    "featureset": "feature-sets",
+    "feature_set": "feature-sets",
+    "feature_vector": "feature-vectors",
+}
+"""MLRun's singular spellings (``store://model/...``, ``category="dataset"``) of a category."""
+
+
+def canonical_category(category: str) -> str:
+    """A category in its canonical (plural) spelling: ``model`` → ``models``.
+
+    Unknown names are returned unchanged (the caller's check names them).
+    """
+    return CATEGORY_ALIASES.get(category, category)
+
 
 TREE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 """A producer tree id. Use with ``.fullmatch()``."""
@@ -251,6 +274,7 @@ class StoreURI:
             raise InvalidURI(text, what)
         if len(segments) == 3:
             category, project, key = segments
+            category = canonical_category(category)  # MLRun writes store://model/... too
             if category not in CATEGORIES:
                 raise InvalidURI(
                     text, f"unknown category {category!r}; one of {', '.join(CATEGORIES)}"

@@ -169,8 +169,11 @@ def test_index_true_keeps_the_index_in_every_format(project: Project, fmt: str) 
     if "k" in back.columns:  # csv, json and feather hold it as a column; parquet as the index
         back = back.set_index("k")
     assert back.reset_index().to_dict("list") == {"k": ["x", "y"], "a": [1, 2]}
-    plain = get_dataitem(project.log_dataset("plain", df=df, format=fmt).uri).as_df()
-    assert plain.to_dict("list") == {"a": [1, 2]}  # index=False is the default
+    plain = get_dataitem(project.log_dataset("plain", df=df, format=fmt, index=False).uri)
+    assert plain.as_df().to_dict("list") == {"a": [1, 2]}  # index=False drops it
+    # by default an index that holds data (named, or not a RangeIndex) is kept as columns
+    kept = get_dataitem(project.log_dataset("kept", df=df, format=fmt).uri).as_df()
+    assert kept.to_dict("list") == {"k": ["x", "y"], "a": [1, 2]}
 
 
 @pytest.mark.parametrize(
@@ -180,7 +183,7 @@ def test_index_true_keeps_the_index_in_every_format(project: Project, fmt: str) 
         (pd.DataFrame({"d": [{"a": 1}]}), {}, "column 'd' holds values of unsupported type"),
         (pd.DataFrame({"a": [1]}), {"label_column": "target"}, "label_column 'target'"),
         (pd.DataFrame({"a": [1]}), {"format": "xlsx"}, "unknown dataset format 'xlsx'"),
-        ("not a frame", {}, "df must be a pandas DataFrame"),
+        ("not a frame", {}, "df must be a pandas or dask DataFrame"),
     ],
     ids=["complex", "dicts", "label-column", "format", "not-a-frame"],
 )
@@ -296,8 +299,8 @@ def test_model_from_a_file_or_a_directory(project: Project, tmp_path: Path) -> N
         "saved_model.pb",
         "variables/v.data",
     ]
-    with pytest.raises(InvalidInput, match="one of body, model_file"):
-        ModelArtifact("two", body=b"x", model_file=str(weights))
+    with pytest.raises(InvalidInput, match="give one of body"):
+        ModelArtifact("two", body=b"x", model_dir=str(tmp_path))
     with pytest.raises(InvalidInput, match="is not a file"):
         project.log_model("missing", model_file=str(tmp_path / "nope.pkl"))
 
@@ -714,7 +717,7 @@ def test_documents_in_mlrun_layout(project: Project) -> None:
         "length",
     ):
         assert field in spec, field
-    assert spec["producer"]["kind"] == "client"
+    assert spec["producer"]["kind"] == "project"  # logged through a Project, as in MLRun
     assert yaml.safe_load(dataset.to_yaml()) == dataset.to_dict()
     for art in (
         project.log_model("m", body=b"x", metrics={"a": 1}),

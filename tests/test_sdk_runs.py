@@ -98,7 +98,8 @@ def test_run_object_and_the_runs_table(csv_file: str) -> None:
     assert len(run.uid) == 32
     out = run.output("doubled")
     assert out.startswith("store://datasets/runs/doubled^")
-    assert run.outputs == {"rows": 3, "rate": 0.5, "doubled": out}
+    # a returned dict: its keys as results, and the whole as MLRun's result "return"
+    assert run.outputs == {"rows": 3, "rate": 0.5, "return": {"rate": 0.5}, "doubled": out}
     assert run.output("rows") == 3
     item = run.artifact("doubled")
     assert isinstance(item, DataItem) and item.as_df()["a"].tolist() == [2, 4, 6]
@@ -113,7 +114,7 @@ def test_run_object_and_the_runs_table(csv_file: str) -> None:
     assert doc["spec"]["inputs"] == {"data": csv_file}
     assert doc["status"] == {
         "state": "completed",
-        "results": {"rows": 3, "rate": 0.5},
+        "results": {"rows": 3, "rate": 0.5, "return": {"rate": 0.5}},
         "outputs": {"doubled": out},
     }
     assert run.metadata.uid == run.uid
@@ -124,7 +125,7 @@ def test_run_object_and_the_runs_table(csv_file: str) -> None:
     assert row["handler"].endswith(":test_run_object_and_the_runs_table.<locals>.train")
     assert dict(row["labels"]) == {"owner": "ana"}
     assert json.loads(row["parameters"]) == {"rate": 0.5}
-    assert json.loads(row["results"]) == {"rows": 3, "rate": 0.5}
+    assert json.loads(row["results"]) == {"rows": 3, "rate": 0.5, "return": {"rate": 0.5}}
     assert dict(row["outputs"]) == {"doubled": out}
     (inp,) = json.loads(row["inputs"])
     assert inp["name"] == "data" and inp["url"] == csv_file and len(inp["hash"]) == 64
@@ -136,7 +137,7 @@ def test_run_object_and_the_runs_table(csv_file: str) -> None:
     assert [e["type"] for e in events] == ["RunStarted", "RunFinished"]
 
     recorded = get_run(run.uid, project="runs")
-    assert recorded["state"] == "completed" and recorded["results"] == {"rows": 3, "rate": 0.5}
+    assert recorded["state"] == "completed" and recorded["results"]["rate"] == 0.5
     with pytest.raises(RunNotFound):
         get_run("0" * 32, project="runs")
     with pytest.raises(InvalidInput, match="no output 'nope'"):

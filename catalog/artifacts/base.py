@@ -14,12 +14,14 @@ class.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+from catalog.errors import InvalidInput
 from catalog.uri import StoreURI, category_for_kind
 
 
@@ -57,7 +59,32 @@ class Spec(_Section):
 
 
 class Status(_Section):
-    """state: created or deleted."""
+    """state: created or deleted.
+
+    MLRun keeps a dataset's ``stats`` and ``preview`` in ``status``; here they
+    live in the spec (one place, what the projection's ``spec`` column holds),
+    and ``status.stats`` / ``status.preview`` read them from there.
+    """
+
+    _MIRRORED = ("stats", "preview", "header_original_length")
+
+    def __getattr__(self, name: str) -> Any:
+        if name in Status._MIRRORED:
+            spec = self.__dict__.get("_spec")
+            return getattr(spec, name) if spec is not None else None
+        return super().__getattr__(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in super().to_dict().items() if not k.startswith("_")}
+
+    def __repr__(self) -> str:
+        inner = ", ".join(
+            f"{k}={v!r}" for k, v in self.__dict__.items() if v is not None and k[0] != "_"
+        )
+        return f"Status({inner})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Status) and self.to_dict() == other.to_dict()
 
 
 def _plain(value: Any) -> Any:
@@ -112,9 +139,12 @@ class Artifact:
     kind: ClassVar[str] = "artifact"
     _classes: ClassVar[dict[str, type[Artifact]]] = {}
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:
+        """Register the class for its kind (rows of that kind read back as it);
+        ``register=False`` for a class that only builds versions of another's kind."""
         super().__init_subclass__(**kwargs)
-        Artifact._classes[cls.kind] = cls
+        if register:
+            Artifact._classes[cls.kind] = cls
 
     def __init__(
         self,
@@ -125,13 +155,30 @@ class Artifact:
         labels: Mapping[str, str] | None = None,
         description: str | None = None,
         target_path: str | None = None,
+        src_path: str | os.PathLike[str] | None = None,
+        is_inline: bool = False,
+        project: str | None = None,
         **spec: Any,
     ) -> None:
+        if local_path is not None and src_path is not None:
+            raise InvalidInput("give local_path or src_path (MLRun's name for it), not both")
         self.metadata = Metadata(key=key, labels=dict(labels or {}), description=description)
+        if project:
+            self.metadata.project = project
         self.spec = Spec(format=format, target_path=target_path, **spec)
-        self.status = Status(state="new")
+        self.status = Status(state="new", _spec=self.spec)
         self.body = body
-        self.local_path = local_path
+        path = local_path if local_path is not None else src_path
+        self.local_path = os.fspath(path) if path is not None else None
+
+    @property
+    def src_path(self) -> str | None:
+        """MLRun's name for ``local_path``: the file (or directory) to log."""
+        return self.local_path
+
+    @src_path.setter
+    def src_path(self, value: str | os.PathLike[str] | None) -> None:
+        self.local_path = os.fspath(value) if value is not None else None
 
     # --------------------------------------------------------------- identity
 
@@ -150,6 +197,10 @@ class Artifact:
     @property
     def iter(self) -> int:
         return int(self.metadata.iter or 0)
+
+    @iter.setter
+    def iter(self, value: int | None) -> None:
+        self.metadata.iter = value
 
     @property
     def tag(self) -> str | None:
@@ -174,6 +225,30 @@ class Artifact:
     @property
     def size(self) -> int | None:
         return self.spec.size  # type: ignore[no-any-return]
+
+    @property
+    def producer(self) -> dict[str, Any] | None:
+        """Who logged the version: ``kind`` (run, project, client), ``name``, ``uri``, ``owner``."""
+        return self.spec.producer  # type: ignore[no-any-return]
+
+    @producer.setter
+    def producer(self, value: Mapping[str, Any] | None) -> None:
+        self.spec.producer = dict(value) if value is not None else None
+
+    @property
+    def db_key(self) -> str:
+        """MLRun's database key: here always the artifact key (keys are not prefixed)."""
+        return self.key
+
+    def get_body(self) -> Any:
+        """The content given to this object (``body=``), or a logged version's bytes."""
+        if self.body is not None:
+            return self.body
+        if self.uid and self.target_path:
+            from catalog.client import default_client
+
+            return default_client().get_dataitem(self).get()
+        return None
 
     @property
     def target_path(self) -> str | None:
@@ -225,10 +300,20 @@ class Artifact:
         body = self.body
         if isinstance(body, str):
             body = body.encode("utf-8")
+        if body is not None and not isinstance(body, bytes | bytearray | memoryview):
+            raise InvalidInput(
+                f"artifact {self.key!r}: body must be bytes or text, not {type(body).__name__}"
+            )
+        if body is None and self.local_path is None and self.spec.target_path is None:
+            raise InvalidInput(
+                f"artifact {self.key!r} has no content: give body=, local_path= (src_path=) "
+                "or target_path="
+            )
         return Prepared(
             body=body,
             local_path=self.local_path,
             format=self.spec.format,
+            filename=self.spec.filename,
             spec=self.kind_spec,
             extra_data=dict(self.spec.extra_data or {}),
             target_path=self.spec.target_path,
@@ -244,6 +329,24 @@ class Artifact:
             "spec": self.spec.to_dict(),
             "status": self.status.to_dict(),
         }
+
+    def export(self, target_path: str | os.PathLike[str], with_extras: bool = True) -> str:
+        """Write the document to ``target_path`` (a path or fsspec URL): YAML, or JSON
+        when the name ends in ``.json``. Returns where it was written."""
+        from catalog import store
+
+        url = store.normalize_url(target_path)
+        text = self.to_json() if url.endswith(".json") else self.to_yaml()
+        store.put_bytes_atomic(url, text.encode("utf-8"))
+        return url
+
+    def __getitem__(self, name: str) -> Any:
+        """The document read as a dict, as MLRun's list results are:
+        ``artifact["metadata"]["key"]``."""
+        return self.to_dict()[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.to_dict().get(name, default)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False, default=str)
@@ -307,6 +410,7 @@ class Artifact:
             updated=row["updated"],
             created_by=row["created_by"],
             updated_by=row["updated_by"],
+            hash=row["hash"],
         )
         raw = row["spec"]
         spec = (json.loads(raw) if raw != "{}" else {}) if isinstance(raw, str) else dict(raw)
@@ -324,7 +428,7 @@ class Artifact:
             extra_data=dict(row["extra_data"] or {}) or None,
             **spec,
         )
-        art.status = Status(state="deleted" if row["deleted"] else "created")
+        art.status = Status(state="deleted" if row["deleted"] else "created", _spec=art.spec)
         art.body = None
         art.local_path = None
         return art

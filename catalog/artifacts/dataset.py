@@ -359,6 +359,39 @@ def write_frame(df: pd.DataFrame, path: Path, fmt: str, **writer_kwargs: Any) ->
         raise InvalidInput(f"unknown dataset format {fmt!r}; one of {', '.join(FORMATS)}")
 
 
+#: MLRun's ``log_dataset``/``DatasetArtifact`` arguments that are not pandas writer arguments
+_MLRUN_ONLY = ("upload", "db_key", "is_inline", "viewer", "size", "project")
+
+
+def as_frame(df: Any, index: Any = None) -> pd.DataFrame:
+    """A pandas DataFrame from ``df``: a pandas frame (a meaningful index kept as
+    columns) or a dask one (computed); anything else is refused, naming its type.
+
+    An index that is not pandas' default (an unnamed RangeIndex) holds data —
+    ``df.set_index("label")``, a DatetimeIndex — so unless ``index`` is given it
+    becomes columns, and is written and described with the rest.
+    """
+    import pandas as pd
+
+    if not isinstance(df, pd.DataFrame) and hasattr(df, "compute") and hasattr(df, "columns"):
+        df = df.compute()  # a dask DataFrame: its partitions in memory, as MLRun does
+    if not isinstance(df, pd.DataFrame):
+        raise InvalidInput(f"df must be a pandas or dask DataFrame, not {type(df).__name__}")
+    default = isinstance(df.index, pd.RangeIndex) and df.index.name is None
+    if index is None and not default:
+        df = df.reset_index()
+    return df
+
+
+def is_frame(value: Any) -> bool:
+    """True for a pandas or dask DataFrame (what ``body=`` may not be but ``df=`` may)."""
+    import pandas as pd
+
+    return isinstance(value, pd.DataFrame) or (
+        hasattr(value, "compute") and hasattr(value, "columns") and hasattr(value, "dtypes")
+    )
+
+
 class DatasetArtifact(Artifact):
     """A dataset: a DataFrame (or a file) with schema, preview and statistics."""
 
@@ -379,8 +412,12 @@ class DatasetArtifact(Artifact):
         local_path: str | None = None,
         labels: dict[str, str] | None = None,
         description: str | None = None,
+        body: bytes | str | None = None,
         **writer_kwargs: Any,
     ) -> None:
+        for name in _MLRUN_ONLY:  # MLRun's log arguments: nothing to write with
+            writer_kwargs.pop(name, None)
+        src_path = writer_kwargs.pop("src_path", None)
         super().__init__(
             key,
             local_path=local_path,
@@ -389,26 +426,42 @@ class DatasetArtifact(Artifact):
             description=description,
             target_path=target_path,
             extra_data=extra_data,
+            src_path=src_path,
+            body=body,
         )
-        self.df = df
         self._preview = preview
         self._stats = stats
         self._ignore_preview_limits = ignore_preview_limits
         self._writer_kwargs = writer_kwargs
         self._column_metadata = column_metadata
         self._label_column = label_column
-        if df is not None:
-            import pandas as pd
-
-            if not isinstance(df, pd.DataFrame):
-                raise InvalidInput(f"df must be a pandas DataFrame, not {type(df).__name__}")
-            check_columns(df)
+        self.df = None if df is None else as_frame(df, index=writer_kwargs.get("index"))
+        if self.df is not None:
+            check_columns(self.df)
             for column in _as_list(label_column):
-                if column not in df.columns:
+                if column not in self.df.columns:
                     raise InvalidInput(
                         f"label_column {column!r} is not a column of the frame "
-                        f"(columns: {', '.join(map(str, df.columns))})"
+                        f"(columns: {', '.join(map(str, self.df.columns))})"
                     )
+            # described now, as in MLRun: preview, schema and stats before logging
+            for name, value in self._describe().items():
+                setattr(self.spec, name, value)
+
+    def _describe(self) -> dict[str, Any]:
+        assert self.df is not None
+        spec = describe_frame(
+            self.df,
+            preview=self._preview,
+            stats=self._stats,
+            index=bool(self._writer_kwargs.get("index", False)),
+            ignore_preview_limits=self._ignore_preview_limits,
+        )
+        if self._label_column is not None:
+            spec["label_column"] = self._label_column
+        if self._column_metadata:
+            spec["column_metadata"] = self._column_metadata
+        return spec
 
     # MLRun-style accessors over the spec
     @property
@@ -457,17 +510,14 @@ class DatasetArtifact(Artifact):
         index = bool(kwargs.get("index"))
         path = workdir / f"{self.key}.{fmt}"
         write_frame(self.df, path, fmt, **kwargs)
-        spec = describe_frame(
-            self.df,
-            preview=self._preview,
-            stats=self._stats,
-            index=index,
-            ignore_preview_limits=self._ignore_preview_limits,
-        )
-        if self._label_column is not None:
-            spec["label_column"] = self._label_column
-        if self._column_metadata:
-            spec["column_metadata"] = self._column_metadata
+        described = ("length", "header", "schema", "preview", "stats", "label_column")
+        spec = {
+            name: getattr(self.spec, name)
+            for name in (*described, "column_metadata")
+            if getattr(self.spec, name) is not None
+        }
+        if index and "schema" in spec:  # described before index=True was known
+            spec["schema"] = table_schema(self.df, True)
         return Prepared(
             local_path=str(path),
             format=fmt,

@@ -14,6 +14,7 @@ version with one ``ArtifactUpdated`` event (metrics and parameters merge).
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ import yaml
 
 from catalog import jsonutil
 from catalog.artifacts.base import Artifact, Prepared
+from catalog.artifacts.dataset import as_frame, compute_stats, is_frame
 from catalog.errors import InvalidInput
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,9 +59,22 @@ class ModelArtifact(Artifact):
         model_url: str | None = None,
         **kwargs: Any,
     ) -> None:
+        for name in ("upload", "db_key", "is_inline", "feature_weights"):
+            kwargs.pop(name, None)  # MLRun's log arguments with nothing to do here
+        # MLRun's call forms: body= with model_file= names the file the body is written
+        # to; model_dir= with model_file= names the model file inside the directory.
+        self.file_name: str | None = None
+        if model_file is not None and (body is not None or model_dir is not None):
+            name = os.path.basename(os.fspath(model_file))
+            if not name:
+                raise InvalidInput(f"model_file {model_file!r} names no file")
+            self.file_name, model_file = name, None
         given = [x for x in (body, model_file, model_dir, model_url) if x is not None]
         if len(given) > 1:
-            raise InvalidInput("give one of body, model_file, model_dir or model_url")
+            raise InvalidInput(
+                "give one of body (with model_file= as its file name), model_file, "
+                "model_dir or model_url"
+            )
         super().__init__(
             key,
             body=body,
@@ -68,8 +83,8 @@ class ModelArtifact(Artifact):
             format=format,
             target_path=model_url,
         )
-        self.model_file_path = model_file
-        self.model_dir = model_dir
+        self.model_file_path = os.fspath(model_file) if model_file is not None else None
+        self.model_dir = os.fspath(model_dir) if model_dir is not None else None
         self.extra_files = {
             k: v
             for k, v in (extra_data or {}).items()
@@ -77,6 +92,14 @@ class ModelArtifact(Artifact):
         }
         self.links = {k: v for k, v in (extra_data or {}).items() if k not in self.extra_files}
         self.training_set = training_set
+        if training_set is not None and is_frame(training_set):
+            # MLRun's form: the frame describes the model's features (not a lineage source)
+            frame = as_frame(training_set)
+            labels_of = _labels(label_column)
+            self.training_set = None
+            inputs = inputs or _features(frame, [c for c in frame.columns if c not in labels_of])
+            outputs = outputs or _features(frame, [c for c in frame.columns if c in labels_of])
+            self.spec.feature_stats = compute_stats(frame)
         self.spec.framework = framework
         self.spec.algorithm = algorithm
         self.spec.metrics = dict(metrics or {})
@@ -109,6 +132,13 @@ class ModelArtifact(Artifact):
             if not source.is_dir():
                 raise InvalidInput(f"model_dir {self.model_dir!r} is not a directory")
             shutil.copytree(source, root, dirs_exist_ok=True)
+            if self.file_name is not None:
+                if not (root / self.file_name).is_file():
+                    raise InvalidInput(
+                        f"model_file {self.file_name!r} is not a file in model_dir "
+                        f"{self.model_dir!r}"
+                    )
+                model_file = self.file_name
         elif self.model_file_path is not None:
             source = Path(self.model_file_path)
             if not source.is_file():
@@ -116,7 +146,7 @@ class ModelArtifact(Artifact):
             model_file = source.name
             shutil.copyfile(source, root / model_file)
         elif self.body is not None:
-            model_file = f"{self.key}.{self.spec.format or 'pkl'}"
+            model_file = self.file_name or f"{self.key}.{self.spec.format or 'pkl'}"
             data = self.body.encode("utf-8") if isinstance(self.body, str) else self.body
             (root / model_file).write_bytes(data)
         for name, content in self.extra_files.items():
@@ -144,6 +174,19 @@ class ModelArtifact(Artifact):
             extra_data=self.links,
             sources=[self.training_set] if self.training_set is not None else [],
         )
+
+
+def _labels(label_column: str | list[str] | None) -> list[str]:
+    if label_column is None:
+        return []
+    return [label_column] if isinstance(label_column, str) else list(label_column)
+
+
+def _features(frame: Any, columns: list[Any]) -> list[dict[str, Any]]:
+    """Feature schemas (``name``, ``value_type``) of some columns of a frame."""
+    from catalog.artifacts.feature_store import _value_type as value_type
+
+    return [{"name": str(c), "value_type": value_type(frame[c].dtype)} for c in columns]
 
 
 def _looks_like_ref(value: Any) -> bool:
@@ -205,3 +248,68 @@ def update_model(
                 "as its own artifact and link it"
             )
     return cat.update_artifact(art, labels=labels, extra_data=extra_data, spec=spec)
+
+
+def get_model(model_dir: Any, suffix: str = "") -> tuple[str, Artifact | None, dict[str, Any]]:
+    """MLRun's ``get_model``: ``(local model file, model artifact, extra data items)``.
+
+    ``model_dir`` is a model's store URI, its artifact or DataItem, a directory
+    holding a model (``model_spec.yaml``, or a file ending in ``suffix``,
+    ``.pkl`` by default), or the model file itself. A logged model is
+    downloaded once (verified) into the cache; its extra data are DataItems:
+    the files stored beside the model, and the artifacts it links to.
+    """
+    from catalog.client import default_client
+    from catalog.datastore import DataItem
+    from catalog.uri import is_store_uri
+
+    suffix = suffix or ".pkl"
+    cat = default_client()
+    if isinstance(model_dir, DataItem):
+        model_dir = model_dir.meta if model_dir.meta is not None else model_dir.url
+    if isinstance(model_dir, str) and is_store_uri(model_dir):
+        model_dir = cat.get_artifact(model_dir)
+    if isinstance(model_dir, Artifact):
+        art = model_dir
+        if art.kind != "model":
+            raise InvalidInput(f"{art.uri} is a {art.kind}, not a model")
+        item = cat.get_dataitem(art)
+        if art.spec.format != "dir":  # recorded where it is (model_url=)
+            return item.local(), art, _extras(cat, art)
+        root = Path(item.local())
+        name = art.spec.model_file or next(
+            (p.name for p in sorted(root.iterdir()) if p.name.endswith(suffix)), None
+        )
+        if name is None:
+            raise InvalidInput(f"{art.uri} has no model file (none ends in {suffix!r})")
+        extra = _extras(cat, art)
+        for file_name in art.spec.extra_files or []:
+            extra[file_name] = cat.get_dataitem(str(root / file_name))
+        return str(root / name), art, extra
+    path = os.fspath(model_dir)
+    local = Path(path)
+    if local.is_dir():
+        spec_file = local / MODEL_SPEC_FILE
+        if spec_file.is_file():
+            document = yaml.safe_load(spec_file.read_text()) or {}
+            name = (document.get("spec") or {}).get("model_file")
+            if name and (local / name).is_file():
+                return str(local / name), None, {}
+        for candidate in sorted(local.iterdir()):
+            if candidate.name.endswith(suffix):
+                extra = {
+                    p.name: cat.get_dataitem(str(p))
+                    for p in sorted(local.iterdir())
+                    if p != candidate and p.is_file()
+                }
+                return str(candidate), None, extra
+        raise InvalidInput(f"no model file ending in {suffix!r} in {path}")
+    if local.is_file() or path.endswith(suffix):
+        if not local.is_file():
+            return cat.get_dataitem(path).local(), None, {}
+        return str(local), None, {}
+    raise InvalidInput(f"cannot find a model at {path!r} (a store URI, a directory or a file)")
+
+
+def _extras(cat: Catalog, art: Artifact) -> dict[str, Any]:
+    return {name: cat.get_dataitem(uri) for name, uri in art.extra_data.items()}

@@ -98,3 +98,32 @@ class DirArtifact(Artifact):
         prepared = super().prepare(workdir)
         prepared.format = "dir"
         return prepared
+
+
+class PlotlyArtifact(PlotArtifact, register=False):
+    """MLRun's plotly artifact: ``PlotlyArtifact(key, figure=fig)``, stored as HTML.
+
+    A version of kind ``plot`` (format ``html``); reads give a PlotArtifact.
+    """
+
+    kind = "plot"
+
+    def __init__(
+        self,
+        key: str | None = None,
+        figure: Any = None,
+        title: str | None = None,
+        body: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if figure is not None and body is not None:
+            raise InvalidInput(f"plotly artifact {key!r}: give figure= or body=, not both")
+        figure = figure if figure is not None else body
+        if figure is not None and not (
+            hasattr(figure, "to_html") or isinstance(figure, str | bytes)
+        ):
+            raise InvalidInput(
+                f"plotly artifact {key!r}: figure must be a plotly figure (with to_html) "
+                f"or HTML, not {type(figure).__name__}"
+            )
+        super().__init__(key, body=figure, title=title, **kwargs)

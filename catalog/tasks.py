@@ -1,0 +1,659 @@
+"""Tasks, local functions and hyper-parameter runs (MLRun's ``new_task``,
+``new_function``, ``run_function``, ``with_hyper_params``).
+
+A hyper-parameter run is one run (one ``RunStarted``/``RunFinished`` pair)
+whose handler is called once per **iteration**, numbered from 1. Each
+iteration gets its own parameters and a child context: the artifacts it logs
+are versions of their keys at that iteration (``store://…/key#3^uid``), with
+the run as their producer. When the iterations are done:
+
+- the **best** iteration is chosen by the selector (``max.accuracy``,
+  ``min.loss``, or a result name, meaning ``max``); its results become the
+  run's results, its artifacts the run's outputs, and ``best_iteration`` is
+  a result;
+- the table of iterations (``state``, ``iter``, ``param.*``, ``output.*``)
+  is the run's ``status.iterations`` and is logged as the table artifact
+  ``iteration_results`` (csv) at iteration 0.
+
+Strategies: ``grid`` (every combination, the default), ``list`` (the i-th
+value of every list), ``random`` (``max_iterations`` random combinations,
+10 by default). ``param_file`` reads the values from a csv (one iteration per
+row: ``list``) or json (a dict of lists) file or URL. ``stop_condition``
+(``"accuracy>=0.9"``) ends the loop after the first iteration whose results
+satisfy it. Iterations run one after another in this process
+(``parallel_runs`` is accepted and ignored). An iteration that raises is
+recorded as ``error`` in the table; the run fails only if every one did.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import importlib
+import importlib.util
+import io
+import itertools
+import json
+import operator
+import os
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from catalog.errors import InvalidInput
+
+STRATEGIES = ("grid", "list", "random")
+DEFAULT_MAX_ITERATIONS = 10
+
+
+# ------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True)
+class HyperOptions:
+    """``selector``, ``strategy``, ``stop_condition``, ``max_iterations`` (MLRun's
+    ``HyperParamOptions``; ``parallel_runs`` and the rest are accepted)."""
+
+    selector: str = ""
+    strategy: str = ""
+    stop_condition: str = ""
+    max_iterations: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, value: Any = None, **given: Any) -> HyperOptions:
+        fields: dict[str, Any] = {}
+        if isinstance(value, HyperOptions):
+            fields = {
+                "selector": value.selector,
+                "strategy": value.strategy,
+                "stop_condition": value.stop_condition,
+                "max_iterations": value.max_iterations,
+                "extra": dict(value.extra),
+            }
+        elif isinstance(value, Mapping):
+            fields = dict(value)
+        elif value is not None:
+            fields = {k: v for k, v in vars(value).items() if not k.startswith("_")}
+        for k, v in given.items():
+            if v not in (None, ""):
+                fields[k] = v
+        known = {k: fields.pop(k) for k in list(fields) if k in cls.__dataclass_fields__}
+        extra = {**dict(known.pop("extra", None) or {}), **fields}
+        options = cls(**known, extra=extra)
+        if options.strategy and options.strategy not in STRATEGIES:
+            raise InvalidInput(
+                f"unknown hyper-parameter strategy {options.strategy!r}; one of "
+                f"{', '.join(STRATEGIES)}"
+            )
+        return options
+
+    def merged(self, other: HyperOptions | None) -> HyperOptions:
+        """These options, with any left unset taken from ``other``."""
+        if other is None:
+            return self
+        return replace(
+            self,
+            selector=self.selector or other.selector,
+            strategy=self.strategy or other.strategy,
+            stop_condition=self.stop_condition or other.stop_condition,
+            max_iterations=self.max_iterations or other.max_iterations,
+            extra={**other.extra, **self.extra},
+        )
+
+
+# ------------------------------------------------------------------ the grid
+
+
+def iteration_params(
+    hyperparams: Mapping[str, Any] | None, param_file: str | None, options: HyperOptions
+) -> list[dict[str, Any]] | None:
+    """The parameters of each iteration, or None for a run without iterations."""
+    if not hyperparams and not param_file:
+        return None
+    strategy = options.strategy
+    if param_file:
+        values, file_strategy = _read_param_file(param_file)
+        strategy = strategy or file_strategy
+        hyperparams = {**values, **dict(hyperparams or {})}
+    assert hyperparams is not None
+    if not isinstance(hyperparams, Mapping):
+        raise InvalidInput(f"hyperparams must be a dict of lists, not {type(hyperparams).__name__}")
+    lists: dict[str, list[Any]] = {}
+    for name, values in hyperparams.items():
+        if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
+            raise InvalidInput(f"hyperparams[{name!r}] must be a list of values, not {values!r}")
+        lists[str(name)] = list(values)
+        if not lists[str(name)]:
+            raise InvalidInput(f"hyperparams[{name!r}] is empty")
+    strategy = strategy or "grid"
+    names = list(lists)
+    if strategy == "list":
+        lengths = {len(v) for v in lists.values()}
+        if len(lengths) > 1:
+            raise InvalidInput(
+                "with strategy 'list' every hyperparams list has the same length; got "
+                + ", ".join(f"{k}: {len(v)}" for k, v in lists.items())
+            )
+        return [dict(zip(names, row, strict=True)) for row in zip(*lists.values(), strict=True)]
+    combos = [dict(zip(names, row, strict=True)) for row in itertools.product(*lists.values())]
+    if strategy == "random":
+        count = options.max_iterations or DEFAULT_MAX_ITERATIONS
+        return [random.choice(combos) for _ in range(count)]
+    if options.max_iterations:
+        combos = combos[: options.max_iterations]
+    return combos
+
+
+def _read_param_file(url: str) -> tuple[dict[str, list[Any]], str]:
+    """Values from a csv (rows: strategy ``list``) or json (dict of lists) file or URL."""
+    from catalog import store
+
+    try:
+        with store.open_url(store.normalize_url(url), "rb") as fh:
+            data = fh.read()
+    except Exception as exc:
+        raise InvalidInput(f"param_file {url!r} cannot be read: {exc}") from exc
+    if url.lower().endswith(".json"):
+        try:
+            values = json.loads(data)
+        except ValueError as exc:
+            raise InvalidInput(f"param_file {url!r} is not JSON: {exc}") from exc
+        if not isinstance(values, dict):
+            raise InvalidInput(f"param_file {url!r} must hold a dict of lists")
+        return values, "grid"
+    import pandas as pd
+
+    frame = pd.read_csv(io.BytesIO(data))
+    return {str(c): frame[c].tolist() for c in frame.columns}, "list"
+
+
+# ---------------------------------------------------------------- selection
+
+_COMPARE = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+def parse_selector(selector: str) -> tuple[str, str]:
+    """``max.accuracy`` → (``max``, ``accuracy``); a bare name means ``max``."""
+    if not selector:
+        return "", ""
+    if "." in selector:
+        how, _, result = selector.partition(".")
+        if how not in ("max", "min"):
+            raise InvalidInput(f"selector {selector!r}: write max.<result> or min.<result>")
+        return how, result
+    return "max", selector
+
+
+def select_best(rows: list[tuple[int, str, dict[str, Any]]], selector: str) -> int | None:
+    """The iteration whose result the selector names is highest (or lowest)."""
+    how, result = parse_selector(selector)
+    if not result:
+        return None
+    scored = [
+        (results[result], it)
+        for it, state, results in rows
+        if state == "completed" and isinstance(results.get(result), int | float)
+    ]
+    if not scored:
+        return None
+    best = max(scored, key=lambda s: s[0]) if how == "max" else min(scored, key=lambda s: s[0])
+    return best[1]
+
+
+def stop_reached(condition: str, results: Mapping[str, Any]) -> bool:
+    """Whether results satisfy ``result OP value`` terms joined by ``and``/``or``."""
+    if not condition:
+        return False
+    try:
+        tree = ast.parse(condition, mode="eval").body
+    except SyntaxError as exc:
+        raise InvalidInput(f"stop_condition {condition!r} is not an expression: {exc}") from exc
+    return bool(_evaluate(tree, results, condition))
+
+
+def _evaluate(node: ast.AST, results: Mapping[str, Any], text: str) -> Any:
+    if isinstance(node, ast.BoolOp):
+        values = [_evaluate(v, results, text) for v in node.values]
+        return all(values) if isinstance(node.op, ast.And) else any(values)
+    if isinstance(node, ast.Compare):
+        left = _evaluate(node.left, results, text)
+        for op, right_node in zip(node.ops, node.comparators, strict=True):
+            right = _evaluate(right_node, results, text)
+            symbol = {
+                ast.Gt: ">",
+                ast.GtE: ">=",
+                ast.Lt: "<",
+                ast.LtE: "<=",
+                ast.Eq: "==",
+                ast.NotEq: "!=",
+            }.get(type(op))
+            if symbol is None or left is None or right is None:
+                return False
+            if not _COMPARE[symbol](left, right):
+                return False
+            left = right
+        return True
+    if isinstance(node, ast.Name):
+        return results.get(node.id)
+    if isinstance(node, ast.Constant):
+        return node.value
+    raise InvalidInput(f"stop_condition {text!r}: only result names, numbers and comparisons")
+
+
+# ---------------------------------------------------------------- iterations
+
+
+def run_iterations(
+    ctx: Any,
+    handler: Callable[..., Any],
+    items: Mapping[str, Any],
+    grid: list[dict[str, Any]],
+    options: HyperOptions,
+    returns: list[Any] | None,
+    call: Callable[..., None],
+) -> list[list[Any]]:
+    """Call ``handler`` once per parameter set in ``grid``; then choose the best."""
+    for number, params in enumerate(grid, start=1):
+        child = ctx._child(number, {**ctx.parameters, **params})
+        ctx._children.append(child)
+        try:
+            call(child, handler, child.parameters, items, returns)
+            child.state = "completed"
+        except InvalidInput:
+            raise  # the handler's arguments are wrong: every iteration would fail alike
+        except Exception as exc:
+            child.state, child.error = "error", f"{type(exc).__name__}: {exc}"
+            ctx.logger.error("iteration %d failed: %s", number, child.error)
+        if child.state == "completed" and stop_reached(options.stop_condition, child.results):
+            ctx.logger.info(
+                "iteration %d met the stop condition %s", number, options.stop_condition
+            )
+            break
+    return summarize_children(ctx, options)
+
+
+def summarize_children(ctx: Any, options: HyperOptions) -> list[list[Any]]:
+    """The iteration table; the best iteration's results and outputs become the run's."""
+    import pandas as pd
+
+    from catalog.artifacts.dataset import TableArtifact
+
+    children = ctx._children
+    param_names = list(dict.fromkeys(k for c in children for k in c.parameters))
+    result_names = list(dict.fromkeys(k for c in children for k in c.results))
+    header = ["state", "iter"]
+    header += [f"param.{k}" for k in param_names] + [f"output.{k}" for k in result_names]
+    rows = [
+        [c.state, c.iteration]
+        + [c.parameters.get(k) for k in param_names]
+        + [c.results.get(k) for k in result_names]
+        for c in children
+    ]
+    best = ctx._best or select_best(
+        [(c.iteration, c.state, c.results) for c in children], options.selector
+    )
+    failed = [c for c in children if c.state != "completed"]
+    if children and len(failed) == len(children):
+        ctx.error = f"{len(failed)} of {len(children)} iterations failed: {failed[0].error}"
+    if best is None and options.selector:
+        ctx.logger.warning("no best iteration: no completed one has %s", options.selector)
+    chosen = next((c for c in children if c.iteration == best), None)
+    if chosen is not None:
+        ctx.results.update(chosen.results)
+        ctx.outputs.update(chosen.outputs)
+        ctx._artifacts.update(chosen._artifacts)
+        ctx.log_result("best_iteration", best)
+    frame = pd.DataFrame(rows, columns=header)
+    ctx.log_artifact(TableArtifact("iteration_results", df=frame))
+    return [header, *rows]
+
+
+# --------------------------------------------------------------------- tasks
+
+
+class _Bag:
+    """An attribute bag for a task's ``metadata`` and ``spec``."""
+
+    def __init__(self, **fields: Any) -> None:
+        self.__dict__.update(fields)
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(f"{type(self).__name__} has no {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.__dict__[name] = value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            k: (v.to_dict() if isinstance(v, _Bag) else v)
+            for k, v in self.__dict__.items()
+            if v not in (None, {}, [])
+        }
+
+
+class RunTemplate:
+    """A run description (MLRun's ``RunTemplate``): what ``new_task`` returns,
+    what ``run_local(task)`` and ``function.run(task)`` take."""
+
+    def __init__(self) -> None:
+        self.metadata = _Bag(name="", project="", labels={})
+        self.spec = _Bag(
+            parameters={},
+            inputs={},
+            handler=None,
+            hyperparams={},
+            hyper_param_options=HyperOptions(),
+            param_file=None,
+            output_path="",
+            returns=None,
+            secret_sources=[],
+        )
+
+    def copy(self) -> RunTemplate:
+        return copy.deepcopy(self)
+
+    def with_params(self, **params: Any) -> RunTemplate:
+        self.spec.parameters.update(params)
+        return self
+
+    def with_input(self, key: str, path: str) -> RunTemplate:
+        self.spec.inputs[key] = path
+        return self
+
+    def with_inputs(self, inputs: Mapping[str, str]) -> RunTemplate:
+        self.spec.inputs.update(inputs)
+        return self
+
+    def with_hyper_params(
+        self,
+        hyperparams: Mapping[str, Any],
+        selector: str | None = None,
+        strategy: str | None = None,
+        **options: Any,
+    ) -> RunTemplate:
+        """Run once per parameter combination; ``selector`` picks the best
+        (``max.accuracy``); ``strategy`` grid, list or random; ``stop_condition``,
+        ``max_iterations``."""
+        self.spec.hyperparams = dict(hyperparams)
+        self.spec.hyper_param_options = HyperOptions.of(
+            self.spec.hyper_param_options, selector=selector, strategy=strategy, **options
+        )
+        return self
+
+    def with_param_file(
+        self,
+        param_file: str,
+        selector: str | None = None,
+        strategy: str | None = None,
+        **options: Any,
+    ) -> RunTemplate:
+        """Iterations from a csv (rows) or json (dict of lists) file or URL."""
+        self.spec.param_file = param_file
+        self.spec.hyper_param_options = HyperOptions.of(
+            self.spec.hyper_param_options, selector=selector, strategy=strategy, **options
+        )
+        return self
+
+    def with_secrets(self, kind: str, source: Any) -> RunTemplate:
+        """Accepted: a local run reads secrets from its environment (``get_secret``)."""
+        self.spec.secret_sources.append({"kind": kind, "source": source})
+        return self
+
+    def set_label(self, key: str, value: str) -> RunTemplate:
+        self.metadata.labels[key] = str(value)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        spec = self.spec.to_dict()
+        options = spec.pop("hyper_param_options", None)
+        if isinstance(options, HyperOptions) and options != HyperOptions():
+            spec["hyper_param_options"] = {
+                k: v
+                for k, v in {
+                    "selector": options.selector,
+                    "strategy": options.strategy,
+                    "stop_condition": options.stop_condition,
+                    "max_iterations": options.max_iterations,
+                    **options.extra,
+                }.items()
+                if v not in (None, "")
+            }
+        if callable(spec.get("handler")):
+            spec["handler"] = spec["handler"].__name__
+        return {"metadata": self.metadata.to_dict(), "spec": spec}
+
+    def __repr__(self) -> str:
+        return f"<RunTemplate {self.metadata.name or '(unnamed)'}>"
+
+
+def new_task(
+    name: str | None = None,
+    project: str | None = None,
+    handler: Any = None,
+    params: Mapping[str, Any] | None = None,
+    hyper_params: Mapping[str, Any] | None = None,
+    param_file: str | None = None,
+    selector: str | None = None,
+    hyper_param_options: Any = None,
+    inputs: Mapping[str, str] | None = None,
+    outputs: list[str] | None = None,
+    in_path: str | None = None,
+    out_path: str | None = None,
+    artifact_path: str | None = None,
+    secrets: Any = None,
+    base: RunTemplate | None = None,
+    returns: list[Any] | None = None,
+) -> RunTemplate:
+    """A run template (MLRun's ``new_task``): name, handler, params, inputs,
+    artifact path (``artifact_path`` or ``out_path``) and hyper-parameters."""
+    task = base.copy() if base is not None else RunTemplate()
+    if name:
+        task.metadata.name = name
+    if project:
+        task.metadata.project = project
+    if handler is not None:
+        task.spec.handler = handler
+    task.spec.parameters.update(params or {})
+    task.spec.inputs.update(inputs or {})
+    if artifact_path or out_path:
+        task.spec.output_path = os.fspath(artifact_path or out_path or "")
+    if returns or outputs:
+        task.spec.returns = list(returns or outputs or [])
+    options = HyperOptions.of(hyper_param_options, selector=selector)
+    if hyper_params:
+        task.spec.hyperparams = dict(hyper_params)
+    if param_file:
+        task.spec.param_file = param_file
+    task.spec.hyper_param_options = options.merged(task.spec.hyper_param_options)
+    return task
+
+
+# ----------------------------------------------------------------- functions
+
+
+def load_handler(handler: str, command: str | None = None) -> Callable[..., Any]:
+    """A handler named as text: ``name`` in the file ``command``, or ``module.func``."""
+    if command:
+        path = command.split()[0]
+        if not os.path.isfile(path):
+            raise InvalidInput(f"function file {path!r} does not exist")
+        spec = importlib.util.spec_from_file_location(
+            os.path.splitext(os.path.basename(path))[0], path
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        target = getattr(module, handler, None)
+        if target is None:
+            raise InvalidInput(f"{path} has no handler {handler!r}")
+        return target  # type: ignore[no-any-return]
+    module_name, _, attr = handler.rpartition(".")
+    if not module_name:
+        raise InvalidInput(f"handler {handler!r}: give a function, or 'module.function'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise InvalidInput(f"handler {handler!r}: cannot import {module_name}: {exc}") from exc
+    target = getattr(module, attr, None)
+    if target is None or not callable(target):
+        raise InvalidInput(f"handler {handler!r}: {module_name} has no function {attr!r}")
+    return target  # type: ignore[no-any-return]
+
+
+_REMOTE_KINDS = ("job", "dask", "mpijob", "spark", "nuclio", "serving", "remote", "databricks")
+
+
+class LocalFunction:
+    """A function that runs in this process (MLRun's local runtime).
+
+    ``new_function`` makes one; ``run`` records a run like ``run_local``.
+    Kinds that need a cluster (``job``, ``dask``, ``nuclio``, ...) run here
+    too when ``local=True``; otherwise they are refused.
+    """
+
+    def __init__(
+        self,
+        name: str = "",
+        project: str = "",
+        kind: str = "",
+        command: str = "",
+        handler: Any = None,
+        args: list[str] | None = None,
+    ) -> None:
+        self.metadata = _Bag(name=name, project=project)
+        self.spec = _Bag(command=command, default_handler=handler, args=list(args or []))
+        self.kind = kind or "local"
+
+    def run(
+        self,
+        runspec: RunTemplate | None = None,
+        handler: Any = None,
+        name: str = "",
+        project: str = "",
+        params: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        out_path: str = "",
+        artifact_path: str = "",
+        local: bool = False,
+        hyperparams: Mapping[str, Any] | None = None,
+        hyper_param_options: Any = None,
+        selector: str = "",
+        param_file: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        returns: list[Any] | None = None,
+        schedule: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run the handler here; the arguments are ``run_local``'s."""
+        from catalog.execution import run_local
+
+        if schedule:
+            raise InvalidInput(
+                f"Unexpected schedule={schedule!r} parameter for local function execution"
+            )
+        if self.kind in _REMOTE_KINDS and not local and self.kind != "job":
+            raise InvalidInput(
+                f"functions of kind {self.kind!r} run on a cluster; the catalog runs "
+                "functions in this process only (pass local=True)"
+            )
+        handler = (
+            handler or (runspec.spec.handler if runspec else None) or self.spec.default_handler
+        )
+        if isinstance(handler, str):
+            handler = load_handler(handler, self.spec.command or None)
+        return run_local(
+            runspec,
+            handler,
+            name=name or (runspec.metadata.name if runspec else "") or self.metadata.name,
+            inputs=inputs,
+            params=params,
+            project=project or self.metadata.project,
+            artifact_path=artifact_path or out_path,
+            labels=labels,
+            hyperparams=hyperparams,
+            hyper_param_options=hyper_param_options,
+            selector=selector,
+            param_file=param_file,
+            returns=returns,
+        )
+
+    def __repr__(self) -> str:
+        return f"<LocalFunction {self.metadata.name or '(unnamed)'} kind={self.kind}>"
+
+
+def new_function(
+    name: str = "",
+    project: str = "",
+    tag: str = "",
+    kind: str = "",
+    command: str = "",
+    image: str = "",
+    args: list[str] | None = None,
+    handler: Any = None,
+    **kwargs: Any,
+) -> LocalFunction:
+    """A function to run in this process (MLRun's ``new_function``; ``image`` and
+    cluster settings are accepted and ignored)."""
+    return LocalFunction(name, project, kind, command, handler, args)
+
+
+def code_to_function(
+    name: str = "",
+    project: str = "",
+    filename: str = "",
+    handler: Any = None,
+    kind: str = "",
+    image: str = "",
+    **kwargs: Any,
+) -> LocalFunction:
+    """A function from a Python file (``filename``) and a handler name in it."""
+    return LocalFunction(name, project, kind, filename, handler)
+
+
+def run_function(
+    function: LocalFunction | Callable[..., Any] | str,
+    handler: Any = None,
+    name: str = "",
+    params: Mapping[str, Any] | None = None,
+    hyperparams: Mapping[str, Any] | None = None,
+    hyper_param_options: Any = None,
+    selector: str = "",
+    inputs: Mapping[str, Any] | None = None,
+    artifact_path: str = "",
+    local: bool = True,
+    project: str = "",
+    labels: Mapping[str, str] | None = None,
+    returns: list[Any] | None = None,
+    base_task: RunTemplate | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Run a function (a ``new_function``, a Python function, or a file path) here."""
+    if callable(function) and not isinstance(function, LocalFunction):
+        function, handler = LocalFunction(), handler or function
+    elif isinstance(function, str):
+        function = LocalFunction(command=function)
+    assert isinstance(function, LocalFunction)
+    return function.run(
+        base_task,
+        handler=handler,
+        name=name,
+        project=project,
+        params=params,
+        inputs=inputs,
+        artifact_path=artifact_path,
+        local=True,
+        hyperparams=hyperparams,
+        hyper_param_options=hyper_param_options,
+        selector=selector,
+        labels=labels,
+        returns=returns,
+    )
