@@ -1001,8 +1001,17 @@ def _summary(etype: str, payload: dict[str, Any]) -> str:
     "projection file, so this machine's other commands read through this process instead "
     "of waiting for the file.",
 )
+@click.option(
+    "--status",
+    is_flag=True,
+    help="Print, per partition, the projection's position, the log's end and the lag "
+    "(and the consumer group's committed offset, with ?group=); apply nothing.",
+)
+@click.option("--json", "as_json", is_flag=True, help="With --status: print JSON.")
 @pass_catalog
-def consume(catalog: Catalog, follow: bool, batch_size: int, serve: bool) -> None:
+def consume(
+    catalog: Catalog, follow: bool, batch_size: int, serve: bool, status: bool, as_json: bool
+) -> None:
     """Catch the projection up with the log (or follow it).
 
     \b
@@ -1010,7 +1019,17 @@ def consume(catalog: Catalog, follow: bool, batch_size: int, serve: bool) -> Non
     default) every other `catalog` command and SDK call of this machine that
     reads this projection file reads through this process: none waits.
     `catalog serve` does the same on a fixed port, with the web UI.
+    --status reports how far the projection is (through the service, with
+    CATALOG_API) without applying anything.
     """
+    if status:
+        rows = catalog.consumer_status()
+        if as_json:
+            click.echo(_json(rows))
+        else:
+            click.echo(table(rows, ["partition", "position", "end", "lag", "committed"]))
+            click.echo(f"lag: {sum(r['lag'] for r in rows)} record(s)")
+        return
     stopping = {"flag": False}
 
     def stop(signum: int, frame: Any) -> None:

@@ -1184,6 +1184,28 @@ class Catalog:
         found = self.read("positions")
         return {int(p): int(o) for p, o in sorted(found.items(), key=lambda i: int(i[0]))}
 
+    def consumer_status(self) -> list[dict[str, Any]]:
+        """Per partition of the log: the projection's ``position`` (next offset to
+        apply), the log's ``end``, the ``lag`` between them, and ``committed``: the
+        offset last committed to the log's consumer group (Kafka's ``?group=``;
+        None without one, or before a first commit). The projection's position is
+        the truth; the committed offset is what lag tools outside see."""
+        self.flush()
+        reader = self.reader
+        positions = reader.applied() if isinstance(reader, LocalReader) else self.positions()
+        ends = self.log.end_offsets()
+        committed = self.log.group_offsets()
+        return [
+            {
+                "partition": p,
+                "position": positions.get(p, 0),
+                "end": end,
+                "lag": max(0, end - positions.get(p, 0)),
+                "committed": None if committed is None else committed.get(p),
+            }
+            for p, end in sorted(ends.items())
+        ]
+
     def digest(self) -> dict[str, str]:
         """The canonical digest of the projection (equal on every replica at one position)."""
         found: dict[str, str] = self.read("digest")
