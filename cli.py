@@ -1008,9 +1008,22 @@ def _summary(etype: str, payload: dict[str, Any]) -> str:
     "(and the consumer group's committed offset, with ?group=); apply nothing.",
 )
 @click.option("--json", "as_json", is_flag=True, help="With --status: print JSON.")
+@click.option(
+    "--openlineage",
+    metavar="URL",
+    help="Send runs as OpenLineage events to this HTTP endpoint (http(s)://HOST[/PATH]) or "
+    "Kafka topic (kafka://HOST:PORT/TOPIC) from where this feed stopped (at least once); "
+    "with --follow, as runs start and finish.",
+)
 @pass_catalog
 def consume(
-    catalog: Catalog, follow: bool, batch_size: int, serve: bool, status: bool, as_json: bool
+    catalog: Catalog,
+    follow: bool,
+    batch_size: int,
+    serve: bool,
+    status: bool,
+    as_json: bool,
+    openlineage: str | None,
 ) -> None:
     """Catch the projection up with the log (or follow it).
 
@@ -1034,6 +1047,14 @@ def consume(
 
     def stop(signum: int, frame: Any) -> None:
         stopping["flag"] = True
+
+    if openlineage:
+        if follow:
+            signal.signal(signal.SIGTERM, stop)
+            signal.signal(signal.SIGINT, stop)
+        sent = catalog.send_lineage(openlineage, follow=follow, stop=lambda: stopping["flag"])
+        click.echo(f"sent {sent} OpenLineage event(s) to {openlineage}")
+        return
 
     if follow and serve:
         from catalog.server import Server, serve_forever
