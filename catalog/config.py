@@ -6,7 +6,8 @@ config file baked into its image):
 
 1. the explicit argument (``Catalog(log=...)``, a CLI flag);
 2. the environment (``CATALOG_LOG``, ``CATALOG_DB``, ``CATALOG_ARTIFACT_PATH``,
-   ``CATALOG_PROJECT``, ``CATALOG_ACTOR``, ``CATALOG_API``);
+   ``CATALOG_PROJECT``, ``CATALOG_ACTOR``, ``CATALOG_API``, the snapshot settings,
+   ``CATALOG_SCHEMA_REGISTRY``);
 3. the config file: ``$CATALOG_CONFIG``, else ``<config dir>/catalog/config.toml``
    with keys ``log``, ``db``, ``artifact_path``, ``project``, ``actor``, ``api``;
 4. the default, under the user's data directory (``$CATALOG_HOME``, else
