@@ -972,8 +972,30 @@ def diff(
     "projection file, so this machine's other commands read through this process instead "
     "of waiting for the file.",
 )
+@click.option(
+    "--status",
+    is_flag=True,
+    help="Print, per partition, the projection's position, the log's end and the lag "
+    "(and the consumer group's committed offset, with ?group=); apply nothing.",
+)
+@click.option("--json", "as_json", is_flag=True, help="With --status: print JSON.")
+@click.option(
+    "--openlineage",
+    metavar="URL",
+    help="Send runs as OpenLineage events to this HTTP endpoint (http(s)://HOST[/PATH]) or "
+    "Kafka topic (kafka://HOST:PORT/TOPIC) from where this feed stopped (at least once); "
+    "with --follow, as runs start and finish.",
+)
 @pass_catalog
-def consume(catalog: Catalog, follow: bool, batch_size: int, serve: bool) -> None:
+def consume(
+    catalog: Catalog,
+    follow: bool,
+    batch_size: int,
+    serve: bool,
+    status: bool,
+    as_json: bool,
+    openlineage: str | None,
+) -> None:
     """Catch the projection up with the log (or follow it).
 
     \b
@@ -981,11 +1003,29 @@ def consume(catalog: Catalog, follow: bool, batch_size: int, serve: bool) -> Non
     default) every other `catalog` command and SDK call of this machine that
     reads this projection file reads through this process: none waits.
     `catalog serve` does the same on a fixed port, with the web UI.
+    --status reports how far the projection is (through the service, with
+    CATALOG_API) without applying anything.
     """
+    if status:
+        rows = catalog.consumer_status()
+        if as_json:
+            click.echo(_json(rows))
+        else:
+            click.echo(table(rows, ["partition", "position", "end", "lag", "committed"]))
+            click.echo(f"lag: {sum(r['lag'] for r in rows)} record(s)")
+        return
     stopping = {"flag": False}
 
     def stop(signum: int, frame: Any) -> None:
         stopping["flag"] = True
+
+    if openlineage:
+        if follow:
+            signal.signal(signal.SIGTERM, stop)
+            signal.signal(signal.SIGINT, stop)
+        sent = catalog.send_lineage(openlineage, follow=follow, stop=lambda: stopping["flag"])
+        click.echo(f"sent {sent} OpenLineage event(s) to {openlineage}")
+        return
 
     if follow and serve:
         from catalog.server import Server, serve_forever

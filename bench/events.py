@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from catalog.events.codec import Codec, default_codec
+from catalog.events.headers import headers_for
 from catalog.events.model import (
     ArtifactDeleted,
     ArtifactLogged,
@@ -136,9 +137,10 @@ def events(n: int, *, keys: int | None = None, seed: int = 7) -> Iterator[Catalo
         yield event(i, k, payload)
 
 
-def message(codec: Codec, ev: CatalogEvent) -> Message:
-    """The message the SDK appends for ``ev`` (client.Catalog._message, minus the size check)."""
-    headers = (("type", ev.type.encode()), ("schema", codec.current.fingerprint))
+def message(codec: Codec, ev: CatalogEvent, *, cloudevents: bool = False) -> Message:
+    """The message the SDK appends for ``ev`` (writer.Writer.message, minus the size check);
+    with ``cloudevents``, as on Kafka."""
+    headers = headers_for(ev, codec.current.fingerprint, cloudevents=cloudevents)
     return Message(ev.partition_key, codec.encode(ev), headers)
 
 

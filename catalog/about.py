@@ -37,6 +37,6 @@ def repository() -> str:
         return str(tomllib.load(fh)["project"]["urls"]["Repository"])
 
 
-def install_hint() -> str:
-    """Where the catalog comes from, and the command that installs it."""
-    return f"{INSTALL} in a checkout of {repository()}"
+def install_hint(extra: str = "web") -> str:
+    """Where the catalog comes from, and the command that installs it (with ``extra``)."""
+    return f"{INSTALL.replace('[web]', f'[{extra}]')} in a checkout of {repository()}"

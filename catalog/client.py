@@ -1210,10 +1210,54 @@ class Catalog:
             follow=follow, stop=stop, progress=progress, poll=poll, batch_size=batch_size
         )
 
+    def send_lineage(
+        self,
+        target: str,
+        *,
+        follow: bool = False,
+        stop: Callable[[], bool] | None = None,
+        poll: float = 0.5,
+    ) -> int:
+        """Send the OpenLineage events of runs (as ``export_lineage`` writes them) to an
+        OpenLineage HTTP endpoint or ``kafka://`` topic, from the feed's stored position
+        on (at least once); with ``follow``, keep sending as runs start and finish until
+        ``stop()``. Events sent. See :mod:`catalog.lineage_feed`."""
+        from catalog.lineage_feed import LineageFeed
+
+        feed = LineageFeed(self, target)
+        try:
+            if follow:
+                return feed.follow(stop or (lambda: False), poll=poll)
+            return feed.run_once()
+        finally:
+            feed.close()
+
     def positions(self) -> dict[int, int]:
         """Where the projection reads stand: next offset per partition (live or as-of)."""
         found = self.read("positions")
         return {int(p): int(o) for p, o in sorted(found.items(), key=lambda i: int(i[0]))}
+
+    def consumer_status(self) -> list[dict[str, Any]]:
+        """Per partition of the log: the projection's ``position`` (next offset to
+        apply), the log's ``end``, the ``lag`` between them, and ``committed``: the
+        offset last committed to the log's consumer group (Kafka's ``?group=``;
+        None without one, or before a first commit). The projection's position is
+        the truth; the committed offset is what lag tools outside see."""
+        self.flush()
+        reader = self.reader
+        positions = reader.applied() if isinstance(reader, LocalReader) else self.positions()
+        ends = self.log.end_offsets()
+        committed = self.log.group_offsets()
+        return [
+            {
+                "partition": p,
+                "position": positions.get(p, 0),
+                "end": end,
+                "lag": max(0, end - positions.get(p, 0)),
+                "committed": None if committed is None else committed.get(p),
+            }
+            for p, end in sorted(ends.items())
+        ]
 
     def digest(self) -> dict[str, str]:
         """The canonical digest of the projection (equal on every replica at one position)."""

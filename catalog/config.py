@@ -6,7 +6,8 @@ config file baked into its image):
 
 1. the explicit argument (``Catalog(log=...)``, a CLI flag);
 2. the environment (``CATALOG_LOG``, ``CATALOG_DB``, ``CATALOG_ARTIFACT_PATH``,
-   ``CATALOG_PROJECT``, ``CATALOG_ACTOR``, ``CATALOG_API``);
+   ``CATALOG_PROJECT``, ``CATALOG_ACTOR``, ``CATALOG_API``, the snapshot settings,
+   ``CATALOG_SCHEMA_REGISTRY``);
 3. the config file: ``$CATALOG_CONFIG``, else ``<config dir>/catalog/config.toml``
    with keys ``log``, ``db``, ``artifact_path``, ``project``, ``actor``, ``api``;
 4. the default, under the user's data directory (``$CATALOG_HOME``, else
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog.errors import InvalidInput
+from catalog.log import with_registry
 
 ENV = {
     "log": "CATALOG_LOG",
@@ -44,6 +46,7 @@ ENV = {
     "snapshots": "CATALOG_SNAPSHOTS",
     "snapshot_every": "CATALOG_SNAPSHOT_EVERY",
     "snapshot_keep": "CATALOG_SNAPSHOT_KEEP",
+    "schema_registry": "CATALOG_SCHEMA_REGISTRY",
 }
 
 #: Snapshots kept by default (the newest K; older ones are deleted after publishing).
@@ -116,8 +119,16 @@ class Config:
     snapshot_every: str = ""
     #: snapshots kept (the newest)
     snapshot_keep: str = ""
+    #: a Confluent-API schema registry (``http(s)://host:port``): a Kafka log frames
+    #: its values for it (catalog/log/registry.py); merged into ``log`` as
+    #: ``?registry=`` unless the URL names one. Empty: single-object framing
+    schema_registry: str = ""
     #: where each setting came from: "argument", "env CATALOG_…", "file <path>", "default"
     sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        if self.schema_registry:  # the log URL says everything the log does
+            object.__setattr__(self, "log", with_registry(self.log, self.schema_registry))
 
     @classmethod
     def load(cls, **overrides: str | None) -> Config:
@@ -136,6 +147,7 @@ class Config:
             "snapshots": "",
             "snapshot_every": "",
             "snapshot_keep": str(SNAPSHOT_KEEP),
+            "schema_registry": "",
         }
         from_file = _read_config_file()
         values: dict[str, Any] = {}
@@ -277,6 +289,7 @@ def settings_summary(config: Config) -> Mapping[str, str]:
         "snapshots": snapshots_url(config) or "(off)",
         "snapshot_every": _every_text(config),
         "snapshot_keep": str(snapshot_keep(config)),
+        "schema_registry": config.schema_registry or "(none: single-object framing)",
         "config_file": str(config_file()),
         "data_dir": str(data_dir()),
         "columnar_decoder": native.status(),

@@ -29,6 +29,7 @@
     │   ├── InvalidLogURL (InvalidInput)          exit_code 2: a malformed log URL
     │   ├── LogUnavailable                        transient: retried with backoff
     │   └── ProjectionBusy(path)                  another process holds the DuckDB file
+    ├── LineageSendError(target, reason)          exit_code 5, status 502: an OpenLineage target
     ├── ServiceError(url, reason)                 exit_code 5, status 502: the catalog service
     │   ├── ServiceUnavailable                    cannot be reached
     │   └── NotYetApplied(url, positions, at)     status 504: read-your-writes timed out
@@ -294,6 +295,19 @@ class ProjectionBusy(LogError):
         )
         CatalogError.__init__(self, f"projection {path}: {self.reason}")
         self.url = path
+
+
+class LineageSendError(CatalogError):
+    """An OpenLineage target (``consume --openlineage``) did not take an event; the feed
+    resends from its stored position."""
+
+    exit_code = 5
+    status = 502
+
+    def __init__(self, target: str, reason: str) -> None:
+        self.target = target
+        self.reason = reason
+        super().__init__(f"OpenLineage target {target}: {reason}")
 
 
 class ServiceError(CatalogError):

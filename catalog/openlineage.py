@@ -51,12 +51,17 @@ def _facet(schema_url: str, **fields: Any) -> dict[str, Any]:
     return {"_producer": PRODUCER, "_schemaURL": schema_url, **fields}
 
 
-def _run_id(text: str) -> str:
-    """A UUID for a run uid (32 hex) or any other stable text."""
+def run_id_of(text: str) -> str:
+    """The OpenLineage ``runId`` of a run uid (32 hex: that UUID) or any other stable text."""
     try:
         return str(uuid.UUID(hex=text))
     except ValueError:
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"catalog:{text}"))
+
+
+def synthetic_run_id(project: str, uid: str) -> str:
+    """The ``runId`` of the synthetic run of version ``uid``, logged outside runs."""
+    return run_id_of(f"log/{project}/{uid}")
 
 
 def _dataset(row: dict[str, Any], asked: str | None = None) -> dict[str, Any]:
@@ -149,7 +154,7 @@ def run_events(catalog: Catalog, project: str | None = None) -> Iterator[dict[st
         if row["tree"]:
             by_tree.setdefault(row["tree"], []).append(row)
     for run in runs:
-        run_id = _run_id(run["uid"])
+        run_id = run_id_of(run["uid"])
         inputs = []
         for item in json.loads(run["inputs"] or "[]"):
             parent = versions.get(item.get("uid") or "")
@@ -194,7 +199,7 @@ def run_events(catalog: Catalog, project: str | None = None) -> Iterator[dict[st
             else _external(e["parent_uri"], e["parent_hash"])
             for e in sources[uid]
         ]
-        run_id = _run_id(f"log/{row['project']}/{uid}")
+        run_id = synthetic_run_id(row["project"], uid)
         job = f"log/{row['key']}"
         yield _event("START", row["created"], run_id, row["project"], job, inputs, [])
         yield _event(

@@ -361,6 +361,21 @@ class LocalReader(Reader):
         except ServedElsewhere:  # a service took the file meanwhile: ask it
             return self.call(name, as_of=as_of, min_positions=min_positions, **params)
 
+    def applied(self) -> dict[int, int]:
+        """The projection's positions as they are, without catching up (``consume
+        --status``); the service holding the file, if one does, answers its own."""
+        remote = self._delegate()
+        if remote is not None:
+            found = remote.call("positions")
+            return {int(p): int(o) for p, o in found.items()}
+        with self._lock:
+            projection = self.projection()
+            try:
+                return dict(projection.positions)
+            finally:
+                if self._depth == 0:
+                    self._release_soon()
+
     def snapshot(self, as_of: datetime | dict[int, int]) -> str:
         """The file of the projection as of a past moment (built from the log, cached)."""
         from catalog.consumers.snapshot import snapshot

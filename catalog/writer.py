@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from catalog import store
 from catalog.errors import LimitExceeded
 from catalog.events.codec import Codec, default_codec
+from catalog.events.headers import headers_for
 from catalog.events.model import CatalogEvent
-from catalog.log import EventLog, Message, Position, open_log
+from catalog.log import EventLog, Message, Position, carries_cloudevents, open_log
 
 #: Largest encoded event accepted (Kafka's default message.max.bytes is 1 MB).
 MAX_EVENT_BYTES = 900 * 1024
@@ -54,6 +55,7 @@ class Writer:
 
     def __init__(self, log_url: str, *, codec: Codec | None = None) -> None:
         self.log_url = log_url
+        self._ce = carries_cloudevents(log_url)  # the CloudEvents headers: a Kafka binding
         self.codec = codec or default_codec()
         self._log: EventLog | None = None
         self._stores: dict[str, store.ObjectStore] = {}
@@ -89,8 +91,8 @@ class Writer:
         value = self.codec.encode(ev)
         if len(value) > MAX_EVENT_BYTES:
             raise LimitExceeded(f"the {ev.type} event of {ev.key}", len(value), MAX_EVENT_BYTES)
-        headers = (("type", ev.type.encode()), ("schema", self.codec.current.fingerprint))
-        return Message(ev.partition_key, value, headers)
+        fingerprint = self.codec.current.fingerprint
+        return Message(ev.partition_key, value, headers_for(ev, fingerprint, cloudevents=self._ce))
 
     def append(self, events: Sequence[CatalogEvent]) -> Written:
         """Append ``events`` (or buffer them inside :meth:`batch`).

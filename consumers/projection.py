@@ -989,6 +989,7 @@ class Projection:
                 if not records:
                     break
                 self.apply(records)
+            log.acknowledge(self.positions)  # lag tools see it (Kafka's ?group=); never raises
             total += len(records)
             if progress is not None:
                 progress(len(records))

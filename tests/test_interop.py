@@ -284,7 +284,7 @@ def test_sdk_events_decode_with_the_reference_library(
         assert message.key().decode() == f"{event.project}/{event.key}"
         headers = dict(message.headers())
         assert headers["type"].decode() == event.type
-        assert headers["schema"] == fingerprint
+        assert headers["schema"] == fingerprint.hex().encode()  # as text (issue 20)
         assert str(decoded["event_id"]) == event.event_id
         assert decoded["occurred_at"] == event.occurred_at
         assert decoded["occurred_at"].utcoffset().total_seconds() == 0

@@ -4,6 +4,14 @@ Wire format of every event (Avro specification, "Single object encoding")::
 
     C3 01 | 8-byte CRC-64-AVRO fingerprint of the writer schema, little-endian | Avro binary body
 
+A Kafka log may carry the same body in a schema registry's framing instead
+(Confluent's wire format, an option of the log: catalog/log/registry.py)::
+
+    00    | 4-byte big-endian schema id, assigned by the registry              | Avro binary body
+
+The log turns such a value back into the single-object form before it reaches
+a decoder; the codec itself decodes only single-object values.
+
 Schemas live in ``schemas/``: one ``.avsc`` per named record, named by its full
 name (``catalog.ArtifactLogged.avsc``), referencing each other by name. Every
 published version of the envelope is also kept fully expanded under
@@ -42,6 +50,9 @@ from catalog.events.model import RECORD_CLASSES, CatalogEvent, from_avro, to_avr
 MAGIC = b"\xc3\x01"
 ENVELOPE = "catalog.CatalogEvent"
 HEADER_SIZE = 10
+#: The schema registry framing: its first byte, and the header's size (with the id).
+REGISTRY_MAGIC = b"\x00"
+REGISTRY_HEADER_SIZE = 5
 
 _EMPTY64 = 0xC15D213AA4D7A795
 
@@ -211,6 +222,12 @@ class Codec:
             raise UndecodableEvent(f"expected bytes, got {type(data).__name__}")
         if len(data) < HEADER_SIZE:
             raise UndecodableEvent(f"{len(data)} bytes is shorter than the 10-byte header")
+        if data[:1] == REGISTRY_MAGIC and len(data) >= REGISTRY_HEADER_SIZE:
+            ident = int.from_bytes(data[1:REGISTRY_HEADER_SIZE], "big")
+            raise UndecodableEvent(
+                f"registry-framed (schema id {ident}), read without a schema registry "
+                "(kafka://...?registry=URL, or CATALOG_SCHEMA_REGISTRY)"
+            )
         if data[:2] != MAGIC:
             raise UndecodableEvent(
                 f"not Avro single-object encoding (starts with {bytes(data[:2]).hex()}, "

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, quote, urlsplit
+
 from catalog.errors import InvalidLogURL, LogError
 from catalog.log.base import EventLog, Message, Offsets, Position, Record, is_behind
 
-__all__ = ["EventLog", "Message", "Offsets", "Position", "Record", "is_behind", "open_log"]
+__all__ = [
+    "EventLog",
+    "Message",
+    "Offsets",
+    "Position",
+    "Record",
+    "carries_cloudevents",
+    "is_behind",
+    "open_log",
+    "with_registry",
+]
+
+
+def carries_cloudevents(url: str) -> bool:
+    """Whether records on the log at ``url`` carry the CloudEvents headers (Kafka's do:
+    catalog/events/headers.py)."""
+    return url.startswith("kafka://")
 
 
 def open_log(url: str) -> EventLog:
@@ -23,3 +41,15 @@ def open_log(url: str) -> EventLog:
     from catalog.log.file import FileLog
 
     return FileLog(url)
+
+
+def with_registry(url: str, registry: str) -> str:
+    """A ``kafka://`` ``url`` with ``registry=`` added when it names none (the
+    ``schema_registry`` setting); any other log's URL as it is."""
+    if not url.startswith("kafka://") or not registry:
+        return url
+    query = urlsplit(url).query
+    if any(name == "registry" for name, _ in parse_qsl(query, keep_blank_values=True)):
+        return url
+    sep = "" if url.endswith("?") else ("&" if query else "?")
+    return f"{url}{sep}registry={quote(registry, safe=':/')}"

@@ -154,6 +154,18 @@ class EventLog(abc.ABC):
     def wait(self, offsets: Offsets, timeout: float) -> bool:
         """Block until a record exists beyond ``offsets``; False on timeout."""
 
+    def acknowledge(self, offsets: Offsets) -> None:  # noqa: B027 - optional hook
+        """Report a reader's progress (next offsets) where outside tools see it.
+
+        Informational only (the Kafka log commits to its consumer group, if it
+        names one): the reader's own stored positions stay the truth, and this
+        never raises. By default: nowhere.
+        """
+
+    def group_offsets(self) -> dict[int, int] | None:
+        """The offsets last acknowledged to the log's consumer group; None without one."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the log object is unusable afterwards."""
 

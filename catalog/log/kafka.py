@@ -2,13 +2,16 @@
 
 This is the only module that imports ``kafka``. URL::
 
-    kafka://HOST:PORT[,HOST:PORT...]/TOPIC[?partitions=3&replication=-1&timeout=30]
+    kafka://HOST:PORT[,HOST:PORT...]/TOPIC[?partitions=3&replication=-1&timeout=30
+                                           &registry=URL&group=NAME]
 
 ``partitions`` and ``replication`` are used only when the topic does not exist
 yet and is created on first use (default 3 partitions, the broker's default
 replication factor); ``timeout`` (seconds, default 30) bounds every broker
 interaction: connecting, an append's acknowledgement, a read that knows records
-exist. ``client_id`` names the client in broker logs.
+exist. ``client_id`` names the client in broker logs. ``registry`` frames values
+for a schema registry (catalog/log/registry.py); ``group`` names the consumer
+group a projection reports its progress to (below).
 
 How the contract (catalog/log/base.py) maps onto Kafka:
 
@@ -16,7 +19,8 @@ How the contract (catalog/log/base.py) maps onto Kafka:
   is the source of truth, nothing may ever expire from it.
 - **Append.** One message per event: key ``<project>/<artifact key>`` (so all
   events of one artifact share a partition and keep their order), value the
-  single-object-encoded event, headers ``type`` and ``schema``. The producer is
+  single-object-encoded event (or registry-framed, with ``registry``), headers
+  ``type``, ``schema`` and the CloudEvents ones (catalog/events/headers.py). The producer is
   idempotent with ``acks=all`` (every in-sync replica has the record before it is
   acknowledged) and bounded retries within ``timeout``; :meth:`KafkaLog.append`
   flushes and waits for every acknowledgement and returns the ``(partition,
@@ -28,7 +32,8 @@ How the contract (catalog/log/base.py) maps onto Kafka:
   redelivered events).
 - **Read.** By *manual assignment* of every partition of the topic and seeking to
   the requested offsets: no consumer group, no committed offsets (a projection
-  stores its own positions, in its own DuckDB transaction). One consumer is kept
+  stores its own positions, in its own DuckDB transaction). Registry-framed
+  values are turned back into single-object ones on the way out. One consumer is kept
   per handle and fetches in large batches; records fetched ahead are held and
   served to the next read when it continues where the last one stopped.
 - **Record batches** are split into records by the compiled kernel
@@ -42,6 +47,12 @@ How the contract (catalog/log/base.py) maps onto Kafka:
   the base offset of the last batch + 1).
 - **Wait.** A long-polling fetch from the given offsets: the broker answers when
   a record arrives; the fetched records are held for the next read.
+- **Consumer group.** With ``group=NAME``, :meth:`KafkaLog.acknowledge` commits
+  a reader's offsets to that group through the admin client (an OffsetCommit
+  outside any group membership), so lag tools (``kafka-consumer-groups
+  --describe``, Burrow, kafka-ui, exporters) see how far a projection is.
+  Informational only: the projection's own positions stay the truth, and a
+  failed commit is a warning, never an error.
 - **log_id.** ``kafka:<cluster id>/<topic>/<topic id>``: the cluster id and the
   topic's UUID (Kafka >= 2.8). A topic deleted and re-created under the same name
   is a different log, so projections bound to the old one rebuild.
@@ -49,6 +60,7 @@ How the contract (catalog/log/base.py) maps onto Kafka:
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -68,9 +80,11 @@ from kafka.errors import (
     OffsetOutOfRangeError,
     TopicAlreadyExistsError,
 )
+from kafka.structs import OffsetAndMetadata
 
 from catalog.errors import InvalidLogURL, LogError, LogUnavailable
 from catalog.log.base import EventLog, Message, Offsets, Position, Record
+from catalog.log.registry import Framing, check_registry_url, redacted
 
 __all__ = [
     "DEFAULT_PARTITIONS",
@@ -80,6 +94,8 @@ __all__ = [
     "KafkaSettings",
     "parse_url",
 ]
+
+_logger = logging.getLogger(__name__)
 
 DEFAULT_PARTITIONS = 3
 DEFAULT_REPLICATION = -1  # the broker's default.replication.factor
@@ -103,6 +119,11 @@ FETCH_BYTES = 64 * 1024 * 1024
 #: the long-poll period of :meth:`KafkaLog.wait`.
 FETCH_WAIT_MS = 100
 
+#: Headers a record is expected to carry at most, for the kernel's header table:
+#: ours carry 9 (catalog/events/headers.py). A batch with more is split again
+#: with a table as large as the batch allows.
+HEADERS_PER_RECORD = 12
+
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _UNKNOWN_TOPIC = 3  # Kafka error code UNKNOWN_TOPIC_OR_PARTITION
 _NO_TOPIC_ID = {None, "", "00000000-0000-0000-0000-000000000000", "AAAAAAAAAAAAAAAAAAAAAA"}
@@ -118,10 +139,21 @@ class KafkaSettings:
     replication: int = DEFAULT_REPLICATION
     timeout: float = DEFAULT_TIMEOUT
     client_id: str = "catalog"
+    #: a schema registry to frame appended values for (None: single-object)
+    registry: str | None = None
+    #: the consumer group :meth:`KafkaLog.acknowledge` commits to (None: none)
+    group: str | None = None
 
     @property
     def timeout_ms(self) -> int:
         return max(1, int(self.timeout * 1000))
+
+
+class RegistryURLRefused(Exception):
+    """Inside :func:`parse_url`: a registry URL refused (not a ValueError: said as is)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url, self.reason = url, reason
 
 
 def parse_url(url: str) -> KafkaSettings:
@@ -154,15 +186,23 @@ def parse_url(url: str) -> KafkaSettings:
                 options[name] = float(value)
                 if not options[name] > 0:
                     raise ValueError
-            elif name == "client_id":
+            elif name in ("client_id", "group"):
                 if not value:
                     raise ValueError
                 options[name] = value
+            elif name == "registry":
+                try:
+                    options[name] = check_registry_url(value)
+                except ValueError as exc:  # the URL said without what it must not hold
+                    raise RegistryURLRefused(redacted(url), f"registry: {exc}") from None
             else:
                 raise InvalidLogURL(
                     url,
-                    f"unknown option {name!r}; known: partitions, replication, timeout, client_id",
+                    f"unknown option {name!r}; known: partitions, replication, timeout, "
+                    "client_id, registry, group",
                 )
+        except RegistryURLRefused as exc:
+            raise InvalidLogURL(exc.url, exc.reason) from None
         except ValueError:
             raise InvalidLogURL(url, f"invalid value {value!r} for {name}") from None
     return KafkaSettings(hosts, topic, **options)
@@ -190,6 +230,10 @@ class KafkaLog(EventLog):
         self._paused: set[int] = set()
         #: A lower bound of each partition's end, from appends, end_offsets and fetches.
         self._known_end: dict[int, int] = {}
+        s = self.settings
+        self._framing = Framing(url, s.topic, s.registry, timeout=s.timeout)
+        self._admin: KafkaAdminClient | None = None  # commits to the consumer group
+        self._commit_failing = False
 
     def __repr__(self) -> str:
         return f"KafkaLog({self.url!r})"
@@ -368,6 +412,7 @@ class KafkaLog(EventLog):
     def append(self, messages: Sequence[Message]) -> list[Position]:
         if not messages:
             return []
+        messages = self._framing.frame(messages)  # registry down: nothing is sent
         with self._lock:
             self._connect()
             producer = self._writer()
@@ -403,7 +448,7 @@ class KafkaLog(EventLog):
         with self._lock:
             self._connect()
             wanted = {p: offsets.get(p, 0) for p in self._partitions}
-            return self._read(wanted, {}, max_records, expect=False)
+            return self._framing.unframe(self._read(wanted, {}, max_records, expect=False))
 
     def read_range(
         self, offsets: Offsets, ends: Mapping[int, int], max_records: int = 1000
@@ -417,7 +462,7 @@ class KafkaLog(EventLog):
             }
             if not wanted:
                 return []
-            return self._read(wanted, ends, max_records, expect=True)
+            return self._framing.unframe(self._read(wanted, ends, max_records, expect=True))
 
     def _read(
         self, wanted: dict[int, int], ends: Mapping[int, int], max_records: int, *, expect: bool
@@ -603,6 +648,61 @@ class KafkaLog(EventLog):
                     return False
                 self._pull(max(1, int(remaining * 1000)), 10_000)
 
+    # --------------------------------------------------------- consumer group
+
+    def _group_admin(self) -> KafkaAdminClient:
+        self._connect()
+        if self._admin is None:
+            self._admin = _admin_client(self._common())
+        return self._admin
+
+    def acknowledge(self, offsets: Offsets) -> None:
+        group = self.settings.group
+        if group is None or not offsets:
+            return
+        try:
+            with self._lock:
+                answer = self._group_admin().alter_group_offsets(
+                    group,
+                    {self._tp(p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()},
+                )
+            refused = {tp.partition: e for tp, e in answer.items() if getattr(e, "errno", 0)}
+            if refused:
+                raise LogError(self.url, f"the broker refused the commit: {refused}")
+        except Exception as exc:  # informational: a failed commit never fails the reader
+            if not self._commit_failing:
+                _logger.warning(
+                    "committing offsets to consumer group %r failed (the projection goes on; "
+                    "its own positions are the truth): %s",
+                    group,
+                    exc,
+                )
+            self._commit_failing = True
+            if isinstance(exc, KafkaError | OSError):
+                with self._lock:  # a fresh admin client next time
+                    admin, self._admin = self._admin, None
+                    if admin is not None:
+                        with suppress(Exception):
+                            admin.close()
+            return
+        if self._commit_failing:
+            _logger.warning("committing offsets to consumer group %r works again", group)
+            self._commit_failing = False
+
+    def group_offsets(self) -> dict[int, int] | None:
+        group = self.settings.group
+        if group is None:
+            return None
+        with self._lock, self._failures(f"cannot list the offsets of consumer group {group!r}"):
+            admin = self._group_admin()
+            tps = [self._tp(p) for p in self._partitions]
+            found = admin.list_group_offsets({group: tps}).get(group) or {}
+        return {
+            tp.partition: int(meta.offset)
+            for tp, meta in found.items()
+            if tp.topic == self.settings.topic and meta is not None and meta.offset >= 0
+        }
+
     def close(self) -> None:
         with self._lock:
             if self._closed:
@@ -616,6 +716,10 @@ class KafkaLog(EventLog):
                     with suppress(Exception):  # best effort
                         consumer.close(autocommit=False, timeout_ms=1000)
             self._consumer = self._probe = None
+            admin, self._admin = self._admin, None
+            if admin is not None:
+                with suppress(Exception):  # best effort
+                    admin.close()
             self._held.clear()
 
 
@@ -771,7 +875,7 @@ def _split(partition: int, batch: Any) -> list[Record] | None:
     kernel = native.kernel()
     data = np.frombuffer(buf, np.uint8)
     rec = np.empty(10 * count, np.int64)
-    hdr = np.empty(4 * 4 * count, np.int64)  # 4 headers a record; ours have 2 or 3
+    hdr = np.empty(4 * HEADERS_PER_RECORD * count, np.int64)
     found = kernel.kafka_records(data, start, count, rec, hdr)
     if found == -2:  # every header takes 2 bytes or more
         hdr = np.empty(4 * ((len(buf) - start) // 2 + 1), np.int64)
