@@ -77,7 +77,7 @@ class Record:
     key: str
     value: bytes
     timestamp_ms: int
-    headers: tuple[tuple[str, bytes], ...] = field(default=())
+    headers: Sequence[tuple[str, bytes]] = field(default=())
     error: str | None = None
 
     @property
@@ -92,7 +92,7 @@ class Record:
         key: str,
         value: bytes,
         timestamp_ms: int,
-        headers: tuple[tuple[str, bytes], ...] = (),
+        headers: Sequence[tuple[str, bytes]] = (),
         error: str | None = None,
     ) -> Record:
         """The same as the constructor, for readers' loops: without the frozen

@@ -853,6 +853,56 @@ class _SplitRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
         self.drain()
 
 
+class _Headers(Sequence[tuple[str, bytes]]):
+    """A record's headers as the kernel found them in its batch, decoded when first read.
+
+    Readers of the catalog's own records never read them (the projection
+    reads values and positions), and the CloudEvents headers (``ce_id``,
+    ``ce_time``) differ on every record: decoding them all cost a Kafka
+    reader 10 -> 28 us a record (measured on 30,000 records).
+    """
+
+    __slots__ = ("_raw", "_rows", "_first", "_count", "_items")
+
+    def __init__(self, raw: bytes, rows: list[list[int]], first: int, count: int) -> None:
+        self._raw: bytes | None = raw
+        self._rows = rows
+        self._first = first
+        self._count = count
+        self._items: tuple[tuple[str, bytes], ...] | None = None
+
+    def items(self) -> tuple[tuple[str, bytes], ...]:
+        if self._items is None:
+            raw = self._raw
+            assert raw is not None
+            self._items = tuple(
+                (raw[a : a + an].decode(), raw[b : b + bn] if bn > 0 else b"")  # UTF-8: checked
+                for a, an, b, bn in self._rows[self._first : self._first + self._count]
+            )
+            self._raw = None  # the batch's bytes are no longer held
+        return self._items
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.items()[index]
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[tuple[str, bytes]]:
+        return iter(self.items())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return self.items() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.items())
+
+    def __repr__(self) -> str:
+        return repr(self.items())
+
+
 def _split(partition: int, batch: Any) -> list[Record] | None:
     """The records of a format-v2 batch, split by the kernel; None if it cannot.
 
@@ -886,17 +936,10 @@ def _split(partition: int, batch: Any) -> list[Record] | None:
     base_offset, base_time = batch.base_offset, batch.first_timestamp
     append_time = batch.max_timestamp if batch.timestamp_type == 1 else None
     header_rows = hdr[: 4 * int(rec[7::10].sum())].reshape(-1, 4).tolist()
-    known: dict[bytes, tuple[tuple[str, bytes], ...]] = {b"": ()}  # header bytes -> headers
     make = Record.make
     out = []
-    for offset, delta, ks, kn, vs, vn, h, hn, hs, he in rec.reshape(count, 10).tolist():
-        region = raw[hs:he]
-        headers = known.get(region)
-        if headers is None:
-            headers = known[region] = tuple(
-                (raw[a : a + an].decode(), raw[b : b + bn] if bn > 0 else b"")  # UTF-8: checked
-                for a, an, b, bn in header_rows[h : h + hn]
-            )
+    for offset, delta, ks, kn, vs, vn, h, hn, _, _ in rec.reshape(count, 10).tolist():
+        headers = _Headers(raw, header_rows, h, hn) if hn else ()
         out.append(
             make(
                 partition,
