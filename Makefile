@@ -65,7 +65,8 @@ format: $(STAMP) ## Format the code with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-docs: $(STAMP) ## Regenerate the generated parts of docs/
+docs: $(STAMP) ## Publish a changed event envelope; regenerate the generated parts of docs/
+	$(BIN)/python -c 'from catalog.events.codec import publish; print(publish() or "envelope: published already")'
 	$(BIN)/python -m catalog.consumers.schema
 	$(BIN)/python docs/gen_cli.py
 	$(BIN)/python docs/gen_events.py

@@ -45,11 +45,23 @@ from catalog.uri import KIND_CATEGORY, StoreURI
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-ARTIFACT_INSERT = (
-    "INSERT INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-    "MAP(?::VARCHAR[], ?::VARCHAR[]), {'kind': ?, 'name': ?, 'uri': ?, 'owner': ?}, "
-    "MAP(?::VARCHAR[], ?::VARCHAR[]), ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#: a parameter of each artifacts column, by its type (a map: its keys and values)
+_MARK = {
+    schema.MAP: "MAP(?::VARCHAR[], ?::VARCHAR[])",
+    schema.PRODUCER: "{'kind': ?, 'name': ?, 'uri': ?, 'owner': ?}",
+}
+ARTIFACT_INSERT = "INSERT INTO artifacts VALUES ({})".format(
+    ", ".join(_MARK.get(c.type, "?") for c in schema.ARTIFACTS.columns)
 )
+
+
+def _params(column: schema.Column, value: Any) -> list[Any]:
+    """The parameters of ``value`` for ``column`` in :data:`ARTIFACT_INSERT`."""
+    if column.type == schema.MAP:
+        return _map(dict(value))
+    if column.type == schema.PRODUCER:
+        return [value.kind, value.name, value.uri, value.owner]
+    return [value]
 
 
 def _canonical(value: Any) -> str:
@@ -261,39 +273,21 @@ class NaiveProjector:
         old = x("SELECT created, created_by FROM artifacts WHERE uid = ?", [p.uid]).fetchall()
         created, created_by = old[0] if old else (ev.occurred_at, ev.actor)
         x("DELETE FROM artifacts WHERE uid = ?", [p.uid])
-        producer = p.producer
-        x(
-            ARTIFACT_INSERT,
-            [
-                ev.project,
-                ev.key,
-                p.iteration,
-                p.uid,
-                p.kind,
-                category,
-                p.tree,
-                p.hash,
-                p.size,
-                p.target_path,
-                p.format,
-                p.filename,
-                *_map(dict(p.labels)),
-                producer.kind,
-                producer.name,
-                producer.uri,
-                producer.owner,
-                *_map(dict(p.extra_data)),
-                _canonical(spec),
-                p.description,
-                created,
-                ev.occurred_at,
-                created_by,
-                ev.actor,
-                False,
-                r.partition,
-                r.offset,
-            ],
+        row = {column: getattr(p, name) for column, name in schema.LOGGED_FIELDS}
+        row.update(
+            project=ev.project,
+            key=ev.key,
+            category=category,
+            spec=_canonical(spec),
+            created=created,
+            updated=ev.occurred_at,
+            created_by=created_by,
+            updated_by=ev.actor,
+            deleted=False,
+            log_partition=r.partition,
+            log_offset=r.offset,
         )
+        x(ARTIFACT_INSERT, [v for c in schema.ARTIFACTS.columns for v in _params(c, row[c.name])])
         self._refresh_latest(ev.project, ev.key, p.iteration, ev, r)
         x("DELETE FROM lineage WHERE uid = ? AND relation = 'source'", [p.uid])
         rows = [self._edge(ev, p.uid, "source", s.name, s.uri, s.uid, s.hash) for s in p.sources]

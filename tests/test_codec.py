@@ -82,7 +82,7 @@ def test_current_published_schema_is_the_expansion_of_the_files() -> None:
     assert published, "no published envelope"
     latest = json.loads(published[-1].read_text())
     assert fingerprint(latest) == fingerprint(expand(ENVELOPE, NAMED)), (
-        "schemas/*.avsc changed: publish a new envelope version under schemas/published/"
+        "schemas/*.avsc changed: publish a new envelope version (make docs)"
     )
 
 

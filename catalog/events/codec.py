@@ -187,6 +187,23 @@ def load_published(directory: Path) -> list[SchemaVersion]:
     return sorted(versions, key=lambda v: v.version)
 
 
+def publish(directory: Path | None = None) -> Path | None:
+    """Publish the envelope the per-record files now describe, if it is new: its
+    expansion is written as the next ``published/catalog.CatalogEvent.v<N>.avsc``
+    (``make docs`` runs this). Returns the file written, or None if the newest
+    published version already is that envelope."""
+    directory = directory or schema_dir()
+    current = expand(ENVELOPE, load_named(directory))
+    versions = load_published(directory)
+    if versions and versions[-1].fingerprint == fingerprint(current):
+        return None
+    path = (
+        directory / "published" / f"{ENVELOPE}.v{versions[-1].version + 1 if versions else 1}.avsc"
+    )
+    path.write_text(json.dumps(current, indent=2) + "\n", "utf-8")
+    return path
+
+
 class Codec:
     """Encode and decode events; thread-safe and cheap to share."""
 
@@ -316,3 +333,4 @@ class Codec:
 def default_codec() -> Codec:
     """The process-wide codec over the shipped schemas."""
     return Codec()
+
