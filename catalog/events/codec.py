@@ -333,4 +333,3 @@ class Codec:
 def default_codec() -> Codec:
     """The process-wide codec over the shipped schemas."""
     return Codec()
-
