@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
+from fastavro.schema import fingerprint as avro_fingerprint
 from fastavro.schema import to_parsing_canonical_form
 
 from catalog.errors import EventError, UndecodableEvent, UnknownSchema
@@ -54,34 +55,11 @@ HEADER_SIZE = 10
 REGISTRY_MAGIC = b"\x00"
 REGISTRY_HEADER_SIZE = 5
 
-_EMPTY64 = 0xC15D213AA4D7A795
-
-
-def _crc64_table() -> list[int]:
-    table = []
-    for i in range(256):
-        fp = i
-        for _ in range(8):
-            fp = (fp >> 1) ^ (_EMPTY64 & -(fp & 1))
-        table.append(fp)
-    return table
-
-
-_TABLE = _crc64_table()
-
-
-def crc64_avro(data: bytes) -> int:
-    """The Avro spec's 64-bit Rabin fingerprint (CRC-64-AVRO) of ``data``."""
-    fp = _EMPTY64
-    for byte in data:
-        fp = (fp >> 8) ^ _TABLE[(fp ^ byte) & 0xFF]
-    return fp
-
 
 def fingerprint(schema: Any) -> bytes:
-    """The 8 fingerprint bytes of a schema, as they appear in single-object encoding."""
-    canonical = to_parsing_canonical_form(schema)
-    return crc64_avro(canonical.encode("utf-8")).to_bytes(8, "little")
+    """The 8 fingerprint bytes of a schema, as they appear in single-object encoding:
+    the CRC-64-AVRO of its parsing canonical form, little-endian."""
+    return bytes.fromhex(avro_fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
 
 
 def schema_dir() -> Path:
