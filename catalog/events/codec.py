@@ -44,9 +44,7 @@ from fastavro.schema import to_parsing_canonical_form
 
 from catalog.errors import EventError, UndecodableEvent, UnknownSchema
 from catalog.events import columnar
-from catalog.events.fastdecode import compile_decoder
-from catalog.events.fastencode import Unsupported, compile_encoder
-from catalog.events.model import RECORD_CLASSES, CatalogEvent, from_avro, to_avro
+from catalog.events.model import CatalogEvent, from_avro, to_avro
 
 MAGIC = b"\xc3\x01"
 ENVELOPE = "catalog.CatalogEvent"
@@ -54,6 +52,10 @@ HEADER_SIZE = 10
 #: The schema registry framing: its first byte, and the header's size (with the id).
 REGISTRY_MAGIC = b"\x00"
 REGISTRY_HEADER_SIZE = 5
+
+
+#: an object's repr with its address (as in " from <_io.BytesIO object at 0x7f...>")
+_OBJECT = re.compile(r" (?:from |in )?<[^<>]* at 0x[0-9a-fA-F]+>")
 
 
 def fingerprint(schema: Any) -> bytes:
@@ -191,8 +193,6 @@ class Codec:
         if not self.versions:
             raise FileNotFoundError(f"no published envelope schema in {self.directory}")
         self.current = self.versions[-1]
-        self._fast = compile_decoder(without_logical_types(self.current.schema))
-        self._fast_encode = compile_encoder(self.current.schema, RECORD_CLASSES)
         self._by_fingerprint = {v.fingerprint: v for v in self.versions}
         self._prefix = MAGIC + self.current.fingerprint
 
@@ -200,10 +200,6 @@ class Codec:
 
     def encode(self, event: CatalogEvent) -> bytes:
         """The single-object encoding of ``event`` under the current schema."""
-        try:  # the generated encoder: same bytes, faster; strict about types
-            return self._prefix + self._fast_encode(event)
-        except (Unsupported, KeyError, UnicodeEncodeError):
-            pass  # fastavro decides: the same bytes, or its error
         buffer = io.BytesIO()
         buffer.write(self._prefix)
         fastavro.schemaless_writer(buffer, self.current.parsed, to_avro(event))
@@ -284,17 +280,16 @@ class Codec:
         """The event, its payload as the plain dict Avro read, and the writer version."""
         writer = self.writer_of(data)
         try:
-            if writer is self.current:  # the generated decoder: same result, faster
-                record, end = self._fast(data, HEADER_SIZE)
-            else:  # an older writer: fastavro resolves it to the current schema
-                buffer = io.BytesIO(data)
-                buffer.seek(HEADER_SIZE)
-                record = fastavro.schemaless_reader(
-                    buffer, writer.plain, self.current.plain, return_record_name=True
-                )
-                end = buffer.tell()
+            # fastavro resolves an older writer's record to the current schema
+            buffer = io.BytesIO(data)
+            buffer.seek(HEADER_SIZE)
+            record = fastavro.schemaless_reader(
+                buffer, writer.plain, self.current.plain, return_record_name=True
+            )
+            end = buffer.tell()
         except Exception as exc:  # garbage raises many kinds of errors
-            raise UndecodableEvent(f"v{writer.version} body: {type(exc).__name__}: {exc}") from exc
+            said = _OBJECT.sub("", str(exc))  # fastavro names its buffer object
+            raise UndecodableEvent(f"v{writer.version} body: {type(exc).__name__}: {said}") from exc
         if end != len(data):
             raise UndecodableEvent(
                 f"{len(data) - end} trailing bytes after the v{writer.version} body"

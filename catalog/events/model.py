@@ -259,16 +259,6 @@ class CatalogEvent:
         return f"{self.project}/{self.key}"
 
 
-#: Every record of the envelope schema by full Avro name: the class holding it.
-RECORD_CLASSES: dict[str, type[Any]] = {
-    "catalog.CatalogEvent": CatalogEvent,
-    "catalog.RunInput": RunInput,
-    "catalog.Producer": Producer,
-    "catalog.SourceRef": SourceRef,
-    **{f"catalog.{name}": cls for name, cls in PAYLOAD_TYPES.items()},
-}
-
-
 # ------------------------------------------------------------ avro conversion
 
 
