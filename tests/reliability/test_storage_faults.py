@@ -228,6 +228,31 @@ def test_a_failing_fsync_fails_the_log_call_and_appends_nothing(
     record("storage faults (fsync)", cases=1)
 
 
+def test_a_failing_fsync_in_a_batch_appends_none_of_it(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's many blobs are fsynced from several threads: one failure among
+    them fails the batch, and none of its events is appended."""
+    real = store.os.fsync
+    calls = []
+
+    def one_fails(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 7:
+            raise OSError(5, "Input/output error")
+        real(fd)
+
+    end = catalog.log.end_offsets()
+    monkeypatch.setattr(store.os, "fsync", one_fails)
+    with pytest.raises(StorageError, match="durable"), catalog.batch():
+        for i in range(20):
+            catalog.log_artifact(f"k{i}", body=f"blob {i}".encode())
+    monkeypatch.undo()
+    assert len(calls) > 7
+    assert catalog.log.end_offsets() == end
+    record("storage faults (fsync, batch)", cases=1)
+
+
 def test_an_unreachable_store_url_is_a_storage_error(catalog: Catalog) -> None:
     with pytest.raises(StorageError):
         ObjectStore("nosuchprotocol://bucket/x")
