@@ -2,20 +2,19 @@
 # the S3 extra. Used by docker-compose.yml's `catalog` service (`catalog serve`).
 FROM python:3.11-slim
 
-# A C compiler builds the compiled kernel (catalog/_kernel.c: the columnar decoder
-# and the Kafka record-batch splitter)
-# once, below, into CATALOG_CACHE_DIR; without it projections decode event by event.
+# A C compiler: the install below compiles the kernel (catalog/_kernel.c: the
+# columnar decoder and the Kafka record-batch splitter; hatch_build.py); without
+# it projections decode event by event.
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
-ENV CATALOG_CACHE_DIR=/opt/catalog-cache
 
 WORKDIR /src
-COPY pyproject.toml README.md LICENSE cli.py ./
+COPY pyproject.toml README.md LICENSE cli.py hatch_build.py ./
 COPY catalog ./catalog
 COPY consumers ./consumers
 COPY schemas ./schemas
 RUN pip install --no-cache-dir ".[s3]" && rm -rf /src \
-    && python -c "from catalog import native; native.kernel()"
+    && python -c "from catalog import native; native.kernel()"  # it was built
 
 RUN useradd --create-home --uid 1000 catalog && mkdir -p /data && chown catalog /data
 USER catalog

@@ -18,11 +18,14 @@ help: ## Show the targets
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+# The install also compiles the C kernel (hatch_build.py): a change to it reinstalls.
+KERNEL := catalog/_kernel.c catalog/native.py hatch_build.py
+
+$(DEMO_STAMP): pyproject.toml $(KERNEL) | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[demo]'
 	@touch $(DEMO_STAMP)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml $(KERNEL) | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev,examples]'
 	@touch $(STAMP) $(DEMO_STAMP)
 

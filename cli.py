@@ -1290,7 +1290,7 @@ def config(catalog: Catalog, as_json: bool) -> None:
     (in that order of precedence).
 
     The last row says whether the columnar decoder (big catch-ups and replays)
-    is built, will be built on first use, or cannot be (no C compiler).
+    was built when the package was installed (it needs a C compiler then).
     """
     from catalog.config import settings_summary
 

@@ -1,24 +1,24 @@
-"""The compiled kernel: ``_kernel.c``, built with the system C compiler on first use.
+"""The compiled kernel: ``_kernel.c``, built when the package is installed.
 
 One small C library with no Python API, loaded with ctypes: the projection's
 columnar decoder (:mod:`catalog.events.columnar`) and the Kafka reader's
-record-batch splitter (:mod:`catalog.log.kafka`) call into it. It is built
-with ``$CC`` (default ``cc``) on first use and cached under
-``~/.cache/catalog`` (or ``CATALOG_CACHE_DIR``) by a hash of its source, its
-flags and the compiler; without a compiler both callers fall back to Python
-(a warning says so once). This module knows nothing of events or logs: it
-builds, loads and calls.
+record-batch splitter (:mod:`catalog.log.kafka`) call into it. The build
+backend compiles it at install time (``hatch_build.py`` calls :func:`build`:
+a wheel carries the library, an editable install builds it next to this
+file), under a name that carries a hash of the source and the flags, so a
+library built from another source is never loaded. Where there is none (no C
+compiler at install time, or the source changed since: reinstall) both
+callers fall back to Python — slower, the same results — and a warning says
+so once per process. This module knows nothing of events or logs, and
+imports nothing but the standard library (the build hook loads it alone).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
-import shutil
 import subprocess
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,100 +26,89 @@ _KERNEL: Native | None = None
 _AVAILABLE: bool | None = None
 _logger = logging.getLogger("catalog.native")
 
-
-def available() -> bool:
-    """Whether the compiled kernel loads here (built with the C compiler on first use)."""
-    global _AVAILABLE
-    if _AVAILABLE is None:
-        try:
-            kernel()
-            _AVAILABLE = True
-        except (OSError, subprocess.SubprocessError) as exc:
-            _warn_once(f"the compiled kernel is unavailable ({exc}); decoding event by event")
-            _AVAILABLE = False
-    return _AVAILABLE
-
-
-def _warn_once(message: str) -> None:
-    """Warn once per cache directory (a marker remembers it), not in every process."""
-    marker = cache_dir() / "kernel-unavailable.warned"
-    if marker.exists():
-        _logger.debug(message)
-        return
-    _logger.warning(message + " (said once; `catalog config` shows it)")
-    with contextlib.suppress(OSError):
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(message + "\n")
-
-
-def kernel() -> Native:
-    """The compiled kernel (``_kernel.c``), built once per machine and source version."""
-    global _KERNEL
-    if _KERNEL is None:
-        _KERNEL = Native(_build_library())
-    return _KERNEL
-
-
 KERNEL_SOURCE = Path(__file__).with_name("_kernel.c")
 CFLAGS = ("-O2", "-shared", "-fPIC", "-std=c99")
 
 
-def cache_dir() -> Path:
-    """Where the built kernel goes: ``CATALOG_CACHE_DIR``, else the user's cache."""
-    explicit = os.environ.get("CATALOG_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "catalog"
+def library_name(source: bytes) -> str:
+    """The file name of the library built from ``source`` with :data:`CFLAGS`."""
+    return f"_kernel-{hashlib.sha256(source + repr(CFLAGS).encode()).hexdigest()[:16]}.so"
 
 
-def library_path() -> tuple[Path, str]:
-    """Where the kernel for this source, these flags and ``$CC`` is built; the compiler."""
-    compiler = os.environ.get("CC", "cc")
-    source = KERNEL_SOURCE.read_bytes()
-    digest = hashlib.sha256(source + repr((CFLAGS, compiler)).encode()).hexdigest()[:16]
-    return cache_dir() / f"kernel-{digest}.so", compiler
+def library_path() -> Path:
+    """Where the library for this source is, once installed: beside this module."""
+    return KERNEL_SOURCE.with_name(library_name(KERNEL_SOURCE.read_bytes()))
 
 
-def status() -> str:
-    """One line for ``catalog config``: is the columnar decoder built, or can it be?"""
-    target, compiler = library_path()
-    if target.exists():
-        return f"built: {target}"
-    if shutil.which(compiler):
-        return f"built on first use with {compiler} into {target.parent}"
-    return (
-        f"unavailable (no C compiler {compiler!r}): big batches decode event by event, "
-        "kafka-python splits Kafka record batches"
-    )
-
-
-def _build_library() -> Path:
-    """Compile ``_kernel.c`` with ``$CC`` (default ``cc``) unless built already.
-
-    The library's name carries a hash of the source, the flags and the
-    compiler, so an upgrade builds a new one; it is written under a unique
-    temporary name and renamed, so concurrent first uses are safe.
-    """
-    target, compiler = library_path()
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+def build(directory: Path, compiler: str | None = None) -> Path:
+    """Compile ``_kernel.c`` into ``directory`` with ``compiler`` (``$CC``, default ``cc``);
+    the library's path. Libraries of other sources there are removed. Raises
+    :class:`OSError` (the compiler's complaint) if it cannot be built."""
+    compiler = compiler or os.environ.get("CC", "cc")
+    target = directory / library_name(KERNEL_SOURCE.read_bytes())
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}")
     try:
         subprocess.run(
             [compiler, *CFLAGS, "-o", str(tmp), str(KERNEL_SOURCE)],
             check=True,
             capture_output=True,
-            timeout=120,
+            timeout=300,
         )
         os.replace(tmp, target)
     except subprocess.CalledProcessError as exc:
         raise OSError(f"{compiler} failed: {exc.stderr.decode(errors='replace')[:500]}") from exc
+    except (FileNotFoundError, subprocess.TimeoutExpired) as exc:
+        raise OSError(f"{compiler}: {exc}") from exc
     finally:
         if tmp.exists():
             tmp.unlink()
+    for old in directory.glob("_kernel-*.so"):
+        if old != target:
+            old.unlink()
     return target
+
+
+def available() -> bool:
+    """Whether the compiled kernel loads here."""
+    global _AVAILABLE
+    if _AVAILABLE is None:
+        try:
+            kernel()
+            _AVAILABLE = True
+        except OSError as exc:
+            _logger.warning(
+                "the compiled kernel is unavailable (%s); big batches decode event by event "
+                "(said once; `catalog config` shows it)",
+                exc,
+            )
+            _AVAILABLE = False
+    return _AVAILABLE
+
+
+def kernel() -> Native:
+    """The compiled kernel (``_kernel.c``), as installed; :class:`OSError` if it is not."""
+    global _KERNEL
+    if _KERNEL is None:
+        path = library_path()
+        if not path.exists():
+            raise OSError(
+                f"{path.name} was not built for this source of {KERNEL_SOURCE.name} "
+                "(reinstall the package with a C compiler: make venv, or pip install -e .)"
+            )
+        _KERNEL = Native(path)
+    return _KERNEL
+
+
+def status() -> str:
+    """One line for ``catalog config``: is the compiled kernel there?"""
+    path = library_path()
+    if path.exists():
+        return f"built: {path}"
+    return (
+        f"unavailable ({path.name} not built: reinstall with a C compiler): big batches "
+        "decode event by event, kafka-python splits Kafka record batches"
+    )
 
 
 class Native:

@@ -422,13 +422,22 @@ def test_schemas_the_kernel_does_not_decode_go_event_by_event() -> None:
 
 
 def test_status_says_where_the_kernel_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CATALOG_CACHE_DIR", str(tmp_path / "cache"))
-    assert columnar.status().startswith("built on first use with cc into ")
+    """Built at install time (make venv), beside the module; a changed source is not
+    served by a library built from another."""
+    assert columnar.status() == f"built: {columnar.library_path()}"
+    assert columnar.library_path().parent == Path(native.__file__).parent
+    source = tmp_path / "_kernel.c"
+    source.write_bytes(native.KERNEL_SOURCE.read_bytes() + b"\n/* changed */\n")
+    monkeypatch.setattr(native, "KERNEL_SOURCE", source)
+    assert columnar.status().startswith("unavailable (_kernel-")
     monkeypatch.setattr(native, "_KERNEL", None)
-    columnar.kernel()  # builds it in the new cache
-    assert columnar.status() == f"built: {columnar.library_path()[0]}"
-    monkeypatch.setenv("CC", "no-such-compiler")
-    assert columnar.status().startswith("unavailable (no C compiler 'no-such-compiler')")
+    with pytest.raises(OSError, match="reinstall"):
+        native.kernel()
+    built = native.build(tmp_path / "lib")  # what the build hook does
+    assert built.name == native.library_name(source.read_bytes())
+    native.Native(built)  # loads
+    with pytest.raises(OSError, match="no-such-compiler"):
+        native.build(tmp_path / "lib", "no-such-compiler")
 
 
 @given(
@@ -498,17 +507,15 @@ def test_a_lazy_rows_fields_are_the_same_prefetched_or_not() -> None:
     assert logged._filled == {}  # each prefetched row was taken once
 
 
-def test_without_a_compiler_the_warning_is_said_once_per_cache(
+def test_without_the_kernel_the_warning_is_said_once_per_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setenv("CATALOG_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CC", "no-such-compiler")
-    warnings = []
-    for _ in range(3):  # as three fresh processes would
-        monkeypatch.setattr(native, "_KERNEL", None)
-        monkeypatch.setattr(native, "_AVAILABLE", None)
-        caplog.clear()
-        with caplog.at_level("DEBUG", logger="catalog.native"):
+    monkeypatch.setattr(native, "KERNEL_SOURCE", tmp_path / "_kernel.c")
+    (tmp_path / "_kernel.c").write_text("/* never built */\n")
+    monkeypatch.setattr(native, "_KERNEL", None)
+    monkeypatch.setattr(native, "_AVAILABLE", None)
+    with caplog.at_level("DEBUG", logger="catalog.native"):
+        for _ in range(3):
             assert not native.available()
-        warnings.append([r for r in caplog.records if r.levelname == "WARNING"])
-    assert len(warnings[0]) == 1 and warnings[1] == [] and warnings[2] == []
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "reinstall" in warnings[0].getMessage()

@@ -86,6 +86,9 @@ def test_the_checkout_s_modules_and_schemas_are_in_the_wheel_under_catalog(wheel
         for p in (ROOT / "schemas").rglob("*.avsc")
     }
     assert expected - names == set()
+    kernels = [n for n in names if n.startswith("catalog/_kernel-") and n.endswith(".so")]
+    assert len(kernels) == 1, names  # compiled by the build (hatch_build.py)
+    assert "-py3-none-any" not in wheel.name  # so the wheel is for this platform
     assert "catalog/consumers/__init__.py" in names and "catalog/_schemas" in {
         n.rsplit("/", 1)[0] for n in names
     }
@@ -181,9 +184,13 @@ def check_installed(python: Path, purelib: Path, work: Path) -> None:
     assert ours == {"catalog", DIST_INFO} and "consumers" not in tops and "cli.py" not in tops
     code = (
         "import json, catalog, catalog.cli, catalog.consumers.projection as p;"
-        "print(json.dumps([list(catalog.__path__), catalog.cli.__file__, p.__file__]))"
+        "from catalog import native;"
+        "print(json.dumps([list(catalog.__path__), catalog.cli.__file__, p.__file__,"
+        " native.status()]))"
     )
-    path, cli_file, projection_file = json.loads(run(python, "-c", code, cwd=work))
+    path, cli_file, projection_file, kernel = json.loads(run(python, "-c", code, cwd=work))
+    # the C kernel the build compiled is the one loaded: nothing compiles at run time
+    assert kernel.startswith(f"built: {purelib / 'catalog' / '_kernel-'}"), kernel
     assert path == [str(purelib / "catalog")]
     assert Path(cli_file) == purelib / "catalog" / "cli.py"
     assert Path(projection_file) == purelib / "catalog" / "consumers" / "projection.py"

@@ -12,9 +12,8 @@ How it works:
   of opcodes (read a string, a nullable long, a union branch, loop over a
   map's items, write a piece of JSON...). The kernel, ``_kernel.c``, is an
   interpreter of such programs: one fixed C file with no Python API, built
-  with the system C compiler (``$CC``, default ``cc``) on first use, cached
-  under ``~/.cache/catalog`` (or ``CATALOG_CACHE_DIR``) by a hash of its
-  source, and loaded with ctypes. A new schema version needs no new code
+  with the system C compiler (``$CC``, default ``cc``) when the package is
+  installed (:mod:`catalog.native`), and loaded with ctypes. A new schema version needs no new code
   (one using what the kernel does not decode — doubles, bytes, enums, named
   references — is decoded event by event).
   Without a compiler every batch decodes event by event, as before (a
