@@ -47,7 +47,8 @@ from catalog.intake import CHUNK_SIZE, Intake, stored
 from catalog.service import Service, parse_common, served_catalog
 from catalog.store import validate_digest
 from catalog.uri import StoreURI
-from catalog.web.app import create_app, json_object, ui_of
+from catalog.web.app import create_app
+from catalog.web.context import json_object, ui_of
 from catalog.web.data import Flag
 from catalog.web.openapi import ANY, CONTENT, DOCUMENT, NOT_MODIFIED, READ, errors
 from catalog.web.security import LOOPBACK_NAMES, Guard, is_loopback, load_tokens

@@ -326,6 +326,26 @@ def scribble(value: bytes) -> bytes:
     return value[:middle] + bytes([value[middle] ^ 0x5A]) + value[middle + 1 :]
 
 
+@pytest.mark.parametrize("damage", ["soon", 1.5], ids=["text", "real"])  # NULL: a torn page
+def test_a_damaged_time_reads_as_no_time(tmp_path: Path, damage: object) -> None:
+    """The checksum covers key and value, not the append time: a time that is no
+    integer reads as none (-1), and the projection takes the writer's claimed time."""
+    url = f"file://{tmp_path / 'events.db'}"
+    with open_log(url) as log:
+        log.append([event(n) for n in range(3)])
+        with closing(sqlite3.connect(tmp_path / "events.db")) as raw, raw:
+            raw.execute('UPDATE records SET appended_ms = ? WHERE "offset" = 1', (damage,))
+        records = log.read({0: 0})
+        assert [r.timestamp_ms >= 0 for r in records] == [True, False, True]
+        assert all(r.error is None for r in records)
+        with Projection(str(tmp_path / "p.duckdb")) as proj:
+            assert proj.catch_up(log) == 3
+            times = proj.con.execute(
+                'SELECT logged_at = occurred_at FROM events ORDER BY "offset"'
+            ).fetchall()
+            assert times[1] == (True,)  # the writer's claim, the only time there is
+
+
 @pytest.mark.parametrize(
     ("damage", "expected"),
     [

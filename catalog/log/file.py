@@ -209,6 +209,8 @@ class FileLog(EventLog):
                 raise LogCorruption(Position(0, last + 1), f"{self.path}: records out of order")
             last = offset
             error = None
+            if not isinstance(ms, int):  # a damaged time (the checksum covers key and value)
+                ms = -1  # no time: readers take the writer's
             if not isinstance(value, bytes) or not isinstance(key, str):
                 error = "record has the wrong column types"
                 key, value = str(key), b""

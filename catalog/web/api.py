@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from catalog.errors import InvalidInput
 from catalog.validation import validate_labels, validate_project
 from catalog.web import data, pages
-from catalog.web.app import JSON, json_object, ui_of
+from catalog.web.context import JSON, json_object, ui_of
 from catalog.web.openapi import document
 from catalog.web.security import session_of
 

@@ -29,7 +29,7 @@ from catalog.errors import ArtifactNotFound, CatalogError, InvalidInput
 from catalog.store import ObjectStore, validate_relative_path
 from catalog.validation import validate_project, validate_tag, validate_uid
 from catalog.web import data, render
-from catalog.web.app import page, ui_of
+from catalog.web.context import page, ui_of
 from catalog.web.security import AUTH_COOKIE, CSRF_FIELD
 
 #: Content up to this size is read (and verified) before the response starts;
