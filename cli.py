@@ -1023,7 +1023,9 @@ def consume(
         if follow:
             signal.signal(signal.SIGTERM, stop)
             signal.signal(signal.SIGINT, stop)
-        sent = catalog.send_lineage(openlineage, follow=follow, stop=lambda: stopping["flag"])
+        from catalog.lineage_feed import send
+
+        sent = send(catalog, openlineage, follow=follow, stop=lambda: stopping["flag"])
         click.echo(f"sent {sent} OpenLineage event(s) to {openlineage}")
         return
 

@@ -1210,28 +1210,6 @@ class Catalog:
             follow=follow, stop=stop, progress=progress, poll=poll, batch_size=batch_size
         )
 
-    def send_lineage(
-        self,
-        target: str,
-        *,
-        follow: bool = False,
-        stop: Callable[[], bool] | None = None,
-        poll: float = 0.5,
-    ) -> int:
-        """Send the OpenLineage events of runs (as ``export_lineage`` writes them) to an
-        OpenLineage HTTP endpoint or ``kafka://`` topic, from the feed's stored position
-        on (at least once); with ``follow``, keep sending as runs start and finish until
-        ``stop()``. Events sent. See :mod:`catalog.lineage_feed`."""
-        from catalog.lineage_feed import LineageFeed
-
-        feed = LineageFeed(self, target)
-        try:
-            if follow:
-                return feed.follow(stop or (lambda: False), poll=poll)
-            return feed.run_once()
-        finally:
-            feed.close()
-
     def positions(self) -> dict[int, int]:
         """Where the projection reads stand: next offset per partition (live or as-of)."""
         found = self.read("positions")

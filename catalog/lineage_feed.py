@@ -46,7 +46,7 @@ from catalog.openlineage import run_events, run_id_of, synthetic_run_id
 if TYPE_CHECKING:  # pragma: no cover
     from catalog.client import Catalog
 
-__all__ = ["DEFAULT_ENDPOINT", "LineageFeed", "transport_for"]
+__all__ = ["DEFAULT_ENDPOINT", "LineageFeed", "send", "transport_for"]
 
 #: Where an OpenLineage HTTP server takes events (the OpenLineage API's path).
 DEFAULT_ENDPOINT = "api/v1/lineage"
@@ -239,3 +239,24 @@ def _sleep_unless(stop: Callable[[], bool], seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while not stop() and (remaining := deadline - time.monotonic()) > 0:
         time.sleep(min(0.1, remaining))
+
+
+def send(
+    catalog: Catalog,
+    target: str,
+    *,
+    follow: bool = False,
+    stop: Callable[[], bool] | None = None,
+    poll: float = 0.5,
+) -> int:
+    """Send the OpenLineage events of ``catalog``'s runs (as ``export-lineage`` writes
+    them) to an OpenLineage HTTP endpoint or ``kafka://`` topic, from the feed's stored
+    position on (at least once); with ``follow``, keep sending as runs start and finish
+    until ``stop()``. Events sent (``catalog consume --openlineage``)."""
+    feed = LineageFeed(catalog, target)
+    try:
+        if follow:
+            return feed.follow(stop or (lambda: False), poll=poll)
+        return feed.run_once()
+    finally:
+        feed.close()

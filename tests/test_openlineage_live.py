@@ -34,6 +34,7 @@ from catalog import Catalog, run_local
 from catalog.cli import cli
 from catalog.errors import LineageSendError
 from catalog.execution import MLClientCtx
+from catalog.lineage_feed import send
 
 SCHEMA = json.loads(
     (Path(__file__).parent / "data" / "openlineage" / "OpenLineage.json").read_text()
@@ -119,7 +120,7 @@ def test_runs_go_to_an_http_endpoint_once_resumably(
     catalog: Catalog, endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     history(catalog)
-    assert catalog.send_lineage(endpoint.url) == 4
+    assert send(catalog, endpoint.url) == 4
     for event in endpoint.events:
         check(event)
     assert kinds(endpoint.events) == [
@@ -132,15 +133,15 @@ def test_runs_go_to_an_http_endpoint_once_resumably(
     assert source["namespace"] == "catalog://proj" and source["name"] == "raw"
     assert endpoint.auth == [None] * 4
     # resumes from its stored position: nothing new, nothing sent
-    assert catalog.send_lineage(endpoint.url) == 0
+    assert send(catalog, endpoint.url) == 0
     # the target down: an error, and the position stays (at least once)
     run_local(handler=train, inputs={"data": "store://datasets/raw:v1"}, catalog=catalog)
     endpoint.failing = True
     with pytest.raises(LineageSendError, match="not taken"):
-        catalog.send_lineage(endpoint.url)
+        send(catalog, endpoint.url)
     endpoint.failing = False
     monkeypatch.setenv("OPENLINEAGE_API_KEY", "k-123")
-    assert catalog.send_lineage(endpoint.url) == 2
+    assert send(catalog, endpoint.url) == 2
     assert kinds(endpoint.events[4:]) == [("train", "START"), ("train", "COMPLETE")]
     assert endpoint.auth[4:] == ["Bearer k-123"] * 2
 
@@ -189,7 +190,7 @@ def test_the_cli_sends_and_follows(tmp_path: Path, endpoint: Endpoint) -> None:
 def test_runs_go_to_a_kafka_topic(catalog: Catalog, kafka_broker: Broker) -> None:
     topic = f"ol-{uuid.uuid4().hex[:8]}"
     history(catalog)
-    assert catalog.send_lineage(f"kafka://{kafka_broker.address}/{topic}") == 4
+    assert send(catalog, f"kafka://{kafka_broker.address}/{topic}") == 4
     consumer = Consumer(
         {
             "bootstrap.servers": kafka_broker.address,
