@@ -43,6 +43,7 @@ from catalog.consumers import published
 from catalog.consumers.projection import DEFAULT_BATCH, Projection, connect
 from catalog.errors import CatalogError, InvalidInput, LogUnavailable, NotYetApplied
 from catalog.events.codec import Codec, default_codec
+from catalog.events.framing import registry_framing
 from catalog.log import EventLog, is_behind, open_log
 from catalog.reader import AsOf, Reader
 from catalog.writer import Writer
@@ -86,7 +87,7 @@ class Service:
         self.frozen = frozen
         #: where snapshots are published (and, when the file is empty, started from)
         self.snapshots = snapshots
-        self.log: EventLog = open_log(log_url)
+        self.log: EventLog = open_log(log_url, framing=registry_framing)
         try:
             self.projection = published.open_projection(
                 db,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from catalog import store
 from catalog.errors import LimitExceeded
 from catalog.events.codec import Codec, default_codec
+from catalog.events.framing import registry_framing
 from catalog.events.headers import headers_for
 from catalog.events.model import CatalogEvent
 from catalog.log import EventLog, Message, Position, carries_cloudevents, open_log
@@ -68,7 +69,7 @@ class Writer:
     @property
     def log(self) -> EventLog:
         if self._log is None:
-            self._log = open_log(self.log_url)
+            self._log = open_log(self.log_url, framing=registry_framing)
         return self._log
 
     def store_for(self, root: str) -> store.ObjectStore:

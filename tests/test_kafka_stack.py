@@ -49,6 +49,7 @@ from catalog.config import Config
 from catalog.consumers.projection import Projection
 from catalog.errors import InvalidLogURL, LogError, LogUnavailable
 from catalog.events.codec import default_codec
+from catalog.events.framing import registry_framing
 from catalog.log import Message, open_log, with_registry
 from catalog.log.kafka import KafkaLog, parse_url
 from catalog.log.registry import ENV_TOKEN, ENV_USER_INFO, MEDIA_TYPE, SchemaRegistry
@@ -138,7 +139,10 @@ def test_both_framings_on_one_topic_one_projection(
     assert total - framed == 2 and framed >= 3
     assert {m.value()[0] for m in messages} == {0x00, 0xC3}
 
-    with open_log(framed_url) as log, Projection(str(tmp_path / "both.duckdb")) as proj:
+    with (
+        open_log(framed_url, framing=registry_framing) as log,
+        Projection(str(tmp_path / "both.duckdb")) as proj,
+    ):
         assert proj.catch_up(log) == total
         assert proj.con.execute("SELECT count(*) FROM dead_letters").fetchone() == (0,)
         keys = proj.con.execute("SELECT key FROM artifacts ORDER BY key").fetchall()
@@ -181,7 +185,7 @@ def test_confluent_avro_deserializer_reads_registry_framed_events(
         assert str(record["event_id"]) == dict(m.headers())["ce_id"].decode()
         decoded[str(record["event_id"])] = record
     ours = {}
-    with open_log(framed_url) as log:
+    with open_log(framed_url, framing=registry_framing) as log:
         for r in log.read_range({}, log.end_offsets(), max_records=100):
             event = codec.decode(r.value)
             ours[event.event_id] = event
@@ -216,7 +220,10 @@ def test_the_producer_speaks_the_confluent_rest_api(topic_url: str, tmp_path: Pa
         assert json.loads(post.body["schema"]) == codec.current.schema
         assert reg.subjects == {subject: [1]}
         # A fresh reader looks the id up once, however many records carry it.
-        with open_log(url) as log, Projection(str(tmp_path / "r.duckdb")) as proj:
+        with (
+            open_log(url, framing=registry_framing) as log,
+            Projection(str(tmp_path / "r.duckdb")) as proj,
+        ):
             assert proj.catch_up(log, batch_size=1) == 2
             log.read({}, max_records=10)
         gets = [(e.method, e.path) for e in reg.exchanges[1:]]
@@ -252,7 +259,7 @@ def test_a_schema_we_do_not_ship_is_dead_lettered_with_the_reason(
     foreign = SchemaRegistry(registry.url, log_url=url, timeout=10).register(
         f"foreign-{uuid.uuid4().hex[:8]}-value", json.dumps(FOREIGN)
     )
-    with open_log(url) as log:
+    with open_log(url, framing=registry_framing) as log:
         log.append(
             [
                 Message("proj/a", b"\x00" + foreign.to_bytes(4, "big") + b"\x02"),
@@ -283,7 +290,10 @@ def test_registry_credentials_come_from_the_environment_only(
             cat.log_artifact("basic", body=b"x")
         monkeypatch.delenv(ENV_USER_INFO)
         monkeypatch.setenv(ENV_TOKEN, secret)
-        with open_log(url) as log, Projection(str(tmp_path / "r.duckdb")) as proj:
+        with (
+            open_log(url, framing=registry_framing) as log,
+            Projection(str(tmp_path / "r.duckdb")) as proj,
+        ):
             assert proj.catch_up(log) == 1
             assert proj.con.execute("SELECT count(*) FROM dead_letters").fetchone() == (0,)
         assert [e.authorized for e in reg.exchanges] == [False, True, True]
@@ -293,6 +303,15 @@ def test_registry_credentials_come_from_the_environment_only(
         assert secret not in str(bad.value) and "http://***@127.0.0.1:1" in str(bad.value)
     finally:
         reg.stop()
+
+
+def test_the_log_frames_for_a_registry_only_with_the_events_framing() -> None:
+    """The log knows no schema: a registry URL opened without the catalog's framing
+    is refused (rather than appending values the registry's readers cannot read)."""
+    url = "kafka://127.0.0.1:9/t?registry=http://127.0.0.1:8081"
+    with pytest.raises(InvalidLogURL, match="open this log through the catalog"):
+        open_log(url)
+    open_log(url, framing=registry_framing).close()  # connects on first use only
 
 
 def test_the_registry_setting_frames_a_kafka_log(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -398,7 +417,10 @@ def test_a_failed_commit_never_fails_the_batch(
         raise KafkaConnectionError("no coordinator (injected)")
 
     monkeypatch.setattr(KafkaLog, "_group_admin", refuse)
-    with open_log(url) as log, Projection(str(tmp_path / "p.duckdb")) as proj:
+    with (
+        open_log(url, framing=registry_framing) as log,
+        Projection(str(tmp_path / "p.duckdb")) as proj,
+    ):
         with make_catalog(tmp_path, topic_url, "w", wait=False) as writer:
             for i in range(3):
                 writer.log_artifact(f"k{i}", body=b"x")

@@ -5,10 +5,21 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from catalog.errors import InvalidLogURL, LogError
-from catalog.log.base import EventLog, Message, Offsets, Position, Record, is_behind
+from catalog.log.base import (
+    EventLog,
+    Framing,
+    FramingFactory,
+    Message,
+    Offsets,
+    Position,
+    Record,
+    is_behind,
+)
 
 __all__ = [
     "EventLog",
+    "Framing",
+    "FramingFactory",
     "Message",
     "Offsets",
     "Position",
@@ -26,14 +37,19 @@ def carries_cloudevents(url: str) -> bool:
     return url.startswith("kafka://")
 
 
-def open_log(url: str) -> EventLog:
-    """The log at ``url``: ``file://PATH`` (or a plain path) or ``kafka://HOST:PORT[,...]/TOPIC``."""
+def open_log(url: str, *, framing: FramingFactory | None = None) -> EventLog:
+    """The log at ``url``: ``file://PATH`` (or a plain path) or ``kafka://HOST:PORT[,...]/TOPIC``.
+
+    ``framing`` frames values for a schema registry when a Kafka URL names one
+    (``registry=``): the catalog's writer and service pass
+    :func:`catalog.events.framing.registry_framing`.
+    """
     if url.startswith("kafka://"):
         try:
             from catalog.log.kafka import KafkaLog
         except ImportError as exc:  # pragma: no cover - kafka-python is a dependency
             raise LogError(url, f"the Kafka backend is unavailable: {exc}") from exc
-        kafka_log: EventLog = KafkaLog(url)
+        kafka_log: EventLog = KafkaLog(url, framing=framing)
         return kafka_log
     if "://" in url and not url.startswith("file://"):
         scheme = url.split("://", 1)[0]

@@ -26,8 +26,9 @@ Contract (tests/log_contract.py runs it against every backend):
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 #: A reader's progress: partition -> next offset to read.
 Offsets = Mapping[int, int]
@@ -108,6 +109,24 @@ class Record:
             error=error,
         )
         return record
+
+
+class Framing(Protocol):
+    """How values are framed on a log for a reader outside the catalog (a schema
+    registry's wire format, ``kafka://…?registry=URL``): given to the log by whoever
+    opens it (:func:`catalog.log.open_log`), since only the events know their schemas."""
+
+    def frame(self, messages: Sequence[Message]) -> Sequence[Message]:
+        """``messages`` as they are to be appended (raises: nothing is appended)."""
+        ...
+
+    def unframe(self, records: list[Record]) -> list[Record]:
+        """``records`` as readers take them (one that cannot be: marked with the reason)."""
+        ...
+
+
+#: makes a log's :class:`Framing`: (log URL, topic, registry URL, timeout in seconds)
+FramingFactory = Callable[[str, str, str, float], Framing]
 
 
 class EventLog(abc.ABC):

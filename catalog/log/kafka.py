@@ -10,7 +10,8 @@ yet and is created on first use (default 3 partitions, the broker's default
 replication factor); ``timeout`` (seconds, default 30) bounds every broker
 interaction: connecting, an append's acknowledgement, a read that knows records
 exist. ``client_id`` names the client in broker logs. ``registry`` frames values
-for a schema registry (catalog/log/registry.py); ``group`` names the consumer
+for a schema registry, by the :class:`~catalog.log.Framing` the opener gives
+(catalog/events/framing.py: the log knows no schema); ``group`` names the consumer
 group a projection reports its progress to (below).
 
 How the contract (catalog/log/base.py) maps onto Kafka:
@@ -83,8 +84,16 @@ from kafka.errors import (
 from kafka.structs import OffsetAndMetadata
 
 from catalog.errors import InvalidLogURL, LogError, LogUnavailable
-from catalog.log.base import EventLog, Message, Offsets, Position, Record
-from catalog.log.registry import Framing, check_registry_url, redacted
+from catalog.log.base import (
+    EventLog,
+    Framing,
+    FramingFactory,
+    Message,
+    Offsets,
+    Position,
+    Record,
+)
+from catalog.log.registry import check_registry_url, redacted
 
 __all__ = [
     "DEFAULT_PARTITIONS",
@@ -208,10 +217,23 @@ def parse_url(url: str) -> KafkaSettings:
     return KafkaSettings(hosts, topic, **options)
 
 
+class _AsTheyAre:
+    """The framing of a log that names no registry: values as they are."""
+
+    def frame(self, messages: Sequence[Message]) -> Sequence[Message]:
+        return messages
+
+    def unframe(self, records: list[Record]) -> list[Record]:
+        return records
+
+
+_AS_THEY_ARE = _AsTheyAre()
+
+
 class KafkaLog(EventLog):
     """The event log on a Kafka topic (``kafka://`` URLs); connects on first use."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, framing: FramingFactory | None = None) -> None:
         self.settings = parse_url(url)
         self.url = url
         self._lock = threading.RLock()
@@ -231,7 +253,16 @@ class KafkaLog(EventLog):
         #: A lower bound of each partition's end, from appends, end_offsets and fetches.
         self._known_end: dict[int, int] = {}
         s = self.settings
-        self._framing = Framing(url, s.topic, s.registry, timeout=s.timeout)
+        self._framing: Framing = _AS_THEY_ARE
+        if s.registry is not None:
+            if framing is None:
+                raise InvalidLogURL(
+                    redacted(url),
+                    "registry= frames the catalog's events for a schema registry: open this "
+                    "log through the catalog (its SDK, catalog serve, catalog consume), which "
+                    "knows their schemas",
+                )
+            self._framing = framing(url, s.topic, s.registry, s.timeout)
         self._admin: KafkaAdminClient | None = None  # commits to the consumer group
         self._commit_failing = False
 
