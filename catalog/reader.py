@@ -25,6 +25,7 @@ from __future__ import annotations
 import abc
 import http.client
 import json
+import logging
 import os
 import socket
 import threading
@@ -39,6 +40,8 @@ from urllib.parse import urlencode, urlsplit
 
 from catalog import api, errors
 from catalog.errors import CatalogError, InvalidInput, ServiceError, ServiceUnavailable
+
+_logger = logging.getLogger("catalog.reader")
 
 #: Bytes per socket write and read of an upload or download.
 CHUNK = 1024 * 1024
@@ -416,6 +419,27 @@ class LocalReader(Reader):
 
     # ------------------------------------------------------------- projecting
 
+    def _projection_when_reachable(self, follow: bool, stop: Callable[[], bool] | None) -> Any:
+        """:meth:`projection`; a follower whose log is unreachable as it starts (a
+        broker down or restarting) waits for it with backoff, saying so, as it does
+        once following (and as ``catalog serve`` does)."""
+        delay = 0.0
+        while True:
+            try:
+                projection = self.projection()
+            except errors.LogUnavailable as exc:
+                if not follow or (stop is not None and stop()):
+                    raise
+                delay = min(10.0, delay * 2 if delay else 0.2)
+                _logger.warning("event log unavailable (%s); retrying in %.1fs", exc, delay)
+                deadline = time.monotonic() + delay
+                while time.monotonic() < deadline and not (stop is not None and stop()):
+                    time.sleep(0.1)
+                continue
+            if delay:
+                _logger.warning("event log %s is back; following again", self._log().url)
+            return projection
+
     def consume(
         self,
         *,
@@ -433,7 +457,7 @@ class LocalReader(Reader):
             raise InvalidInput(f"{self.db} is read frozen (--frozen): it is never caught up")
         with self.session():
             try:
-                projection = self.projection()
+                projection = self._projection_when_reachable(follow, stop)
             except ServedElsewhere as served:
                 self._check_same_log(served.advert)
                 if follow:

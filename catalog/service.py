@@ -88,30 +88,38 @@ class Service:
         #: where snapshots are published (and, when the file is empty, started from)
         self.snapshots = snapshots
         self.log: EventLog = open_log(log_url, framing=registry_framing)
-        try:
-            self.projection = published.open_projection(
-                db,
-                self.log,
-                snapshots if start_from_snapshot and not frozen else None,
-                open=lambda: Projection(db, codec=self.codec, timeout=open_timeout, frozen=frozen),
-            )
-        except BaseException:
-            self.log.close()
-            raise
         backoff = 0.0
         while True:  # a broker still starting (or restarting): wait for it, saying so
+            projection: Projection | None = None
             try:
+                projection = published.open_projection(
+                    db,
+                    self.log,
+                    snapshots if start_from_snapshot and not frozen else None,
+                    open=lambda: Projection(
+                        db, codec=self.codec, timeout=open_timeout, frozen=frozen
+                    ),
+                )
                 if not frozen:
-                    self.projection.bind(self.log)
-                if backoff:
-                    _logger.warning("event log %s is back; following it", self.log.url)
-                break
+                    projection.bind(self.log)
             except LogUnavailable as exc:
+                if projection is not None:
+                    projection.close()
                 backoff = min(10.0, backoff * 2 if backoff else 0.2)
                 _logger.warning(
                     "event log unavailable at start (%s); retrying in %.1fs", exc, backoff
                 )
                 time.sleep(backoff)
+                continue
+            except BaseException:
+                if projection is not None:
+                    projection.close()
+                self.log.close()
+                raise
+            if backoff:
+                _logger.warning("event log %s is back; following it", self.log.url)
+            self.projection = projection
+            break
         self.started_from_snapshot = self.projection.restored_from
         self.publisher: published.Publisher | None = None
         if snapshots is not None and not frozen:

@@ -201,6 +201,51 @@ class Lines:
         return self.text()
 
 
+@pytest.mark.parametrize("serve", ["--serve", "--no-serve"])
+def test_a_follower_started_while_its_broker_is_down_waits_for_it(
+    durable_broker: servers.Broker, tmp_path: Path, serve: str
+) -> None:
+    """``consume --follow`` started with its broker down does not exit: it says it
+    waits, and follows once the broker is back."""
+    url = durable_broker.log_url("events", timeout=TIMEOUT)
+    with open_log(url) as log:
+        log.end_offsets()  # the topic exists
+    durable_broker.stop()
+    db = tmp_path / "follower.duckdb"
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "catalog.cli", "--log", url, "--db", str(db)]
+        + ["consume", "--follow", serve],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"},
+    )
+    assert follower.stderr is not None
+    stderr = Lines(follower.stderr)
+    try:
+        stderr.wait_for("event log unavailable", timeout=10 * TIMEOUT)
+        assert follower.poll() is None, stderr.text()
+        durable_broker.start()
+        stderr.wait_for("is back", timeout=60)
+        with catalog_on(url, tmp_path) as cat, cat.batch():
+            for i in range(5):
+                cat.log_artifact(f"k{i}", body=f"b{i}".encode())
+        time.sleep(3.0)  # a poll, and the catch-up
+        assert follower.poll() is None, stderr.text()
+        follower.send_signal(signal.SIGTERM)
+        follower.wait(timeout=30)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait(timeout=30)
+        assert follower.stdout is not None
+        with follower.stdout:
+            out = follower.stdout.read()
+    assert follower.returncode == 0, stderr.join()
+    assert "applied 5 record(s)" in out, out
+
+
 def test_follow_survives_a_broker_restart(durable_broker: servers.Broker, tmp_path: Path) -> None:
     url = durable_broker.log_url("events", timeout=TIMEOUT)
     db = tmp_path / "follower.duckdb"

@@ -78,6 +78,7 @@ from kafka.consumer.fetcher import Fetcher, IsolationLevel
 from kafka.errors import (
     CorruptRecordError,
     KafkaError,
+    KafkaTimeoutError,
     OffsetOutOfRangeError,
     TopicAlreadyExistsError,
 )
@@ -285,7 +286,9 @@ class KafkaLog(EventLog):
         """The catalog error for a kafka-python (or socket) failure during ``what``."""
         if isinstance(exc, LogError):
             return exc
-        transient = isinstance(exc, OSError) or (
+        # a timeout (no broker answered: "Unable to bootstrap") is the cluster being
+        # out of reach, as a refused connection is: kafka-python does not mark it retriable
+        transient = isinstance(exc, OSError | KafkaTimeoutError) or (
             isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
         )
         kind = LogUnavailable if transient else LogError
