@@ -193,11 +193,15 @@ def test_the_tail_is_caught_up_in_bounded_memory_then_the_usual_limit(
     def limit(p: Projection) -> str:
         return str(p.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
 
+    def checkpoints(p: Projection) -> str:
+        query = "SELECT current_setting('checkpoint_threshold')"
+        return str(p.con.execute(query).fetchall()[0][0])
+
     with open_log(f"file://{root / 'events.db'}") as log:
         with Projection(str(root / "live.duckdb")) as p:
             p.catch_up(log, until={0: 2})
             published.publish(p, url)
-            usual = limit(p)
+            usual, usual_checkpoints = limit(p), checkpoints(p)
         reference = full_replay(log, root / "replay.duckdb")
         seen: list[str] = []
         real = Projection.catch_up
@@ -221,7 +225,7 @@ def test_the_tail_is_caught_up_in_bounded_memory_then_the_usual_limit(
                 assert p.positions == log.end_offsets()
                 assert seen[0] != usual  # the tail's own, smaller pool
                 assert seen[1:] == ([usual] if fail else [])
-                assert limit(p) == usual
+                assert limit(p) == usual and checkpoints(p) == usual_checkpoints
                 assert digest(p.con) == reference
             finally:
                 p.close()
