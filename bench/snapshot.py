@@ -35,21 +35,31 @@ from catalog.events.codec import default_codec
 
 def start_replica(log_url: str, db: str, url: str) -> dict[str, Any]:
     """In a fresh interpreter (bench.child): an empty projection, from the newest
-    snapshot, caught up with the log."""
+    snapshot, caught up with the log (the tail in bounded memory, as
+    ``published.open_projection`` does it; here timed apart)."""
+    from bench.common import peak_rss_mb
     from catalog.consumers import published
     from catalog.consumers.projection import Projection
     from catalog.log import open_log
 
     started = time.perf_counter()
     with open_log(log_url) as log:
-        projection = published.open_projection(db, log, url, open=lambda: Projection(db))
+        projection = published.open_projection(
+            db, log, url, open=lambda: Projection(db), tail=False
+        )
         restored = time.perf_counter() - started
-        tail = projection.catch_up(log)
+        restored_peak = peak_rss_mb()
+        events = sum(projection.positions.values())
+        tail = published.catch_up_tail(projection, log, events)
+        tail += projection.catch_up(log)  # what arrived meanwhile (nothing here)
+        ready = time.perf_counter() - started
         projection.close()
     return {
         "restored_s": restored,
+        "restored_peak_mb": restored_peak,
         "tail": tail,
         "from": projection.restored_from,
+        "ready_s": ready,
         "total_s": time.perf_counter() - started,
     }
 
@@ -125,7 +135,8 @@ def run(ctx: Context) -> list[Result]:
     found = child["result"]
     say(
         f"ready in {found['total_s']:.2f} s (restored {found['restored_s']:.2f} s, "
-        f"tail {found['tail']:,}); peak RSS {child['peak_rss_mb']:.0f} MB"
+        f"tail {found['tail']:,}); peak RSS {child['peak_rss_mb']:.0f} MB "
+        f"({found['restored_peak_mb']:.0f} MB once restored and digested)"
     )
     size = f"{n:,} events"
     return [
@@ -150,7 +161,8 @@ def run(ctx: Context) -> list[Result]:
             target="≤ 300 MB" if n >= 1_000_000 else "",
             met=child["peak_rss_mb"] <= 300 if n >= 1_000_000 else None,
             higher_is_better=False,
-            notes="VmHWM of the fresh interpreter, imports included",
+            notes="VmHWM of the fresh interpreter, imports included; "
+            f"{found['restored_peak_mb']:.0f} MB once restored (download, hashes, digest)",
         ),
         Result(
             "B8",

@@ -7,6 +7,7 @@ one visible. On the local file store and on the S3 server the session starts.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -171,6 +172,64 @@ def test_mid_tag_moves_and_after_deletes_on_each_store(tmp_path: Path, snapshot_
                 assert digest(p.con) == reference, cut
         listed = published.list_snapshots(snapshot_url, log.log_id)
         assert [s.manifest.positions for s in listed if s.manifest] == [{0: end}, {0: end - 1}]
+
+
+def test_the_tail_is_caught_up_in_bounded_memory_then_the_usual_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """open_projection catches a restored file's tail up within the tail's buffer pool;
+    a tail that does not fit (DuckDB's out-of-memory, the batch rolled back) goes on
+    with the usual limit; either way the usual limit applies afterwards, and the
+    result equals a full replay."""
+    import duckdb
+
+    monkeypatch.delenv("CATALOG_DUCKDB_MEMORY", raising=False)
+    root = tmp_path / "h"
+    root.mkdir()
+    with catalog_at(root) as cat:
+        history(cat, [("log", 0), ("tag", 0), ("log", 1), ("update", 1), ("delete", 0)])
+    url = str(tmp_path / "snapshots")
+
+    def limit(p: Projection) -> str:
+        return str(p.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+
+    def checkpoints(p: Projection) -> str:
+        query = "SELECT current_setting('checkpoint_threshold')"
+        return str(p.con.execute(query).fetchall()[0][0])
+
+    with open_log(f"file://{root / 'events.db'}") as log:
+        with Projection(str(root / "live.duckdb")) as p:
+            p.catch_up(log, until={0: 2})
+            published.publish(p, url)
+            usual, usual_checkpoints = limit(p), checkpoints(p)
+        reference = full_replay(log, root / "replay.duckdb")
+        seen: list[str] = []
+        real = Projection.catch_up
+
+        def catch_up(self: Projection, log: EventLog, **kwargs: Any) -> int:
+            seen.append(limit(self))
+            if len(seen) == 1 and fail:
+                raise duckdb.OutOfMemoryException("Out of Memory Error: (a test)")
+            return real(self, log, **kwargs)
+
+        monkeypatch.setattr(Projection, "catch_up", catch_up)
+        for fail in (False, True):
+            seen.clear()
+            fresh = root / f"fresh-{fail}.duckdb"
+            with caplog.at_level(logging.WARNING, "catalog.snapshots"):
+                p = published.open_projection(
+                    str(fresh), log, url, open=functools.partial(Projection, str(fresh))
+                )
+            try:
+                assert p.restored_from is not None
+                assert p.positions == log.end_offsets()
+                assert seen[0] != usual  # the tail's own, smaller pool
+                assert seen[1:] == ([usual] if fail else [])
+                assert limit(p) == usual and checkpoints(p) == usual_checkpoints
+                assert digest(p.con) == reference
+            finally:
+                p.close()
+        assert any("did not fit" in w for w in warnings_of(caplog))
 
 
 # ------------------------------------------------------------ what is refused
