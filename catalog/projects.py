@@ -252,6 +252,7 @@ class Project:
             upload=upload,
             target_path=target_path,
             kwargs=kwargs,
+            use_db_key=True,
         )
         log_args.setdefault("producer", self._producer())
         return self.catalog.log_item(

@@ -547,6 +547,14 @@ class TableArtifact(Artifact):
         self.df = df
         self._header = header
 
+    def get_body(self) -> Any:
+        """The table as text (csv, or html with ``format="html"``) when it holds a
+        frame; else the body given, or a logged version's bytes."""
+        if self.df is not None:
+            fmt = (self.spec.format or "csv").lower()
+            return self.df.to_html(index=False) if fmt == "html" else self.df.to_csv(index=False)
+        return super().get_body()
+
     def prepare(self, workdir: Path) -> Prepared:
         fmt = (self.spec.format or "csv").lower()
         if self.df is None:
