@@ -344,3 +344,14 @@ class DataItem:
         if suffix in _READERS:
             return display(self.as_df())
         return print(self.get(encoding="utf-8"))
+
+
+def set_in_memory_item(key: str, value: bytes | str) -> DataItem:
+    """Put ``value`` at ``memory://<key>`` (fsspec's in-process memory filesystem) and
+    return its DataItem: MLRun's ``mlrun.datastore.set_in_memory_item``, for inputs
+    and parameter files made in the same process (``with_param_file("memory://k")``)."""
+    if not isinstance(key, str) or not key.strip("/"):
+        raise InvalidInput(f"set_in_memory_item needs a key (a name), not {key!r}")
+    item = DataItem(f"memory://{key}")
+    item.put(value)
+    return item

@@ -840,7 +840,10 @@ def run_local(
         raise InvalidInput("run_local needs handler=, a function")
     cat = catalog or get_catalog()
     project = validate_project(project or cat.project)
-    name = name or getattr(handler, "__name__", "handler").replace("_", "-")
+    # a run named by its handler: _private_fn -> private-fn (a key starts with a letter or digit)
+    name = (
+        name or getattr(handler, "__name__", "handler").replace("_", "-").strip("-.") or "handler"
+    )
     validate_key(name)
     run_labels = validate_labels(labels)
     uid = uuid.uuid4().hex

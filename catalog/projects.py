@@ -216,8 +216,12 @@ class Project:
     def _producer(self) -> Any:
         from catalog.events.model import Producer
 
-        actor = self.catalog.config.actor
-        return Producer(kind="project", name=self.name, uri=self.name, owner=actor)
+        # the user who logs: a configured actor (CATALOG_ACTOR, the config file, an
+        # argument), else the project's owner (spec.owner), else the login name
+        config = self.catalog.config
+        configured = dict(config.sources).get("actor", "default") != "default"
+        owner = config.actor if configured else (self.spec.owner or config.actor)
+        return Producer(kind="project", name=self.name, uri=self.name, owner=owner)
 
     def log_artifact(
         self,
