@@ -20,7 +20,7 @@ from catalog import (
 )
 from catalog.datastore import set_in_memory_item
 
-CLASSES = '''
+CLASSES = """
 class Scorer:
     def __init__(self, context=None, scale=1):
         self.context = context
@@ -37,9 +37,9 @@ class Plain:
 
     def add(self, context, x=0):
         context.log_result("sum", self.base + x)
-'''
+"""
 
-SCRIPT = '''
+SCRIPT = """
 import sys
 
 from catalog import get_or_create_ctx
@@ -47,7 +47,7 @@ from catalog import get_or_create_ctx
 ctx = get_or_create_ctx("script")
 ctx.log_result("argv", " ".join(sys.argv[1:]))
 ctx.log_result("rate", ctx.get_param("rate", 0) * 2)
-'''
+"""
 
 
 @pytest.fixture
