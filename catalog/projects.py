@@ -363,9 +363,14 @@ class Project:
             validate_tag(tag)
         entry: dict[str, Any] = {"key": key}
         if isinstance(artifact, Artifact):
+            if target_path is not None:  # where the object's content is (MLRun's form)
+                artifact = copy.copy(artifact)
+                artifact.spec = copy.copy(artifact.spec)
+                artifact.spec.target_path = self._manifest_path(key, os.fspath(target_path))
+                target_path = None
             entry["artifact"] = artifact
         elif isinstance(artifact, str | os.PathLike):
-            path = os.fspath(artifact)
+            path = self._manifest_path(key, os.fspath(artifact))
             if path.endswith((".yaml", ".yml", ".json")):
                 entry["import_from"] = path
             else:
@@ -376,7 +381,7 @@ class Project:
                 f"not {type(artifact).__name__}"
             )
         if target_path is not None:
-            entry["target_path"] = os.fspath(target_path)
+            entry["target_path"] = self._manifest_path(key, os.fspath(target_path))
         if len(set(entry) - {"key"}) != 1:
             raise InvalidInput(
                 f"set_artifact({key!r}) needs one of artifact= (an object or a path) "
@@ -389,6 +394,24 @@ class Project:
         if labels:
             entry["labels"] = dict(labels)
         self.spec.artifacts = [a for a in self.spec.artifacts if a["key"] != key] + [entry]
+
+    def _manifest_path(self, key: str, path: str) -> str:
+        """A manifest entry's path: a URL as given; a local path relative to the
+        project's context directory, which must exist (else ``ObjectNotFound``, a
+        ``FileNotFoundError``) and nothing is added."""
+        from catalog.errors import ObjectNotFound
+
+        if not path:
+            raise InvalidInput(f"set_artifact({key!r}): empty path")
+        if "://" in path and not path.startswith("file://"):
+            return path
+        if path.startswith("file://"):
+            path = path[len("file://") :]
+        if not os.path.isabs(path):
+            path = os.path.normpath(os.path.join(os.path.abspath(self.context or "."), path))
+        if not (os.path.isfile(path) or os.path.isdir(path)):
+            raise ObjectNotFound(path)
+        return path
 
     def register_artifacts(self) -> list[Artifact]:
         """Log every manifest entry (one tree, shared by them); returns the versions."""

@@ -81,7 +81,7 @@ def test_bad_hyper_parameters_write_nothing() -> None:
 def test_project_manifest_register_save_and_load() -> None:
     project = new_project("manifest", "ctx")
     project.set_artifact("readme", artifact=Artifact("readme", body=b"# hi"), tag="v1")
-    with open("data.txt", "w") as fh:
+    with open("ctx/data.txt", "w") as fh:  # a relative path is in the project's context
         fh.write("data")
     project.set_artifact("data", target_path="data.txt")
     logged = {a.key: a for a in project.register_artifacts()}

@@ -16,7 +16,7 @@ from catalog import (
     get_or_create_ctx,
     new_project,
 )
-from catalog.artifacts import Artifact, DatasetArtifact, TableArtifact
+from catalog.artifacts import Artifact, DatasetArtifact, ModelArtifact, TableArtifact
 from catalog.errors import InvalidKey, ObjectNotFound, WrongType
 
 
@@ -129,3 +129,26 @@ def test_a_table_of_a_frame_has_a_text_body() -> None:
     assert table.get_body() == "x\n1\n2\n"
     assert "<table" in TableArtifact("h", df=pd.DataFrame({"x": [1]}), format="html").get_body()
     assert TableArtifact("b", body="raw").get_body() == "raw"
+
+
+def test_set_artifact_paths_are_in_the_context_and_must_exist(tmp_path: Path) -> None:
+    project = new_project("manifest", str(tmp_path / "ctx"))
+    (tmp_path / "ctx" / "data.csv").write_text("a\n1\n")
+    project.set_artifact("data", "data.csv")
+    assert project.spec.artifacts[0]["target_path"] == str(tmp_path / "ctx" / "data.csv")
+    with pytest.raises(FileNotFoundError, match="missing.csv"):
+        project.set_artifact("gone", "missing.csv")
+    with pytest.raises(ObjectNotFound):
+        project.set_artifact("gone", target_path=str(tmp_path / "nowhere"))
+    assert [e["key"] for e in project.spec.artifacts] == ["data"]  # nothing added
+    project.set_artifact("remote", "https://example.invalid/model.zip")  # a URL as given
+
+
+def test_set_artifact_of_an_object_with_a_target_path(tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "m.pkl").write_bytes(b"w")
+    project = new_project("manifest", str(tmp_path))
+    model = ModelArtifact(model_file="m.pkl")
+    project.set_artifact("model", model, target_path="model")
+    entry = project.spec.artifacts[0]["artifact"]
+    assert entry.spec.target_path == str(tmp_path / "model") and model.spec.target_path is None
