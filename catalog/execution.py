@@ -845,7 +845,7 @@ def run_local(
         name or getattr(handler, "__name__", "handler").replace("_", "-").strip("-.") or "handler"
     )
     validate_key(name)
-    run_labels = validate_labels(labels)
+    run_labels = {"kind": "local", **validate_labels(labels)}  # as MLRun labels its runs
     uid = uuid.uuid4().hex
     parameters = dict(params or {})
     grid = iteration_params(hyperparams, param_file, options)  # bad input refused before any event

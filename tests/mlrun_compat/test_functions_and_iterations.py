@@ -154,3 +154,12 @@ def test_a_key_read_without_iteration_gives_the_best_one() -> None:
     assert new_project("grid").get_artifact("note").uid == best.uid
     # each iteration stays readable by its number
     assert get_dataitem("store://artifacts/grid/note#3").get() == b"a=1 b=0"
+
+
+def test_a_local_run_is_labelled_with_its_kind() -> None:
+    def kind_of_my_run() -> str:
+        return str(get_or_create_ctx("inside").labels.get("kind"))
+
+    run = run_local(handler=kind_of_my_run, project="fns", labels={"team": "ml"})
+    assert run.output("return") == "local"
+    assert run.to_dict()["metadata"]["labels"] == {"kind": "local", "team": "ml"}

@@ -152,3 +152,12 @@ def test_set_artifact_of_an_object_with_a_target_path(tmp_path: Path) -> None:
     project.set_artifact("model", model, target_path="model")
     entry = project.spec.artifacts[0]["artifact"]
     assert entry.spec.target_path == str(tmp_path / "model") and model.spec.target_path is None
+
+
+def test_ignoring_the_preview_limits_previews_every_row_and_column() -> None:
+    wide = pd.DataFrame([list(range(130))] * 45)
+    assert len(DatasetArtifact(df=wide).preview) == 20
+    assert len(DatasetArtifact(df=wide, preview=25).preview) == 25
+    full = DatasetArtifact(df=wide, ignore_preview_limits=True).preview
+    assert (len(full), len(full[0])) == (45, 130)
+    assert len(DatasetArtifact(df=wide).preview[0]) == 100
