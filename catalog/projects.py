@@ -532,6 +532,32 @@ class Project:
 
     # ----------------------------------------------------------- functions
 
+    def list_runs(
+        self,
+        name: str | None = None,
+        uid: Any = None,
+        labels: Any = None,
+        state: str | None = None,
+        last: int = 0,
+        **kwargs: Any,
+    ) -> Any:
+        """The project's recorded runs, newest first, as a ``RunList`` (see
+        :func:`catalog.runlist.list_runs` for the filters)."""
+        from catalog.runlist import list_runs
+
+        return list_runs(
+            self.catalog, self.name, name=name, labels=labels, state=state, uid=uid, last=last
+        )
+
+    def with_secrets(self, kind: str, source: Any, prefix: str = "") -> Project:
+        """Accepted and recorded (``spec.secret_sources``): a local run reads its
+        secrets from the environment (``context.get_secret``)."""
+        self.spec.secret_sources = [
+            *(self.spec.secret_sources or []),
+            {"kind": kind, "source": source, "prefix": prefix},
+        ]
+        return self
+
     def set_function(
         self,
         func: Any = None,
@@ -615,8 +641,13 @@ def new_project(
     return Project(name, context=context, description=description)
 
 
-def get_or_create_project(name: str, context: str | None = None, **kwargs: Any) -> Project:
-    """The project ``name``, created if the catalog has never seen it."""
+def get_or_create_project(
+    name: str, context: str | None = None, url: str | None = None, **kwargs: Any
+) -> Project:
+    """The project ``name``, created if the catalog has never seen it; with ``url``
+    (a ``project.yaml``), loaded from it as ``load_project`` does."""
+    if url:
+        return load_project(context or "./", url, name=name)
     cat = get_catalog()
     exists = cat.read("project", name=validate_project(name)) is not None
     if exists:
@@ -651,6 +682,13 @@ def load_project(
     import yaml
 
     path = url or os.path.join(context, "project.yaml")
+    if "://" in path and not path.startswith("file://") or path.endswith((".zip", ".tar.gz")):
+        raise InvalidInput(
+            f"load_project({path!r}): a project is loaded from its project.yaml (a local "
+            "path); cloning a git repository or unpacking an archive is not supported: "
+            "clone or unpack it first and give its directory as context"
+        )
+    path = path.removeprefix("file://")
     try:
         with open(path, encoding="utf-8") as fh:
             document = yaml.safe_load(fh) or {}

@@ -163,3 +163,37 @@ def test_a_local_run_is_labelled_with_its_kind() -> None:
     run = run_local(handler=kind_of_my_run, project="fns", labels={"team": "ml"})
     assert run.output("return") == "local"
     assert run.to_dict()["metadata"]["labels"] == {"kind": "local", "team": "ml"}
+
+
+def fetch(context: object, n: int = 1) -> None:
+    context.log_result("rows", n * 10)  # type: ignore[attr-defined]
+
+
+def test_a_project_lists_its_runs_with_filters(capsys: pytest.CaptureFixture[str]) -> None:
+    first = run_local(handler=fetch, params={"n": 2}, project="listing", labels={"owner": "ops"})
+    run_local(handler=fetch, params={"n": 3}, project="listing")
+    run_local(handler=grid, project="listing")
+    project = new_project("listing")
+    assert [r["name"] for r in project.list_runs()] == ["grid", "fetch", "fetch"]
+    owned = project.list_runs(name="~FET", labels="owner=ops")
+    assert [r["uid"] for r in owned] == [first.uid]
+    assert len(project.list_runs(labels=["kind=local", "owner"])) == 1
+    assert len(project.list_runs(state="completed", last=2)) == 2
+    table = project.list_runs(name="fetch").to_df()
+    assert table["result.rows"].tolist() == [30, 20] and table["param.n"].tolist() == [3, 2]
+    owned.compare()
+    assert "result.rows" in capsys.readouterr().out
+    with pytest.raises(InvalidInput, match="label filter"):
+        project.list_runs(labels=[""])
+
+
+def test_project_secrets_are_recorded_and_remote_projects_refused() -> None:
+    project = new_project("listing")
+    project.with_secrets("env", "A,B", prefix="X_").with_secrets("inline", {"k": "v"})
+    assert [s["kind"] for s in project.spec.secret_sources] == ["env", "inline"]
+    from catalog import get_or_create_project, load_project
+
+    with pytest.raises(InvalidInput, match="cloning a git repository"):
+        load_project("./here", "git://github.com/org/repo.git")
+    with pytest.raises(InvalidInput, match="cloning a git repository"):
+        get_or_create_project("other", "./", "git://github.com/org/repo.git")
