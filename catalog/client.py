@@ -462,8 +462,12 @@ class Catalog:
         identity: Mapping[str, Any] | None = None,
         attachments: Mapping[str, bytes] | None = None,
         follow_symlinks: bool = False,
+        stored_version: Artifact | None = None,
     ) -> Artifact:
         """Store the bytes, then append an ``ArtifactLogged`` event; the logged version.
+
+        ``stored_version``, a logged version, gives the content as its bytes already in the
+        store (hash, size, target path): nothing is read or copied.
 
         Give the content as ``body`` (bytes or text), ``local_path`` (a file or
         a directory), or ``target_path`` (bytes that live elsewhere, recorded
@@ -610,6 +614,14 @@ class Catalog:
                 assert path is not None
                 blob = cas.put_file(path)
             digest, size, target = blob.digest, blob.size, blob.url
+
+        if stored_version is not None:  # a logged version's bytes, named again
+            if body is not None or path is not None or not stored_version.uid:
+                raise InvalidInput(
+                    "stored_version= is a logged version, given without body/local_path"
+                )
+            digest, size = stored_version.hash, stored_version.size
+            target = stored_version.target_path
 
         # (2) the event
         written = self.append_events([make(digest, size, target)])

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from catalog import store
 from catalog.artifacts.base import Artifact
-from catalog.errors import InvalidInput
+from catalog.errors import InvalidInput, ObjectNotFound, WrongType
 from catalog.uri import is_store_uri
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -247,6 +247,8 @@ class DataItem:
     def stat(self) -> Stat:
         if self._artifact is not None:
             return Stat(self._artifact.size, self._artifact.hash, self.artifact_url)
+        if not store.url_exists(self._url):
+            raise ObjectNotFound(self._url)
         return Stat(store.url_size(self._url), None, self._url)
 
     def as_df(
@@ -300,7 +302,7 @@ class DataItem:
         if isinstance(data, str):
             data = data.encode("utf-8")
         if not isinstance(data, bytes | bytearray | memoryview):
-            raise InvalidInput(f"put takes bytes or text, not {type(data).__name__}")
+            raise WrongType("DataItem.put", data, "bytes or text")
         if append and store.url_exists(url):
             with store.open_url(url, "rb") as fh:
                 data = fh.read() + bytes(data)
@@ -342,3 +344,14 @@ class DataItem:
         if suffix in _READERS:
             return display(self.as_df())
         return print(self.get(encoding="utf-8"))
+
+
+def set_in_memory_item(key: str, value: bytes | str) -> DataItem:
+    """Put ``value`` at ``memory://<key>`` (fsspec's in-process memory filesystem) and
+    return its DataItem: MLRun's ``mlrun.datastore.set_in_memory_item``, for inputs
+    and parameter files made in the same process (``with_param_file("memory://k")``)."""
+    if not isinstance(key, str) or not key.strip("/"):
+        raise InvalidInput(f"set_in_memory_item needs a key (a name), not {key!r}")
+    item = DataItem(f"memory://{key}")
+    item.put(value)
+    return item

@@ -11,12 +11,14 @@
     │   ├── InvalidPath(path, reason)
     │   ├── InvalidQuery(query, reason)           `catalog sql` refusals
     │   ├── InvalidTime(value, reason)
+    │   ├── WrongType(what, value) (TypeError)   a value of a type the call cannot take
     │   ├── LimitExceeded(what, size, limit)
     │   └── EventRefused(type, subject, reason)     status 409: the projection refused it
     ├── NotFound (LookupError)                    exit_code 3, status 404
     │   ├── ArtifactNotFound(uri)
     │   ├── RunNotFound(uid)
-    │   └── BlobNotFound(digest, url)
+    │   ├── BlobNotFound(digest, url)
+    │   └── ObjectNotFound(url) (FileNotFoundError)  no file or object at a plain URL
     ├── IntegrityError                            exit_code 4, status 500
     │   ├── DigestMismatch(expected, actual, url)
     │   └── LogCorruption(position, reason)
@@ -132,6 +134,15 @@ class InvalidTime(_ValueReason):
     what = "time"
 
 
+class WrongType(InvalidInput, TypeError):
+    """A value of a type the call cannot take (``DataItem.put(123)``)."""
+
+    def __init__(self, what: str, value: object, expected: str) -> None:
+        self.what = what
+        self.value = value
+        super().__init__(f"{what} takes {expected}, not {type(value).__name__}: {value!r}")
+
+
 class LimitExceeded(InvalidInput):
     """A size limit was exceeded (documented in docs/limits.md); ``hint`` says what to do."""
 
@@ -187,6 +198,17 @@ class BlobNotFound(NotFound):
         self.digest = digest
         self.url = url
         super().__init__(f"blob sha256:{digest} not found" + (f" at {url}" if url else ""))
+
+
+class ObjectNotFound(NotFound, FileNotFoundError):
+    """No file or object at a plain URL (a ``FileNotFoundError`` too)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(f"no such file or object: {url}")
+
+    def __str__(self) -> str:
+        return f"no such file or object: {self.url}"
 
 
 # ------------------------------------------------------------------ integrity

@@ -77,6 +77,13 @@ def split_dataset_args(
         kwargs.pop(name, None)
     if df is None and local_path is None:
         raise InvalidInput(f"log_dataset({key!r}) needs df= (a DataFrame) or local_path=")
+    if local_path is not None and store.is_local(local_path):
+        local_path = store.normalize_url(local_path)  # file:// URLs are local paths
+        if df is None and not os.path.exists(local_path):
+            raise InvalidInput(
+                f"log_dataset({key!r}): no DataFrame (df=None) and local_path {local_path!r} "
+                "does not exist"
+            )
     if df is not None and local_path is not None:
         suffix = os.path.splitext(local_path)[1].lstrip(".").lower()
         if not kwargs.get("format") and suffix in ("csv", "parquet", "json", "feather"):
@@ -106,6 +113,7 @@ def artifact_from_call(
     upload: bool | None = None,
     target_path: str | None = None,
     kwargs: dict[str, Any],
+    use_db_key: bool = False,
 ) -> Artifact:
     """The artifact object a ``log_artifact`` call describes, MLRun's call forms included.
 
@@ -116,7 +124,11 @@ def artifact_from_call(
     - ``upload=False`` with a file, or ``target_path=`` without
       ``upload=True``, records the bytes where they are (no copy, no hash);
       with ``upload=True`` they are stored (content-addressed: ``target_path``
-      then names nothing).
+      then names nothing);
+    - ``local_path=`` a ``file://`` URL is the local path it names;
+    - an object's ``spec.db_key`` (MLRun's database key) is the key it is logged
+      under when ``use_db_key`` (a project's log call); a run logs it under its
+      own key, as MLRun does (there the run recomputes the database key).
     """
     from catalog.artifacts.dataset import is_frame
 
@@ -133,9 +145,13 @@ def artifact_from_call(
                 "set them on the object"
             )
         obj = copy.copy(item)
+        obj.metadata = copy.copy(item.metadata)
         obj.spec = copy.copy(item.spec)
         obj.status = copy.copy(item.status)
         obj.status._spec = obj.spec
+        db_key = obj.spec.__dict__.pop("db_key", None)
+        if use_db_key and db_key and db_key != obj.key:
+            obj.metadata.key = validate_key(db_key)
         if body is not None:
             if hasattr(obj, "figure"):
                 obj.figure = body
@@ -170,6 +186,8 @@ def artifact_from_call(
                 obj.spec.filename = os.path.basename(local_path) or None
             elif local_path is not None:
                 obj.local_path = local_path
+    if obj.local_path is not None and obj.local_path.startswith("file://"):
+        obj.local_path = store.normalize_url(obj.local_path)
     if (
         obj.local_path is not None
         and "://" in obj.local_path
@@ -822,9 +840,12 @@ def run_local(
         raise InvalidInput("run_local needs handler=, a function")
     cat = catalog or get_catalog()
     project = validate_project(project or cat.project)
-    name = name or getattr(handler, "__name__", "handler").replace("_", "-")
+    # a run named by its handler: _private_fn -> private-fn (a key starts with a letter or digit)
+    name = (
+        name or getattr(handler, "__name__", "handler").replace("_", "-").strip("-.") or "handler"
+    )
     validate_key(name)
-    run_labels = validate_labels(labels)
+    run_labels = {"kind": "local", **validate_labels(labels)}  # as MLRun labels its runs
     uid = uuid.uuid4().hex
     parameters = dict(params or {})
     grid = iteration_params(hyperparams, param_file, options)  # bad input refused before any event

@@ -216,8 +216,12 @@ class Project:
     def _producer(self) -> Any:
         from catalog.events.model import Producer
 
-        actor = self.catalog.config.actor
-        return Producer(kind="project", name=self.name, uri=self.name, owner=actor)
+        # the user who logs: a configured actor (CATALOG_ACTOR, the config file, an
+        # argument), else the project's owner (spec.owner), else the login name
+        config = self.catalog.config
+        configured = dict(config.sources).get("actor", "default") != "default"
+        owner = config.actor if configured else (self.spec.owner or config.actor)
+        return Producer(kind="project", name=self.name, uri=self.name, owner=owner)
 
     def log_artifact(
         self,
@@ -252,6 +256,7 @@ class Project:
             upload=upload,
             target_path=target_path,
             kwargs=kwargs,
+            use_db_key=True,
         )
         log_args.setdefault("producer", self._producer())
         return self.catalog.log_item(
@@ -358,9 +363,14 @@ class Project:
             validate_tag(tag)
         entry: dict[str, Any] = {"key": key}
         if isinstance(artifact, Artifact):
+            if target_path is not None:  # where the object's content is (MLRun's form)
+                artifact = copy.copy(artifact)
+                artifact.spec = copy.copy(artifact.spec)
+                artifact.spec.target_path = self._manifest_path(key, os.fspath(target_path))
+                target_path = None
             entry["artifact"] = artifact
         elif isinstance(artifact, str | os.PathLike):
-            path = os.fspath(artifact)
+            path = self._manifest_path(key, os.fspath(artifact))
             if path.endswith((".yaml", ".yml", ".json")):
                 entry["import_from"] = path
             else:
@@ -371,7 +381,7 @@ class Project:
                 f"not {type(artifact).__name__}"
             )
         if target_path is not None:
-            entry["target_path"] = os.fspath(target_path)
+            entry["target_path"] = self._manifest_path(key, os.fspath(target_path))
         if len(set(entry) - {"key"}) != 1:
             raise InvalidInput(
                 f"set_artifact({key!r}) needs one of artifact= (an object or a path) "
@@ -384,6 +394,24 @@ class Project:
         if labels:
             entry["labels"] = dict(labels)
         self.spec.artifacts = [a for a in self.spec.artifacts if a["key"] != key] + [entry]
+
+    def _manifest_path(self, key: str, path: str) -> str:
+        """A manifest entry's path: a URL as given; a local path relative to the
+        project's context directory, which must exist (else ``ObjectNotFound``, a
+        ``FileNotFoundError``) and nothing is added."""
+        from catalog.errors import ObjectNotFound
+
+        if not path:
+            raise InvalidInput(f"set_artifact({key!r}): empty path")
+        if "://" in path and not path.startswith("file://"):
+            return path
+        if path.startswith("file://"):
+            path = path[len("file://") :]
+        if not os.path.isabs(path):
+            path = os.path.normpath(os.path.join(os.path.abspath(self.context or "."), path))
+        if not (os.path.isfile(path) or os.path.isdir(path)):
+            raise ObjectNotFound(path)
+        return path
 
     def register_artifacts(self) -> list[Artifact]:
         """Log every manifest entry (one tree, shared by them); returns the versions."""
@@ -504,6 +532,32 @@ class Project:
 
     # ----------------------------------------------------------- functions
 
+    def list_runs(
+        self,
+        name: str | None = None,
+        uid: Any = None,
+        labels: Any = None,
+        state: str | None = None,
+        last: int = 0,
+        **kwargs: Any,
+    ) -> Any:
+        """The project's recorded runs, newest first, as a ``RunList`` (see
+        :func:`catalog.runlist.list_runs` for the filters)."""
+        from catalog.runlist import list_runs
+
+        return list_runs(
+            self.catalog, self.name, name=name, labels=labels, state=state, uid=uid, last=last
+        )
+
+    def with_secrets(self, kind: str, source: Any, prefix: str = "") -> Project:
+        """Accepted and recorded (``spec.secret_sources``): a local run reads its
+        secrets from the environment (``context.get_secret``)."""
+        self.spec.secret_sources = [
+            *(self.spec.secret_sources or []),
+            {"kind": kind, "source": source, "prefix": prefix},
+        ]
+        return self
+
     def set_function(
         self,
         func: Any = None,
@@ -587,8 +641,13 @@ def new_project(
     return Project(name, context=context, description=description)
 
 
-def get_or_create_project(name: str, context: str | None = None, **kwargs: Any) -> Project:
-    """The project ``name``, created if the catalog has never seen it."""
+def get_or_create_project(
+    name: str, context: str | None = None, url: str | None = None, **kwargs: Any
+) -> Project:
+    """The project ``name``, created if the catalog has never seen it; with ``url``
+    (a ``project.yaml``), loaded from it as ``load_project`` does."""
+    if url:
+        return load_project(context or "./", url, name=name)
     cat = get_catalog()
     exists = cat.read("project", name=validate_project(name)) is not None
     if exists:
@@ -623,6 +682,13 @@ def load_project(
     import yaml
 
     path = url or os.path.join(context, "project.yaml")
+    if "://" in path and not path.startswith("file://") or path.endswith((".zip", ".tar.gz")):
+        raise InvalidInput(
+            f"load_project({path!r}): a project is loaded from its project.yaml (a local "
+            "path); cloning a git repository or unpacking an archive is not supported: "
+            "clone or unpack it first and give its directory as context"
+        )
+    path = path.removeprefix("file://")
     try:
         with open(path, encoding="utf-8") as fh:
             document = yaml.safe_load(fh) or {}

@@ -31,12 +31,16 @@ import ast
 import copy
 import importlib
 import importlib.util
+import inspect
 import io
 import itertools
 import json
 import operator
 import os
 import random
+import runpy
+import shlex
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -137,7 +141,12 @@ def iteration_params(
                 + ", ".join(f"{k}: {len(v)}" for k, v in lists.items())
             )
         return [dict(zip(names, row, strict=True)) for row in zip(*lists.values(), strict=True)]
-    combos = [dict(zip(names, row, strict=True)) for row in itertools.product(*lists.values())]
+    # MLRun's grid order: the first parameter varies fastest ({"a": [1, 2], "b": [3, 4]}
+    # runs a=1,b=3; a=2,b=3; a=1,b=4; a=2,b=4)
+    combos = [
+        dict(zip(names, reversed(row), strict=True))
+        for row in itertools.product(*reversed(list(lists.values())))
+    ]
     if strategy == "random":
         count = options.max_iterations or DEFAULT_MAX_ITERATIONS
         return [random.choice(combos) for _ in range(count)]
@@ -281,6 +290,30 @@ def run_iterations(
     return summarize_children(ctx, options)
 
 
+def link_best_iteration(ctx: Any, art: Any, best: int) -> Any:
+    """The best iteration's version of a key, named again at iteration 0 (its bytes,
+    not copied; ``spec.link_iteration`` says which), as MLRun links it: a key read
+    without ``#<iteration>`` then gives the best one."""
+    spec = {k: v for k, v in art.kind_spec.items() if k != "link_iteration"}
+    return ctx._catalog.log_artifact(
+        art.key,
+        kind=art.kind,
+        project=ctx.project,
+        labels=art.labels,
+        format=art.spec.format,
+        filename=art.spec.filename,
+        spec={**spec, "link_iteration": best},
+        extra_data=art.extra_data or None,
+        description=art.metadata.description,
+        target_path=None if art.hash else art.target_path,
+        stored_version=art if art.hash else None,
+        producer=ctx._producer,
+        tree=ctx.uid,
+        sources=ctx._sources(),
+        iteration=0,
+    )
+
+
 def summarize_children(ctx: Any, options: HyperOptions) -> list[list[Any]]:
     """The iteration table; the best iteration's results and outputs become the run's."""
     import pandas as pd
@@ -307,11 +340,13 @@ def summarize_children(ctx: Any, options: HyperOptions) -> list[list[Any]]:
     if best is None and options.selector:
         ctx.logger.warning("no best iteration: no completed one has %s", options.selector)
     chosen = next((c for c in children if c.iteration == best), None)
-    if chosen is not None:
+    if chosen is not None and best is not None:
         ctx.results.update(chosen.results)
         ctx.outputs.update(chosen.outputs)
         ctx._artifacts.update(chosen._artifacts)
         ctx.log_result("best_iteration", best)
+        for art in chosen._artifacts.values():
+            link_best_iteration(ctx, art, best)
     frame = pd.DataFrame(rows, columns=header)
     ctx.log_artifact(TableArtifact("iteration_results", df=frame))
     return [header, *rows]
@@ -481,7 +516,11 @@ def new_task(
 
 
 def load_handler(handler: str, command: str | None = None) -> Callable[..., Any]:
-    """A handler named as text: ``name`` in the file ``command``, or ``module.func``."""
+    """A handler named as text: ``name`` in the file ``command``, or ``module.func``;
+    ``Class::method`` names a method of a class (see :func:`class_handler`)."""
+    if "::" in handler:
+        class_name, _, method = handler.partition("::")
+        return class_handler(load_handler(class_name, command), method, handler)
     if command:
         path = command.split()[0]
         if not os.path.isfile(path):
@@ -507,6 +546,73 @@ def load_handler(handler: str, command: str | None = None) -> Callable[..., Any]
     if target is None or not callable(target):
         raise InvalidInput(f"handler {handler!r}: {module_name} has no function {attr!r}")
     return target  # type: ignore[no-any-return]
+
+
+def class_handler(cls: Any, method: str, text: str = "") -> Callable[..., Any]:
+    """MLRun's ``Class::method`` handler: each run makes an instance (with the run's
+    ``context`` if the constructor takes one, and the parameter ``_init_args``, a
+    dict, as its other arguments) and calls ``method`` with the run's arguments."""
+    text = text or f"{getattr(cls, '__name__', cls)}::{method}"
+    if not isinstance(cls, type):
+        raise InvalidInput(f"handler {text!r}: {getattr(cls, '__name__', cls)!r} is not a class")
+    bound = getattr(cls, method, None)
+    if bound is None or not callable(bound):
+        raise InvalidInput(f"handler {text!r}: class {cls.__name__} has no method {method!r}")
+    sig = inspect.signature(bound)
+    params = list(sig.parameters.values())[1:]  # without self
+    init_takes = inspect.signature(cls).parameters
+
+    def run_method(*args: Any, _init_args: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        if _init_args is not None and not isinstance(_init_args, Mapping):
+            raise InvalidInput(f"handler {text!r}: _init_args must be a dict, not {_init_args!r}")
+        init = dict(_init_args or {})
+        context = kwargs.get("context", args[0] if args else None)
+        if "context" in init_takes and "context" not in init:
+            init["context"] = context
+        instance = cls(**init)
+        return getattr(instance, method)(*args, **kwargs)
+
+    extra = inspect.Parameter("_init_args", inspect.Parameter.KEYWORD_ONLY, default=None)
+    keyword = [p for p in params if p.kind is p.VAR_KEYWORD]
+    plain = [p for p in params if p.kind is not p.VAR_KEYWORD]
+    run_method.__signature__ = sig.replace(parameters=[*plain, extra, *keyword])  # type: ignore[attr-defined]
+    run_method.__name__ = method
+    run_method.__qualname__ = f"{cls.__name__}.{method}"
+    return run_method
+
+
+def script_handler(command: str, args: list[str] | None = None) -> Callable[..., Any]:
+    """A handler that runs the script ``command`` (a file and its arguments) as
+    ``__main__`` in this process, MLRun's local run of a function with no handler:
+    ``{name}`` in the arguments is replaced by the run's parameter ``name``, ``args``
+    are appended, and ``get_or_create_ctx`` in the script gives the run's context."""
+    words = shlex.split(command)
+    if not words:
+        raise InvalidInput("a function with no handler needs command=, the script to run")
+    path = words[0]
+    if not os.path.isfile(path):
+        raise InvalidInput(f"function file {path!r} does not exist")
+
+    def run_script(context: Any, **params: Any) -> None:
+        try:
+            argv = [path, *(w.format(**params) for w in words[1:]), *(args or [])]
+        except (KeyError, IndexError, ValueError) as exc:
+            raise InvalidInput(
+                f"command {command!r}: no parameter for the placeholder {exc}; "
+                f"parameters: {', '.join(sorted(params)) or 'none'}"
+            ) from None
+        saved = sys.argv
+        sys.argv = argv
+        try:
+            runpy.run_path(path, run_name="__main__")
+        except SystemExit as exc:
+            if exc.code not in (None, 0):
+                raise RuntimeError(f"{path} exited with status {exc.code}") from None
+        finally:
+            sys.argv = saved
+
+    run_script.__name__ = os.path.splitext(os.path.basename(path))[0]
+    return run_script
 
 
 _REMOTE_KINDS = ("job", "dask", "mpijob", "spark", "nuclio", "serving", "remote", "databricks")
@@ -570,6 +676,8 @@ class LocalFunction:
         )
         if isinstance(handler, str):
             handler = load_handler(handler, self.spec.command or None)
+        elif handler is None and self.spec.command:
+            handler = script_handler(self.spec.command, self.spec.args)
         return run_local(
             runspec,
             handler,

@@ -108,7 +108,7 @@ def test_run_object_and_the_runs_table(csv_file: str) -> None:
         "name": "train",
         "project": "runs",
         "uid": run.uid,
-        "labels": {"owner": "ana"},
+        "labels": {"kind": "local", "owner": "ana"},  # a local run's kind, as in MLRun
     }
     assert doc["spec"]["parameters"] == {"rate": 0.5}
     assert doc["spec"]["inputs"] == {"data": csv_file}
@@ -123,7 +123,7 @@ def test_run_object_and_the_runs_table(csv_file: str) -> None:
     assert row["uid"] == run.uid and row["name"] == "train" and row["state"] == "completed"
     assert row["error"] is None and row["finished"] is not None
     assert row["handler"].endswith(":test_run_object_and_the_runs_table.<locals>.train")
-    assert dict(row["labels"]) == {"owner": "ana"}
+    assert dict(row["labels"]) == {"kind": "local", "owner": "ana"}
     assert json.loads(row["parameters"]) == {"rate": 0.5}
     assert json.loads(row["results"]) == {"rows": 3, "rate": 0.5, "return": {"rate": 0.5}}
     assert dict(row["outputs"]) == {"doubled": out}
@@ -330,7 +330,7 @@ def test_context_api_and_producer_of_everything_logged(
             artifact_path=jobs,
         )
     assert captured["uid"] == run.uid and captured["project"] == "runs"
-    assert captured["labels"] == {"team": "ml"}
+    assert captured["labels"] == {"kind": "local", "team": "ml"}
     assert (captured["param"], captured["default"]) == (0.3, "dflt")
     assert captured["path"] == jobs
     assert captured["sub"] == f"{jobs}/models/v1"

@@ -250,6 +250,64 @@ class Artifact:
             return default_client().get_dataitem(self).get()
         return None
 
+    def upload(self, artifact_path: str | os.PathLike[str] | None = None) -> None:
+        """Write this unlogged object's content to its ``target_path``, as MLRun's
+        ``upload()`` does, and record ``hash`` (sha256) and ``size``; no version is
+        logged (``log_artifact`` does that). Without a ``target_path`` the bytes go to
+        the content-addressed store under ``artifact_path`` (else the client's
+        default), which becomes the ``target_path``. Nothing to upload (no body,
+        frame, figure or file) does nothing."""
+        import tempfile
+
+        from catalog import store
+
+        if self.uid:
+            raise InvalidInput(
+                f"artifact {self.key!r} is a logged version: its bytes are stored already "
+                "and cannot change"
+            )
+        body: bytes | None
+        source: str | None
+        with tempfile.TemporaryDirectory(prefix="catalog-upload-") as tmp:
+            if self.local_path is not None and os.path.isfile(self.local_path):
+                body, source = None, self.local_path
+            elif self.local_path is not None and os.path.isdir(self.local_path):
+                raise InvalidInput(
+                    f"upload: {self.local_path!r} is a directory; log it with log_artifact"
+                )
+            else:
+                prepared = self.prepare(Path(tmp))
+                body, source = prepared.body, prepared.local_path
+                if source is not None and os.path.isdir(source):
+                    raise InvalidInput(f"upload: artifact {self.key!r} is a directory")
+            if body is None and source is None:
+                return
+            if self.spec.target_path:
+                target = store.normalize_url(self.spec.target_path)
+                if body is not None:
+                    store.put_bytes_atomic(target, body)
+                else:
+                    assert source is not None
+                    store.put_local_file(source, target)
+                digest, size = store.hash_file(target)
+            else:
+                from catalog.client import default_client
+
+                client = default_client()
+                where = os.fspath(artifact_path) if artifact_path is not None else None
+                root = client.artifact_path(self.project or client.project, where)
+                objects = store.ObjectStore(root)
+                if body is not None:
+                    blob = objects.put_bytes(body)
+                else:
+                    assert source is not None
+                    blob = objects.put_file(source)
+                digest, size, target = blob.digest, blob.size, blob.url
+        self.spec.target_path = target
+        self.spec.hash = digest
+        self.metadata.hash = digest
+        self.spec.size = size
+
     @property
     def target_path(self) -> str | None:
         return self.spec.target_path  # type: ignore[no-any-return]

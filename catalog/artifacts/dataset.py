@@ -181,8 +181,8 @@ def want_stats(df: pd.DataFrame, stats: bool | None) -> bool:
     return bool(stats)
 
 
-def preview_of(df: pd.DataFrame, rows: int) -> list[list[Any]]:
-    head = df.head(rows).iloc[:, :MAX_PREVIEW_COLUMNS]
+def preview_of(df: pd.DataFrame, rows: int, all_columns: bool = False) -> list[list[Any]]:
+    head = df.head(rows) if all_columns else df.head(rows).iloc[:, :MAX_PREVIEW_COLUMNS]
     return [[_cell(v) for v in row] for row in head.itertuples(index=False, name=None)]
 
 
@@ -210,7 +210,10 @@ def describe_frame(
     ignore_preview_limits: bool = False,
 ) -> dict[str, Any]:
     """The dataset spec fields of a frame: length, header, schema, preview, stats."""
-    rows = DEFAULT_PREVIEW_ROWS if preview is None else int(preview)
+    if preview is None:  # MLRun: ignoring the limits without a count previews every row
+        rows = len(df) if ignore_preview_limits else DEFAULT_PREVIEW_ROWS
+    else:
+        rows = int(preview)
     if rows < 0:
         raise InvalidInput(f"preview must be a non-negative number of rows, not {preview!r}")
     if rows > MAX_PREVIEW_ROWS and not ignore_preview_limits:
@@ -219,7 +222,7 @@ def describe_frame(
         "length": len(df),
         "header": [str(c) for c in df.columns],
         "schema": table_schema(df, index),
-        "preview": preview_of(df, rows),
+        "preview": preview_of(df, rows, all_columns=ignore_preview_limits),
     }
     if want_stats(df, stats):
         spec["stats"] = compute_stats(df)
@@ -546,6 +549,14 @@ class TableArtifact(Artifact):
         super().__init__(key, body=body, format=format, **kwargs)
         self.df = df
         self._header = header
+
+    def get_body(self) -> Any:
+        """The table as text (csv, or html with ``format="html"``) when it holds a
+        frame; else the body given, or a logged version's bytes."""
+        if self.df is not None:
+            fmt = (self.spec.format or "csv").lower()
+            return self.df.to_html(index=False) if fmt == "html" else self.df.to_csv(index=False)
+        return super().get_body()
 
     def prepare(self, workdir: Path) -> Prepared:
         fmt = (self.spec.format or "csv").lower()

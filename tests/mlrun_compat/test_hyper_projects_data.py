@@ -30,13 +30,15 @@ def test_grid_iterations_choose_the_best() -> None:
     )
     header, *rows = run.status.iterations
     assert header == ["state", "iter", "param.p1", "param.p2", "output.score"]
-    assert [r[4] for r in rows] == [2, 1, 6, 3]
-    assert run.output("best_iteration") == 3 and run.output("score") == 6
+    # MLRun's grid order: the first parameter varies fastest
+    assert [(r[2], r[3]) for r in rows] == [(1, 2), (3, 2), (1, 1), (3, 1)]
+    assert [r[4] for r in rows] == [2, 6, 1, 3]
+    assert run.output("best_iteration") == 2 and run.output("score") == 6
     best = get_catalog().get_artifact(run.outputs["out"])
-    assert (best.iter, get_dataitem(best.uri).get()) == (3, b"3x2")
+    assert (best.iter, get_dataitem(best.uri).get()) == (2, b"3x2")
     assert get_catalog().get_artifact("store://artifacts/hp/out#1").iter == 1
     table = run.artifact("iteration_results").as_df()
-    assert table["output.score"].tolist() == [2, 1, 6, 3]
+    assert table["output.score"].tolist() == [2, 6, 1, 3]
     runs = get_catalog().sql("SELECT count(*) AS n FROM runs WHERE project = 'hp'").to_pylist()
     assert runs == [{"n": 1}]  # one run, four iterations
 
@@ -79,7 +81,7 @@ def test_bad_hyper_parameters_write_nothing() -> None:
 def test_project_manifest_register_save_and_load() -> None:
     project = new_project("manifest", "ctx")
     project.set_artifact("readme", artifact=Artifact("readme", body=b"# hi"), tag="v1")
-    with open("data.txt", "w") as fh:
+    with open("ctx/data.txt", "w") as fh:  # a relative path is in the project's context
         fh.write("data")
     project.set_artifact("data", target_path="data.txt")
     logged = {a.key: a for a in project.register_artifacts()}
