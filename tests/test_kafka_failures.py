@@ -201,6 +201,21 @@ class Lines:
         return self.text()
 
 
+def _follower(url: str, db: Path, *options: str) -> tuple[subprocess.Popen[str], Lines]:
+    """``catalog consume --follow`` on ``url`` into ``db``, and its stderr's lines."""
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "catalog.cli", "--log", url, "--db", str(db)]
+        + ["consume", "--follow", *options],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"},
+    )
+    assert follower.stderr is not None
+    return follower, Lines(follower.stderr)
+
+
 @pytest.mark.parametrize("serve", ["--serve", "--no-serve"])
 def test_a_follower_started_while_its_broker_is_down_waits_for_it(
     durable_broker: servers.Broker, tmp_path: Path, serve: str
@@ -212,17 +227,7 @@ def test_a_follower_started_while_its_broker_is_down_waits_for_it(
         log.end_offsets()  # the topic exists
     durable_broker.stop()
     db = tmp_path / "follower.duckdb"
-    follower = subprocess.Popen(
-        [sys.executable, "-m", "catalog.cli", "--log", url, "--db", str(db)]
-        + ["consume", "--follow", serve],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"},
-    )
-    assert follower.stderr is not None
-    stderr = Lines(follower.stderr)
+    follower, stderr = _follower(url, db, serve)
     try:
         stderr.wait_for("event log unavailable", timeout=10 * TIMEOUT)
         assert follower.poll() is None, stderr.text()
@@ -251,16 +256,7 @@ def test_follow_survives_a_broker_restart(durable_broker: servers.Broker, tmp_pa
     db = tmp_path / "follower.duckdb"
     with open_log(url) as log:
         log.end_offsets()  # create the topic before the follower starts
-    follower = subprocess.Popen(
-        [sys.executable, "-m", "catalog.cli", "--log", url, "--db", str(db), "consume", "--follow"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"},
-    )
-    assert follower.stderr is not None
-    stderr = Lines(follower.stderr)
+    follower, stderr = _follower(url, db)
     try:
         with catalog_on(url, tmp_path) as cat:
             with cat.batch():
