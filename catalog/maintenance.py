@@ -67,7 +67,6 @@ from catalog.errors import (
     DigestMismatch,
     InvalidInput,
     LogError,
-    StorageError,
 )
 from catalog.log import is_behind
 from catalog.store import CHUNK_SIZE, ObjectStore, normalize_url, validate_digest
@@ -498,86 +497,23 @@ def _collect(
         if blob.digest in keep:
             result.referenced += 1
             continue
-        modified = _modified(cas, f"{cas.path}/objects/sha256/{blob.digest[:2]}/{blob.digest[2:]}")
+        modified = cas.modified(blob.digest)
         if modified is None or modified >= cutoff:
             result.young += 1
             continue
         if time.monotonic() > deadline:
             raise _Deadline
-        if dry_run or _delete(cas, blob.digest, cutoff):
+        if dry_run or cas.collect(blob.digest, cutoff):
             result.freed += 1
             result.freed_bytes += blob.size
             result.candidates.append(blob.digest)
         else:
             result.young += 1  # refreshed by a writer while being collected
-    for path, size in _old_temporaries(cas, cutoff):
-        if not dry_run:
-            try:
-                cas.fs.rm(path)
-            except Exception:  # gone already, or not ours to remove: leave it
-                continue
+    for path, size in cas.abandoned(cutoff):
+        if not dry_run and not cas.remove_abandoned(path):
+            continue  # gone already, or not ours to remove: left
         result.temp_freed += 1
         result.temp_bytes += size
-
-
-def _modified(cas: ObjectStore, path: str) -> datetime | None:
-    """The last-modified time of ``path`` in ``cas`` (None if unknown)."""
-    try:
-        if cas.protocol == "file":
-            return datetime.fromtimestamp(os.stat(path).st_mtime, UTC)
-        info = cas.fs.info(path)
-    except Exception:
-        return None
-    for name in ("LastModified", "last_modified", "mtime", "updated", "created"):
-        value = info.get(name)
-        if isinstance(value, datetime):
-            return value if value.tzinfo else value.replace(tzinfo=UTC)
-        if isinstance(value, int | float):
-            return datetime.fromtimestamp(value, UTC)
-    return None
-
-
-def _delete(cas: ObjectStore, digest: str, cutoff: datetime) -> bool:
-    """Delete one blob; on a local store only if no writer refreshed it meanwhile."""
-    if cas.protocol != "file":
-        try:
-            cas.delete(digest)
-        except BlobNotFound:
-            return False
-        return True
-    target = f"{cas.path}/objects/sha256/{digest[:2]}/{digest[2:]}"
-    aside = f"{cas.path}/objects/tmp/gc-{uuid.uuid4().hex}"
-    try:
-        os.makedirs(os.path.dirname(aside), exist_ok=True)
-        os.rename(target, aside)  # writers no longer find it: they store it again
-    except FileNotFoundError:
-        return False
-    except OSError as exc:
-        raise StorageError(target, f"cannot collect: {exc}") from exc
-    if datetime.fromtimestamp(os.stat(aside).st_mtime, UTC) >= cutoff:
-        os.replace(aside, target)  # refreshed before the rename: a write needs it
-        return False
-    os.remove(aside)
-    return True
-
-
-def _old_temporaries(cas: ObjectStore, cutoff: datetime) -> list[tuple[str, int]]:
-    """Files under ``objects/tmp`` last written before ``cutoff`` (abandoned writes)."""
-    base = f"{cas.path}/objects/tmp"
-    try:
-        if not cas.fs.exists(base):
-            return []
-        found = cas.fs.find(base, detail=True)
-    except Exception:
-        return []
-    old = []
-    for path, info in sorted(found.items()):
-        if info.get("type") != "file":
-            continue
-        modified = _modified(cas, str(path))
-        if modified is not None and modified < cutoff:
-            old.append((str(path), int(info.get("size") or 0)))
-    return old
 
 
 # ------------------------------------------------------------ log salvage

@@ -51,6 +51,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Literal, TextIO, overload
 
@@ -593,6 +594,78 @@ class ObjectStore:
             if len(prefix) == 2 and _DIGEST.fullmatch(digest) and info.get("type") == "file":
                 blobs.append(Blob(digest, int(info["size"]), self.url_for(digest)))
         yield from sorted(blobs, key=lambda b: b.digest)
+
+    # -- collecting (catalog gc)
+
+    def modified(self, digest: str) -> datetime | None:
+        """When the blob ``digest`` was last written or refreshed (None if unknown)."""
+        return self._modified(self._blob_path(digest))
+
+    def _modified(self, path: str) -> datetime | None:
+        try:
+            if self.protocol == "file":
+                return datetime.fromtimestamp(os.stat(path).st_mtime, UTC)
+            info = self.fs.info(path)
+        except Exception:
+            return None
+        for name in ("LastModified", "last_modified", "mtime", "updated", "created"):
+            value = info.get(name)
+            if isinstance(value, datetime):
+                return value if value.tzinfo else value.replace(tzinfo=UTC)
+            if isinstance(value, int | float):
+                return datetime.fromtimestamp(value, UTC)
+        return None
+
+    def collect(self, digest: str, cutoff: datetime) -> bool:
+        """Delete the blob ``digest`` unless a writer refreshed it at ``cutoff`` or
+        later (a local store checks after moving it aside, where writers no longer
+        find it); whether it was deleted."""
+        if self.protocol != "file":
+            try:
+                self.delete(digest)
+            except BlobNotFound:
+                return False
+            return True
+        target = self._blob_path(digest)
+        aside = f"{self.path}/objects/tmp/gc-{uuid.uuid4().hex}"
+        try:
+            os.makedirs(os.path.dirname(aside), exist_ok=True)
+            os.rename(target, aside)  # writers no longer find it: they store it again
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StorageError(target, f"cannot collect: {exc}") from exc
+        if datetime.fromtimestamp(os.stat(aside).st_mtime, UTC) >= cutoff:
+            os.replace(aside, target)  # refreshed before the rename: a write needs it
+            return False
+        os.remove(aside)
+        return True
+
+    def abandoned(self, cutoff: datetime) -> list[tuple[str, int]]:
+        """Writes in progress last touched before ``cutoff`` (abandoned): path, size."""
+        base = f"{self.path}/objects/tmp"
+        try:
+            if not self.fs.exists(base):
+                return []
+            found = self.fs.find(base, detail=True)
+        except Exception:
+            return []
+        old = []
+        for path, info in sorted(found.items()):
+            if info.get("type") != "file":
+                continue
+            modified = self._modified(str(path))
+            if modified is not None and modified < cutoff:
+                old.append((str(path), int(info.get("size") or 0)))
+        return old
+
+    def remove_abandoned(self, path: str) -> bool:
+        """Remove an :meth:`abandoned` write; False if it is gone or cannot be."""
+        try:
+            self.fs.rm(path)
+        except Exception:
+            return False
+        return True
 
     # -- directories
 
