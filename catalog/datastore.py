@@ -140,8 +140,7 @@ class DataItem:
         return bool(
             art is not None
             and art.hash
-            and art.target_path
-            and "/objects/sha256/" in art.target_path
+            and store.root_of(art.target_path) is not None
         )
 
     def _is_dir(self) -> bool:
