@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from catalog import Catalog
-from catalog.consumers.projection import connect
+from catalog.consumers.database import connect
 
 PROJECT = "bench"
 KINDS = [

@@ -25,7 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from catalog.consumers.projection import BULK_BATCH, DEFAULT_BATCH, Projection, connect
+from catalog.consumers.database import connect
+from catalog.consumers.projection import BULK_BATCH, DEFAULT_BATCH, Projection
 from catalog.events import columnar
 from catalog.events.codec import default_codec
 from catalog.log import EventLog

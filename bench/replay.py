@@ -82,7 +82,7 @@ def rebuild_child(
                 finished = False
     seconds = time.perf_counter() - started
     phases = windows.stretches(WINDOW)
-    from catalog.consumers.projection import connect, memory_limit
+    from catalog.consumers.database import connect, memory_limit
 
     con = connect(":memory:")  # the settings a projection's connection gets
     threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]

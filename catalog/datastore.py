@@ -137,11 +137,7 @@ class DataItem:
 
     def _is_blob(self) -> bool:
         art = self._artifact
-        return bool(
-            art is not None
-            and art.hash
-            and store.root_of(art.target_path) is not None
-        )
+        return bool(art is not None and art.hash and store.root_of(art.target_path) is not None)
 
     def _is_dir(self) -> bool:
         return self._artifact is not None and self._artifact.spec.format == "dir"

@@ -40,7 +40,8 @@ from catalog import __version__, access, api, query
 from catalog.client import Catalog, parse_as_of
 from catalog.config import Config
 from catalog.consumers import published
-from catalog.consumers.projection import DEFAULT_BATCH, Projection, connect
+from catalog.consumers.database import connect
+from catalog.consumers.projection import DEFAULT_BATCH, Projection
 from catalog.errors import CatalogError, InvalidInput, LogUnavailable, NotYetApplied
 from catalog.events.codec import Codec, default_codec
 from catalog.events.framing import registry_framing

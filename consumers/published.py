@@ -66,8 +66,9 @@ from catalog.errors import (
 from catalog.log import EventLog
 
 from . import schema
+from .database import CHECKPOINT_THRESHOLD, connect, memory_limit
 from .digest import digest
-from .projection import CHECKPOINT_THRESHOLD, Projection, connect, memory_limit
+from .projection import Projection
 
 _logger = logging.getLogger("catalog.snapshots")
 
@@ -90,7 +91,7 @@ DIGEST_MEMORY = "64MB"
 #: ~35-40 MB lower than 10,000, in the same time; a 60,000-event tail peaked at
 #: 444-460 against 467-475 MB, but took ~20 % longer (medians of three alternated
 #: runs, 8.8 against 7.0 s, on a loaded machine). Smaller batches stop filling whole
-#: row groups (projection.ROW_GROUP_SIZE), so their rows stay in memory until a
+#: row groups (database.ROW_GROUP_SIZE), so their rows stay in memory until a
 #: checkpoint: 2,500 ran out of a 128MB buffer pool.
 TAIL_BATCH = 5_000
 #: the tail's buffer pool: room for a batch's scans and rows (TAIL_WORKING) and the

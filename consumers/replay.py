@@ -19,8 +19,9 @@ from catalog.errors import EventError
 from catalog.events.codec import Codec, default_codec
 from catalog.log import EventLog, Record
 
+from .database import connect
 from .fold import log_time, micros
-from .projection import Projection, connect
+from .projection import Projection
 
 
 def _cut_at_time(records: list[Record], until: datetime, codec: Codec) -> tuple[list[Record], bool]:

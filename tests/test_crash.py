@@ -32,8 +32,9 @@ from typing import Any
 import pytest
 
 from catalog import Artifact, Catalog
+from catalog.consumers.database import connect
 from catalog.consumers.digest import digest
-from catalog.consumers.projection import Projection, connect
+from catalog.consumers.projection import Projection
 from catalog.events.model import (
     ArtifactDeleted,
     ArtifactTagged,

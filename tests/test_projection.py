@@ -466,7 +466,7 @@ def test_files_are_written_in_small_row_groups(tmp_path: Path) -> None:
     """Row groups of ROW_GROUP_SIZE rows (full ones are written as a batch fills them),
     in a directory whose name needs quoting in SQL."""
     from bench import events as bench_events
-    from catalog.consumers.projection import ROW_GROUP_SIZE
+    from catalog.consumers.database import ROW_GROUP_SIZE
 
     n = 2 * ROW_GROUP_SIZE + 100
     url = f"file://{tmp_path / 'log.db'}"

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from catalog import Catalog, DigestMismatch
-from catalog.consumers.projection import connect
+from catalog.consumers.database import connect
 from catalog.errors import LogError
 from catalog.events.model import ArtifactDeleted, CatalogEvent
 from catalog.maintenance import gc, verify
