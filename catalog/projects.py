@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from catalog.client import Catalog, set_default_client
+from catalog.artifacts.base import set_default_client
+from catalog.client import Catalog
 from catalog.errors import InvalidInput
 from catalog.uri import KINDS
 from catalog.validation import validate_project
