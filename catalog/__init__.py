@@ -20,6 +20,7 @@ if not _os.path.isdir(_os.path.join(__path__[0], "consumers")):
 from catalog.artifacts.base import Artifact
 from catalog.client import Catalog
 from catalog.config import Config
+from catalog.context import get_catalog, mlconf
 from catalog.datastore import DataItem
 from catalog.errors import (
     ArtifactNotFound,
@@ -30,20 +31,19 @@ from catalog.errors import (
     NotFound,
 )
 from catalog.execution import MLClientCtx, RunObject, get_or_create_ctx, get_run, run_local
+from catalog.functions import code_to_function, new_function, run_function
 from catalog.handlers import handler
 from catalog.projects import (
     Project,
-    get_catalog,
     get_dataitem,
     get_object,
     get_or_create_project,
     get_store_resource,
     load_project,
-    mlconf,
     new_project,
     set_environment,
 )
-from catalog.tasks import code_to_function, new_function, new_task, run_function
+from catalog.tasks import new_task
 from catalog.uri import StoreURI
 
 __version__ = "0.1.0"

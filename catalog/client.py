@@ -40,6 +40,7 @@ from catalog.config import (
     snapshot_keep,
     snapshots_url,
 )
+from catalog.datastore import DataItem
 from catalog.errors import (
     ArtifactNotFound,
     BlobNotFound,
@@ -94,15 +95,11 @@ from catalog.writer import MAX_EVENT_BYTES, Writer, Written, next_offsets
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
-    from catalog.datastore import DataItem
-
 __all__ = [
     "MAX_EVENT_BYTES",
     "Catalog",
     "Written",
-    "default_client",
     "parse_as_of",
-    "set_default_client",
     "version_uid",
 ]
 
@@ -1201,8 +1198,6 @@ class Catalog:
 
     def get_dataitem(self, url: str | Artifact) -> DataItem:
         """A :class:`~catalog.datastore.DataItem` for a store URI, artifact, URL or path."""
-        from catalog.datastore import DataItem
-
         return DataItem.of(url, self)
 
     # -------------------------------------------------------------- consume
@@ -1299,24 +1294,6 @@ class Catalog:
 
     def log_end(self) -> dict[int, int]:
         return self.log.end_offsets()
-
-
-#: Where the process-wide client comes from (catalog.projects.get_catalog registers
-#: itself): code below the MLRun layer that needs "the" client asks here.
-_default_client: Callable[[], Catalog] | None = None
-
-
-def set_default_client(provider: Callable[[], Catalog]) -> None:
-    """Register the function that returns the process-wide client."""
-    global _default_client
-    _default_client = provider
-
-
-def default_client() -> Catalog:
-    """The process-wide client (MLRun's implicit database), as registered."""
-    if _default_client is None:
-        return Catalog()  # pragma: no cover - catalog/__init__ registers get_catalog
-    return _default_client()
 
 
 def parse_as_of(value: Any) -> datetime | dict[int, int] | None:

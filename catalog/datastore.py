@@ -18,14 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from catalog import store
-from catalog.artifacts.base import Artifact
+from catalog.artifacts.base import Artifact, Client
 from catalog.errors import InvalidInput, ObjectNotFound, WrongType
 from catalog.uri import is_store_uri
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
-
-    from catalog.client import Catalog
 
 _READERS = {
     "csv": "read_csv",
@@ -54,7 +52,7 @@ class DataItem:
     """A handle on data: read it, download it, or load it as a DataFrame."""
 
     def __init__(
-        self, url: str, artifact: Artifact | None = None, catalog: Catalog | None = None
+        self, url: str, artifact: Artifact | None = None, catalog: Client | None = None
     ) -> None:
         self._url = url
         self._artifact = artifact
@@ -62,7 +60,7 @@ class DataItem:
         self._local: str | None = None
 
     @classmethod
-    def of(cls, source: str | Artifact | os.PathLike[str], catalog: Catalog) -> DataItem:
+    def of(cls, source: str | Artifact | os.PathLike[str], catalog: Client) -> DataItem:
         """A DataItem for an artifact, a store URI (resolved now), a URL or a path."""
         if isinstance(source, Artifact):
             return cls(source.uri, source, catalog)
@@ -79,7 +77,7 @@ class DataItem:
         return self._url
 
     @property
-    def catalog(self) -> Catalog | None:
+    def catalog(self) -> Client | None:
         """The client this item reads through."""
         return self._catalog
 

@@ -17,7 +17,6 @@ does not take, records the run as ``error`` with the message and re-raises.
 from __future__ import annotations
 
 import contextvars
-import copy
 import inspect
 import json
 import logging
@@ -30,16 +29,29 @@ from typing import Any
 
 from catalog import jsonutil, store
 from catalog.artifacts.base import Artifact, _Section
-from catalog.artifacts.dataset import DatasetArtifact
-from catalog.artifacts.model import ModelArtifact
+from catalog.calls import (
+    artifact_from_call,
+    fspath_or_none,
+    log_returns,
+    split_dataset_args,
+    split_model_args,
+)
 from catalog.client import Catalog
+from catalog.context import get_catalog
 from catalog.datastore import DataItem
 from catalog.errors import CatalogError, InvalidInput
 from catalog.events.model import Producer, RunFinished, RunInput, RunStarted, SourceRef
+from catalog.tasks import (
+    HyperOptions,
+    RunTemplate,
+    iteration_params,
+    load_handler,
+    run_iterations,
+    summarize_children,
+)
 from catalog.uri import is_store_uri
 from catalog.validation import validate_key, validate_labels, validate_project
 
-_LOG_ARGS = ("labels", "artifact_path", "extra_data", "description")
 _current: contextvars.ContextVar[MLClientCtx | None] = contextvars.ContextVar(
     "catalog_run_context", default=None
 )
@@ -48,172 +60,6 @@ _current: contextvars.ContextVar[MLClientCtx | None] = contextvars.ContextVar(
 def current_context() -> MLClientCtx | None:
     """The context of the run executing in this thread, if any."""
     return _current.get()
-
-
-def fspath_or_none(value: Any) -> str | None:
-    """``artifact_path=`` and other paths as text (``pathlib.Path`` accepted)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, os.PathLike):
-        return str(os.fspath(value))
-    if not isinstance(value, str):
-        raise InvalidInput(f"expected a path or URL, not {type(value).__name__}: {value!r}")
-    return value
-
-
-def split_dataset_args(
-    key: str, df: Any, kwargs: dict[str, Any]
-) -> tuple[Artifact, dict[str, Any]]:
-    """``log_dataset`` arguments → a DatasetArtifact and the arguments of the log call.
-
-    MLRun's ``local_path=`` with a frame names the file the frame is written to
-    (its suffix gives the format when ``format=`` is not given); without a
-    frame it is the dataset file to log. ``upload=``/``db_key=`` are accepted.
-    """
-    log_args = {k: kwargs.pop(k) for k in list(kwargs) if k in _LOG_ARGS}
-    log_args["artifact_path"] = fspath_or_none(log_args.get("artifact_path"))
-    local_path = fspath_or_none(kwargs.pop("local_path", None))
-    for name in ("upload", "db_key"):
-        kwargs.pop(name, None)
-    if df is None and local_path is None:
-        raise InvalidInput(f"log_dataset({key!r}) needs df= (a DataFrame) or local_path=")
-    if local_path is not None and store.is_local(local_path):
-        local_path = store.normalize_url(local_path)  # file:// URLs are local paths
-        if df is None and not os.path.exists(local_path):
-            raise InvalidInput(
-                f"log_dataset({key!r}): no DataFrame (df=None) and local_path {local_path!r} "
-                "does not exist"
-            )
-    if df is not None and local_path is not None:
-        suffix = os.path.splitext(local_path)[1].lstrip(".").lower()
-        if not kwargs.get("format") and suffix in ("csv", "parquet", "json", "feather"):
-            kwargs["format"] = suffix
-        local_path = None
-    item = DatasetArtifact(key, df=df, local_path=local_path, **kwargs)
-    return item, log_args
-
-
-def split_model_args(key: str, kwargs: dict[str, Any]) -> tuple[Artifact, dict[str, Any]]:
-    """``log_model`` arguments → a ModelArtifact and the arguments of the log call."""
-    log_args = {
-        k: kwargs.pop(k) for k in list(kwargs) if k in ("labels", "artifact_path", "description")
-    }
-    log_args["artifact_path"] = fspath_or_none(log_args.get("artifact_path"))
-    extra = kwargs.pop("extra_data", None)
-    item = ModelArtifact(key, extra_data=extra, **kwargs)
-    return item, log_args
-
-
-def artifact_from_call(
-    item: Artifact | str,
-    body: Any = None,
-    local_path: Any = None,
-    *,
-    format: str | None = None,
-    upload: bool | None = None,
-    target_path: str | None = None,
-    kwargs: dict[str, Any],
-    use_db_key: bool = False,
-) -> Artifact:
-    """The artifact object a ``log_artifact`` call describes, MLRun's call forms included.
-
-    - an artifact object: ``body=``, ``local_path=`` (``src_path=``),
-      ``target_path=``, ``format=`` given to the call apply to it (on a copy);
-    - a key: ``body=`` with ``local_path=`` names the file the body is stored
-      as (its name and format); ``body=`` a DataFrame logs a dataset;
-    - ``upload=False`` with a file, or ``target_path=`` without
-      ``upload=True``, records the bytes where they are (no copy, no hash);
-      with ``upload=True`` they are stored (content-addressed: ``target_path``
-      then names nothing);
-    - ``local_path=`` a ``file://`` URL is the local path it names;
-    - an object's ``spec.db_key`` (MLRun's database key) is the key it is logged
-      under when ``use_db_key`` (a project's log call); a run logs it under its
-      own key, as MLRun does (there the run recomputes the database key).
-    """
-    from catalog.artifacts.dataset import is_frame
-
-    local_path = fspath_or_none(
-        local_path if local_path is not None else kwargs.pop("src_path", None)
-    )
-    target_path = fspath_or_none(target_path)
-    for name in ("db_key", "is_inline", "viewer"):
-        kwargs.pop(name, None)
-    if isinstance(item, Artifact):
-        if kwargs:
-            raise InvalidInput(
-                f"log_artifact of an artifact object takes no {', '.join(map(repr, kwargs))}: "
-                "set them on the object"
-            )
-        obj = copy.copy(item)
-        obj.metadata = copy.copy(item.metadata)
-        obj.spec = copy.copy(item.spec)
-        obj.status = copy.copy(item.status)
-        obj.status._spec = obj.spec
-        db_key = obj.spec.__dict__.pop("db_key", None)
-        if use_db_key and db_key and db_key != obj.key:
-            obj.metadata.key = validate_key(db_key)
-        if body is not None:
-            if hasattr(obj, "figure"):
-                obj.figure = body
-            else:
-                obj.body = body
-        has_body = obj.body is not None or getattr(obj, "figure", None) is not None
-        has_df = getattr(obj, "df", None) is not None
-        if local_path is not None:
-            if has_body or has_df:
-                obj.spec.filename = os.path.basename(local_path) or None
-            else:
-                obj.local_path = local_path
-        if format is not None:
-            obj.spec.format = format
-    else:
-        kind = kwargs.pop("kind", None)
-        if is_frame(body):
-            if kind not in (None, "dataset"):
-                raise InvalidInput(f"a DataFrame body logs a dataset, not a {kind}")
-            obj = DatasetArtifact(item, df=body, format=format, **kwargs)
-        elif kind == "dataset":
-            obj = DatasetArtifact(item, body=body, local_path=None, format=format, **kwargs)
-            obj.local_path = local_path
-        elif kind not in (None, "artifact"):
-            raise InvalidInput(
-                f"log_artifact(kind={kind!r}) with a key: log an artifact object instead "
-                f"(log_model, log_dataset, or a {kind} artifact class)"
-            )
-        else:
-            obj = Artifact(item, body=body, format=format, **kwargs)
-            if body is not None and local_path is not None:
-                obj.spec.filename = os.path.basename(local_path) or None
-            elif local_path is not None:
-                obj.local_path = local_path
-    if obj.local_path is not None and obj.local_path.startswith("file://"):
-        obj.local_path = store.normalize_url(obj.local_path)
-    if (
-        obj.local_path is not None
-        and "://" in obj.local_path
-        and not obj.local_path.startswith("file://")
-    ):
-        # a remote file: recorded where it is unless asked to copy it
-        if upload:
-            raise InvalidInput(
-                f"local_path {obj.local_path!r} is not local: upload=True copies local files; "
-                "give target_path= to record a remote one"
-            )
-        target_path, obj.local_path, upload = obj.local_path, None, False
-    if upload is False and obj.local_path is not None and target_path is None:
-        target_path = store.normalize_url(obj.local_path)
-        obj.local_path = None
-    if target_path is not None:
-        if upload:
-            pass  # stored content-addressed under the artifact path; target_path names nothing
-        else:
-            obj.body, obj.local_path = None, None
-            if hasattr(obj, "figure"):
-                obj.figure = None
-            if getattr(obj, "df", None) is not None:
-                obj.df = None  # type: ignore[attr-defined]
-            obj.spec.target_path = target_path
-    return obj
 
 
 class _Uid(str):
@@ -809,9 +655,6 @@ def run_local(
     :mod:`catalog.tasks`); ``selector`` (``max.accuracy``) picks the best.
     ``returns`` names the handler's returned values, logged as ``@handler(outputs=)``.
     """
-    from catalog.projects import get_catalog
-    from catalog.tasks import HyperOptions, RunTemplate, iteration_params, run_iterations
-
     if task is not None and not isinstance(task, RunTemplate):
         if handler is not None:
             raise InvalidInput(
@@ -833,8 +676,6 @@ def run_local(
         options = options.merged(task.spec.hyper_param_options)
         returns = returns or task.spec.returns
     if isinstance(handler, str):
-        from catalog.tasks import load_handler
-
         handler = load_handler(handler, kwargs.get("command"))
     if handler is None or not callable(handler):
         raise InvalidInput("run_local needs handler=, a function")
@@ -894,8 +735,6 @@ def run_local(
         else:
             call_handler(ctx, handler, parameters, items, returns)
             if ctx._children:
-                from catalog.tasks import summarize_children
-
                 table = summarize_children(ctx, options)
     except BaseException as exc:
         message = f"{type(exc).__name__}: {exc}"
@@ -966,8 +805,6 @@ def call_handler(
     """Call ``handler`` with its arguments filled from the context, params and inputs,
     and log what it returns: MLRun's result ``return`` (a dict's keys also as results),
     or the values ``returns`` / ``@handler(outputs=)`` name."""
-    from catalog.handlers import log_returns
-
     args = _handler_args(handler, ctx, parameters, items)
     cat = ctx._catalog
     previous, cat.run_uid = cat.run_uid, ctx.uid
@@ -1016,8 +853,6 @@ def get_or_create_ctx(
     (``metadata``/``spec``: name, project, labels, parameters, inputs,
     output_path). ``event``, ``rundb`` and ``upload_artifacts`` are accepted.
     """
-    from catalog.projects import get_catalog
-
     active = _current.get()
     if active is not None and spec is None:
         return active
@@ -1081,7 +916,6 @@ def get_or_create_ctx(
 def get_run(uid: str, project: str = "", catalog: Catalog | None = None) -> dict[str, Any]:
     """The recorded run ``uid`` (name, state, parameters, inputs, results, outputs)."""
     from catalog.errors import RunNotFound
-    from catalog.projects import get_catalog
 
     cat = catalog or get_catalog()
     row: dict[str, Any] | None = cat.read("run", project=project or cat.project, uid=uid)

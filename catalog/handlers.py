@@ -31,75 +31,10 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from catalog.errors import InvalidInput
+from catalog.calls import log_returns
+from catalog.execution import current_context
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-TYPES = ("result", "dataset", "artifact", "file", "model", "plot")
-
-
-def _spec(output: Any) -> tuple[str | None, str | None]:
-    if output is None:
-        return None, None
-    if isinstance(output, Mapping):
-        return output.get("key"), output.get("artifact_type")
-    text = str(output)
-    key, _, written = text.partition(":")
-    kind = written.strip() or None
-    if kind is not None and kind not in TYPES:
-        raise InvalidInput(f"output {text!r}: unknown type {kind!r}; one of {', '.join(TYPES)}")
-    return key.strip(), kind
-
-
-def _kind_of(value: Any) -> str:
-    from catalog.artifacts.base import Artifact
-    from catalog.artifacts.dataset import is_frame
-
-    if isinstance(value, Artifact):
-        return "artifact-object"
-    if is_frame(value):
-        return "dataset"
-    if isinstance(value, bytes | bytearray):
-        return "artifact"
-    if hasattr(value, "savefig") or (hasattr(value, "to_html") and hasattr(value, "to_dict")):
-        return "plot"
-    return "result"
-
-
-def log_value(ctx: Any, key: str, value: Any, kind: str | None = None) -> None:
-    """Log one returned value under ``key`` as ``kind`` (or by its type)."""
-    from catalog.artifacts.model import ModelArtifact
-    from catalog.artifacts.plots import PlotArtifact
-
-    kind = kind or _kind_of(value)
-    if kind == "artifact-object":
-        ctx.log_artifact(value)
-    elif kind == "result":
-        ctx.log_result(key, value)
-    elif kind == "dataset":
-        ctx.log_dataset(key, df=value)
-    elif kind == "plot":
-        ctx.log_artifact(PlotArtifact(key, body=value))
-    elif kind == "model":
-        ctx.log_artifact(ModelArtifact(key, body=value))
-    elif kind == "file":
-        ctx.log_artifact(key, local_path=str(value))
-    else:  # artifact
-        ctx.log_artifact(key, body=value if isinstance(value, bytes | str) else str(value))
-
-
-def log_returns(ctx: Any, returned: Any, outputs: list[Any]) -> None:
-    """Log the values a function returned under the names ``outputs`` gives."""
-    specs = [_spec(o) for o in outputs]
-    values = list(returned) if len(specs) > 1 and isinstance(returned, tuple) else [returned]
-    if len(values) != len(specs):
-        raise InvalidInput(
-            f"the function returned {len(values)} value(s) but outputs names {len(specs)}"
-        )
-    for (key, kind), value in zip(specs, values, strict=True):
-        if key:
-            log_value(ctx, key, value, kind)
-    ctx._returns_logged = True
 
 
 def handler(
@@ -114,8 +49,6 @@ def handler(
     def decorate(function: F) -> F:
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            from catalog.execution import current_context
-
             returned = function(*args, **kwargs)
             ctx = current_context()
             if ctx is None:

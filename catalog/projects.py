@@ -1,16 +1,10 @@
-"""Projects, the process-wide client and ``mlconf``: MLRun's module-level API.
+"""Projects and MLRun's module-level API.
 
 MLRun code talks to a process-wide database through module functions
 (``set_environment``, ``new_project``, ``get_dataitem``, ...) and a config
-object (``mlconf``). Here they use one process-wide :class:`~catalog.Catalog`
-(:func:`get_catalog`), built from ``mlconf`` and the usual configuration
-(environment, config file, defaults) and rebuilt when ``mlconf`` changes.
-
-``mlconf.dbpath``, as in MLRun, names the API service: an ``http(s)://``
-URL there makes the process-wide client read through that catalog service
-(``catalog serve``), while its writes still go to the log and the object
-store. Unset, it reads ``CATALOG_API`` (as MLRun's reads ``MLRUN_DBPATH``).
-Any other value (MLRun also takes a local database path) is ignored.
+object (``mlconf``). Here they use the process-wide :class:`~catalog.Catalog`
+of :mod:`catalog.context` (:func:`get_catalog`, built from ``mlconf``; both
+are importable from here too).
 """
 
 from __future__ import annotations
@@ -22,8 +16,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from catalog.client import Catalog, set_default_client
+from catalog.calls import artifact_from_call, fspath_or_none, split_dataset_args, split_model_args
+from catalog.client import Catalog
+from catalog.context import get_catalog as get_catalog  # also importable from here
+from catalog.context import mlconf as mlconf
 from catalog.errors import InvalidInput
+from catalog.execution import run_local
+from catalog.functions import LocalFunction, run_function
+from catalog.runlist import list_runs
 from catalog.uri import KINDS
 from catalog.validation import validate_project
 
@@ -31,89 +31,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from catalog.artifacts.base import Artifact
     from catalog.artifacts.lists import ArtifactList
     from catalog.datastore import DataItem
-
-
-class _Config:
-    """MLRun's ``mlconf``: attribute settings, some of which steer the catalog.
-
-    ``artifact_path``, ``default_project``, ``log``, ``db`` and ``dbpath``
-    (an ``http(s)://`` catalog service) are used; anything else
-    (``hub_url``, ...) is stored and ignored.
-    """
-
-    def __init__(self) -> None:
-        self.__dict__.update(
-            artifact_path="",
-            default_project="",
-            log="",
-            db="",
-        )
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        if name == "dbpath":  # as MLRun reads MLRUN_DBPATH: the service a job is given
-            return os.environ.get("CATALOG_API", "")
-        return ""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        self.__dict__[name] = value
-
-    def reset(self) -> None:
-        """Forget every setting (tests, notebooks)."""
-        self.__dict__.clear()
-        self.__init__()  # type: ignore[misc]
-        global _client, _client_key
-        if _client is not None:
-            _client.close()
-        _client, _client_key = None, None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-mlconf = _Config()
-
-_client: Catalog | None = None
-_client_key: tuple[str, ...] | None = None
-
-
-def get_catalog() -> Catalog:
-    """The process-wide client, (re)built from ``mlconf`` and the configuration."""
-    global _client, _client_key
-    dbpath = str(mlconf.dbpath or "")
-    api = dbpath if dbpath.startswith(("http://", "https://")) else None
-    key = (
-        api or "",
-        mlconf.log,
-        mlconf.db,
-        mlconf.artifact_path,
-        mlconf.default_project,
-        os.environ.get("CATALOG_HOME", ""),
-        os.environ.get("CATALOG_LOG", ""),
-        os.environ.get("CATALOG_DB", ""),
-        os.environ.get("CATALOG_ARTIFACT_PATH", ""),
-        os.environ.get("CATALOG_PROJECT", ""),
-        os.environ.get("CATALOG_ACTOR", ""),
-        os.environ.get("CATALOG_CONFIG", ""),
-        os.environ.get("CATALOG_API", ""),
-        os.environ.get("XDG_CONFIG_HOME", ""),
-    )
-    if _client is None or key != _client_key:
-        if _client is not None:
-            _client.close()
-        _client = Catalog(
-            log=mlconf.log or None,
-            db=mlconf.db or None,
-            artifact_path=mlconf.artifact_path or None,
-            project=mlconf.default_project or None,
-            api=api,
-        )
-        _client_key = key
-    return _client
-
-
-set_default_client(get_catalog)
 
 
 def _absolute(path: str) -> str:
@@ -241,8 +158,6 @@ class Project:
         """Log an artifact object, or a key with ``body=``/``local_path=`` (the call
         forms of ``MLClientCtx.log_artifact``); other keywords are
         ``Catalog.log_item``'s (``sources``, ``iteration``, ...)."""
-        from catalog.execution import artifact_from_call, fspath_or_none
-
         log_args = {
             k: kwargs.pop(k)
             for k in list(kwargs)
@@ -271,16 +186,12 @@ class Project:
         )
 
     def log_dataset(self, key: str, df: Any, tag: str | None = None, **kwargs: Any) -> Artifact:
-        from catalog.execution import split_dataset_args
-
         item, log_args = split_dataset_args(key, df, kwargs)
         return self.catalog.log_item(
             item, project=self.name, tag=tag or None, producer=self._producer(), **log_args
         )
 
     def log_model(self, key: str, tag: str | None = None, **kwargs: Any) -> Artifact:
-        from catalog.execution import split_model_args
-
         item, log_args = split_model_args(key, kwargs)
         return self.catalog.log_item(
             item, project=self.name, tag=tag or None, producer=self._producer(), **log_args
@@ -543,8 +454,6 @@ class Project:
     ) -> Any:
         """The project's recorded runs, newest first, as a ``RunList`` (see
         :func:`catalog.runlist.list_runs` for the filters)."""
-        from catalog.runlist import list_runs
-
         return list_runs(
             self.catalog, self.name, name=name, labels=labels, state=state, uid=uid, last=last
         )
@@ -568,8 +477,6 @@ class Project:
         **kwargs: Any,
     ) -> Any:
         """Register a function (a file path, a Python function or a ``new_function``)."""
-        from catalog.tasks import LocalFunction
-
         if isinstance(func, LocalFunction):
             function = func
         elif callable(func):
@@ -598,16 +505,12 @@ class Project:
 
     def run_function(self, function: Any, handler: Any = None, **kwargs: Any) -> Any:
         """Run a function of the project (its name, a ``new_function`` or a Python function)."""
-        from catalog.tasks import run_function
-
         if isinstance(function, str):
             function = self.get_function(function)
         kwargs.setdefault("project", self.name)
         return run_function(function, handler=handler, **kwargs)
 
     def run(self, handler: Any, **kwargs: Any) -> Any:
-        from catalog.execution import run_local
-
         return run_local(handler=handler, project=self.name, **kwargs)
 
 

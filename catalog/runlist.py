@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from catalog.errors import InvalidInput
+from catalog.execution import get_run
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -86,8 +87,6 @@ def list_runs(
     """The runs of ``project`` matching every filter given, newest first: ``name`` (a
     case-insensitive substring; MLRun's ``~`` prefix accepted), ``labels``, ``state``,
     ``uid`` (one or several), ``last`` (at most that many)."""
-    from catalog.execution import get_run
-
     wanted = _label_filter(labels)
     part = (name or "").removeprefix("~").lower()
     uids = {uid} if isinstance(uid, str) else set(uid or ())

@@ -15,14 +15,53 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from catalog.errors import InvalidInput
 from catalog.uri import StoreURI, category_for_kind
+
+if TYPE_CHECKING:  # pragma: no cover
+    from catalog.store import ObjectStore
+
+
+class Client(Protocol):
+    """What an artifact object or a DataItem asks of the client it reads through.
+
+    A :class:`~catalog.Catalog` is one. The classes here sit below the SDK:
+    they never import it; the SDK registers the process-wide client with
+    :func:`set_default_client` (``catalog.context`` does, at import).
+    """
+
+    @property
+    def project(self) -> str: ...
+
+    def artifact_path(self, project: str, artifact_path: str | None = None) -> str: ...
+
+    def get_artifact(self, uri: str) -> Artifact: ...
+
+    def get_dataitem(self, url: str | Artifact) -> Any: ...
+
+    def store_of(self, artifact: Artifact) -> ObjectStore: ...
+
+
+_default_client: Callable[[], Client] | None = None
+
+
+def set_default_client(provider: Callable[[], Client]) -> None:
+    """Register the function that returns the process-wide client."""
+    global _default_client
+    _default_client = provider
+
+
+def default_client() -> Client:
+    """The process-wide client (MLRun's implicit database), as registered."""
+    if _default_client is None:  # pragma: no cover - importing catalog registers it
+        raise RuntimeError("no process-wide client: import catalog first")
+    return _default_client()
 
 
 class _Section:
@@ -245,8 +284,6 @@ class Artifact:
         if self.body is not None:
             return self.body
         if self.uid and self.target_path:
-            from catalog.client import default_client
-
             return default_client().get_dataitem(self).get()
         return None
 
@@ -291,8 +328,6 @@ class Artifact:
                     store.put_local_file(source, target)
                 digest, size = store.hash_file(target)
             else:
-                from catalog.client import default_client
-
                 client = default_client()
                 where = os.fspath(artifact_path) if artifact_path is not None else None
                 root = client.artifact_path(self.project or client.project, where)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from catalog.artifacts.base import Artifact
+from catalog.artifacts.base import Artifact, default_client
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -86,7 +86,5 @@ class ArtifactList(list[Artifact]):
 
     def dataitems(self) -> list[DataItem]:
         """A DataItem per version that has content."""
-        from catalog.client import default_client
-
         cat = default_client()
         return [cat.get_dataitem(a) for a in self if a.target_path]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from catalog.artifacts.base import Artifact
+from catalog.artifacts.base import Artifact, Client, default_client
 from catalog.artifacts.dataset import check_columns, describe_frame
 from catalog.errors import InvalidInput
 
@@ -20,17 +20,26 @@ if TYPE_CHECKING:  # pragma: no cover
     from catalog.client import Catalog
 
 
+def process_catalog(given: Client | None = None) -> Catalog:
+    """``given`` (a DataItem's client), else the process-wide client, as the SDK's Catalog."""
+    from catalog.client import Catalog
+
+    cat = given or default_client()
+    if not isinstance(cat, Catalog):  # pragma: no cover - the SDK registers a Catalog
+        raise TypeError(f"the process-wide client is a {type(cat).__name__}, not a Catalog")
+    return cat
+
+
 def resolve_target(target: Any, catalog: Catalog | None = None) -> tuple[Catalog, Artifact]:
     """The client and the logged version behind an artifact, a DataItem or a store URI."""
-    from catalog.client import default_client
     from catalog.datastore import DataItem
 
     if isinstance(target, DataItem):
-        cat = catalog or target.catalog or default_client()
+        cat = catalog or process_catalog(target.catalog)
         if target.meta is None:
             raise InvalidInput(f"{target.url} is not a catalog artifact")
         return cat, cat.get_artifact(target.meta.uri)
-    cat = catalog or default_client()
+    cat = catalog or process_catalog()
     if isinstance(target, Artifact):
         if not target.uid:
             raise InvalidInput(f"artifact {target.key!r} has not been logged")

@@ -259,12 +259,12 @@ def get_model(model_dir: Any, suffix: str = "") -> tuple[str, Artifact | None, d
     downloaded once (verified) into the cache; its extra data are DataItems:
     the files stored beside the model, and the artifacts it links to.
     """
-    from catalog.client import default_client
+    from catalog.artifacts.manager import process_catalog
     from catalog.datastore import DataItem
     from catalog.uri import is_store_uri
 
     suffix = suffix or ".pkl"
-    cat = default_client()
+    cat = process_catalog()
     if isinstance(model_dir, DataItem):
         model_dir = model_dir.meta if model_dir.meta is not None else model_dir.url
     if isinstance(model_dir, str) and is_store_uri(model_dir):
