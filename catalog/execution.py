@@ -125,6 +125,24 @@ class MLClientCtx:
             self.logger.addHandler(handler)
             self.logger.setLevel(logging.INFO)
 
+    def _announce(self, handler: str) -> None:
+        """Append this run's ``RunStarted`` (``handler``: module:function, or "")."""
+        self._catalog.emit(
+            self.project,
+            self.uid,
+            [
+                RunStarted(
+                    uid=self.uid,
+                    name=self.name,
+                    handler=handler,
+                    labels=self.labels,
+                    parameters=jsonutil.dumps(self.parameters),
+                    inputs=tuple(self._input_refs),
+                    artifact_path=self.artifact_path,
+                )
+            ],
+        )
+
     def __repr__(self) -> str:
         it = f" iter={self.iteration}" if self.iteration else ""
         return f"<MLClientCtx {self.project}/{self.name} uid={self.uid}{it}>"
@@ -713,21 +731,7 @@ def run_local(
             artifact_path=run_path,
             labels=run_labels,
         )
-        cat.emit(
-            project,
-            uid,
-            [
-                RunStarted(
-                    uid=uid,
-                    name=name,
-                    handler=f"{getattr(handler, '__module__', '')}:{handler.__qualname__}",
-                    labels=run_labels,
-                    parameters=jsonutil.dumps(parameters),
-                    inputs=tuple(refs),
-                    artifact_path=ctx.artifact_path,
-                )
-            ],
-        )
+        ctx._announce(f"{getattr(handler, '__module__', '')}:{handler.__qualname__}")
         started = True
         table: list[list[Any]] = []
         if grid is not None:
@@ -894,21 +898,7 @@ def get_or_create_ctx(
         labels=run_labels,
     )
     ctx._standalone = True
-    cat.emit(
-        project,
-        uid,
-        [
-            RunStarted(
-                uid=uid,
-                name=name,
-                handler="",
-                labels=run_labels,
-                parameters=jsonutil.dumps(parameters),
-                inputs=tuple(refs),
-                artifact_path=ctx.artifact_path,
-            )
-        ],
-    )
+    ctx._announce("")
     _contexts[cache_key] = ctx
     return ctx
 
