@@ -46,7 +46,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -685,24 +685,34 @@ def catch_up_tail(
     usual limit from the last batch committed. An unreachable log is left to
     the caller's follower.
     """
+    try:
+        with tail_settings(projection, events):
+            try:
+                return projection.catch_up(log, batch_size=TAIL_BATCH, progress=progress)
+            except duckdb.OutOfMemoryException as exc:
+                _logger.warning(
+                    "%s: the tail did not fit in %s (%s); catching up with the usual limit",
+                    projection.path,
+                    tail_memory(events),
+                    str(exc).splitlines()[0],
+                )
+                projection.con.execute("SET memory_limit = ?", [memory_limit()])
+                return projection.catch_up(log, batch_size=TAIL_BATCH, progress=progress)
+    except LogUnavailable as exc:
+        _logger.warning("%s: the tail is caught up later: %s", projection.path, exc)
+        return 0
+
+
+@contextlib.contextmanager
+def tail_settings(projection: Projection, events: int) -> Iterator[None]:
+    """Inside: the bounded buffer pool and checkpoints of a just-restored projection
+    of ``events`` events catching up its tail (:func:`catch_up_tail`, ``catalog
+    replay --from-snapshot``); then the usual settings again."""
     con = projection.con
     try:
         con.execute("SET memory_limit = ?", [tail_memory(events)])
         con.execute("SET checkpoint_threshold = ?", [TAIL_CHECKPOINT])
-        try:
-            return projection.catch_up(log, batch_size=TAIL_BATCH, progress=progress)
-        except duckdb.OutOfMemoryException as exc:
-            _logger.warning(
-                "%s: the tail did not fit in %s (%s); catching up with the usual limit",
-                projection.path,
-                tail_memory(events),
-                str(exc).splitlines()[0],
-            )
-            con.execute("SET memory_limit = ?", [memory_limit()])
-            return projection.catch_up(log, batch_size=TAIL_BATCH, progress=progress)
-    except LogUnavailable as exc:
-        _logger.warning("%s: the tail is caught up later: %s", projection.path, exc)
-        return 0
+        yield
     finally:
         usual = (("memory_limit", memory_limit()), ("checkpoint_threshold", CHECKPOINT_THRESHOLD))
         for setting, value in usual:

@@ -106,7 +106,16 @@ def rebuild(
             # until the swap, so nothing reads it meanwhile). A snapshot has them.
             if restored is None:
                 fresh.drop_indexes()
-            replay_into(fresh, log, until=until, to_position=to_position, progress=progress)
+                replay_into(fresh, log, until=until, to_position=to_position, progress=progress)
+            else:  # the tail of a snapshot, in the bounded memory a new replica's takes
+                with published.tail_settings(fresh, restored.events):
+                    replay_into(
+                        fresh,
+                        log,
+                        to_position=to_position,
+                        batch_size=published.TAIL_BATCH,
+                        progress=progress,
+                    )
             fresh.create_indexes(bulk=restored is None)
         # Make sure no other process holds the live file, then swap.
         if target.exists():
