@@ -66,6 +66,23 @@ def test_schema_and_class_have_the_same_fields(name: str) -> None:
     assert fields == {f["name"] for f in NAMED[name]["fields"]}
 
 
+def test_sql_over_event_payloads_names_real_fields() -> None:
+    """Queries that read ``events.payload`` as JSON (diff, audit, the lineage feed) name
+    fields by their path; each must be a field of some payload class, so renaming a
+    field in the events fails here rather than silently reading NULL."""
+    import re
+
+    fields = {f.name for cls in PAYLOAD_TYPES.values() for f in dataclasses.fields(cls)}
+    path = re.compile(r"payload\s*->>?\s*'(?:\$\.)?([A-Za-z_][A-Za-z0-9_]*)'")
+    named = {
+        (source.name, name)
+        for source in (SCHEMAS.parent / "catalog").rglob("*.py")
+        for name in path.findall(source.read_text("utf-8"))
+    }
+    assert named, "no payload paths found: the pattern is out of date"
+    assert {(file, name) for file, name in named if name not in fields} == set()
+
+
 def test_envelope_fields_match_class() -> None:
     fields = {f.name for f in dataclasses.fields(CatalogEvent)}
     assert fields == {f["name"] for f in NAMED[ENVELOPE]["fields"]}
