@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Context, Result, bench_main, p50, say
+from bench.log_rate import make_files
 from bench.service import _free_port, _serve
 
 TOKEN = "bench-write-token-0123456789"
@@ -85,17 +86,6 @@ class _Peak:
     @property
     def growth(self) -> float:
         return self.peak - self.start
-
-
-def _files(root: Path, n: int) -> list[Path]:
-    folder = root / "files"
-    folder.mkdir(exist_ok=True)
-    out = []
-    for i in range(n):
-        path = folder / f"f{i:05d}.bin"
-        path.write_bytes(os.urandom(1024))
-        out.append(path)
-    return out
 
 
 def _catalog(url: str) -> Any:
@@ -171,7 +161,7 @@ def run(ctx: Context) -> list[Result]:
     n_mlflow = ctx.scale(500, 100)
     n_sync = ctx.scale(200, 50)
     big_mb = ctx.scale(1024, 128)
-    files = _files(root, max(n_batch, n_mlflow))
+    files = make_files(root / "files", max(n_batch, n_mlflow))
     proc, url = _serve(root, CATALOG_WRITE_TOKEN=TOKEN)
     try:
         cat = _catalog(url)
