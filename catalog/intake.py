@@ -142,6 +142,7 @@ class Intake:
 
             def write() -> Any:
                 if store.exists(digest):  # stored already (a client that did not ask first)
+                    store.sync()  # durable, should another request have stored it just now
                     return Blob(digest, size, store.url_for(digest))
                 blob = store.put_stream(spool, expected=digest)  # type: ignore[arg-type]
                 store.sync()  # durable before the answer (the event comes after)

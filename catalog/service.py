@@ -242,7 +242,7 @@ class Service:
         """The log's end, asked on a handle of its own (never the follower's)."""
         with self._probe_lock:
             if self._probe is None:
-                self._probe = open_log(self.log_url)
+                self._probe = open_log(self.log_url, framing=registry_framing)
             return self._probe.end_offsets()
 
     def wait_for(self, wanted: Mapping[int, int], timeout: float | None = None) -> None:

@@ -45,6 +45,7 @@ import itertools
 import json
 import os
 import re
+import threading
 import unicodedata
 import uuid
 from collections.abc import Iterator
@@ -274,6 +275,7 @@ class ObjectStore:
         self.fs: fsspec.AbstractFileSystem = fs
         self.path: str = str(path).rstrip("/")
         self._unsynced: list[str] = []
+        self._sync_lock = threading.Lock()
         self._blobs_url = join_url(self.root, "objects", "sha256")  # + /<2 hex>/<62 hex>
         self._local_dirs_ready = False
         self._local_fanout: set[str] = set()
@@ -399,19 +401,24 @@ class ObjectStore:
         and 10,000 blobs: syncfs 4 and 116 ms, 16 threads of fsyncs 32 and 642
         ms. Object stores (S3, ...) acknowledge durable writes already: no-op.
         """
-        pending, self._unsynced = self._unsynced, []
-        if not pending:
-            return
-        targets = pending + sorted({os.path.dirname(path) for path in pending})
-        try:
-            if len(targets) <= 4:
-                for target in targets:
-                    _fsync(target)
-            elif not _syncfs(pending[0]):  # the blobs are on one file system
-                with ThreadPoolExecutor(min(SYNC_THREADS, len(targets))) as pool:
-                    list(pool.map(_fsync, targets))
-        except OSError as exc:
-            raise StorageError(self.root, f"cannot make blobs durable: {_reason(exc)}") from exc
+        # One sync at a time: a caller whose blobs another caller's sync took waits
+        # for it to end, and a sync that fails gives its blobs back, so no caller
+        # returns before its blobs are durable (the service syncs from many threads).
+        with self._sync_lock:
+            pending, self._unsynced = self._unsynced, []
+            if not pending:
+                return
+            targets = pending + sorted({os.path.dirname(path) for path in pending})
+            try:
+                if len(targets) <= 4:
+                    for target in targets:
+                        _fsync(target)
+                elif not _syncfs(pending[0]):  # the blobs are on one file system
+                    with ThreadPoolExecutor(min(SYNC_THREADS, len(targets))) as pool:
+                        list(pool.map(_fsync, targets))
+            except OSError as exc:
+                self._unsynced[:0] = pending  # still not durable: the next sync retries them
+                raise StorageError(self.root, f"cannot make blobs durable: {_reason(exc)}") from exc
 
     def put_file(self, path: str | os.PathLike[str]) -> Blob:
         """Store a local file: hash it, then upload it only if its blob is missing."""
@@ -879,6 +886,16 @@ SYNC_THREADS = 16
 
 
 @functools.cache
+def _syncfs_reports_errors() -> bool:
+    """Whether syncfs(2) returns write errors here: Linux 5.8 and later."""
+    try:
+        major, minor = (int(p) for p in os.uname().release.split(".")[:2])
+    except (ValueError, AttributeError):
+        return False
+    return (major, minor) >= (5, 8)
+
+
+@functools.cache
 def _libc() -> Any:
     """The C library, if it has ``syncfs`` (Linux); else None."""
     try:
@@ -889,9 +906,10 @@ def _libc() -> Any:
 
 
 def _syncfs(path: str) -> bool:
-    """Flush the file system holding ``path`` (syncfs(2)); False where there is none."""
+    """Flush the file system holding ``path`` (syncfs(2)); False where there is none,
+    or where it does not report write errors (Linux before 5.8)."""
     libc = _libc()
-    if libc is None:
+    if libc is None or not _syncfs_reports_errors():
         return False
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -314,6 +314,27 @@ def test_the_log_frames_for_a_registry_only_with_the_events_framing() -> None:
     open_log(url, framing=registry_framing).close()  # connects on first use only
 
 
+def test_a_service_on_a_framed_log_reads_and_waits(
+    topic_url: str, registry: Registry, tmp_path: Path
+) -> None:
+    """catalog serve on a registry-framed log: its own handles on the log (the
+    follower's and the probe that asks for the log's end, used by reads with
+    min_positions, status and snapshots) frame and unframe alike."""
+    from catalog.service import Service
+
+    framed_url = with_options(topic_url, registry=registry.url)
+    with make_catalog(tmp_path, framed_url, "w", wait=False) as cat:
+        cat.log_artifact("k", body=b"x")
+        end = cat.log.end_offsets()
+    service = Service(framed_url, str(tmp_path / "served.duckdb")).start()
+    try:
+        assert service.end_offsets() == end
+        service.wait_for(end, timeout=30)  # applied: a read with min_positions would wait so
+        assert service.positions == {p: o for p, o in end.items() if o}
+    finally:
+        service.stop()
+
+
 def test_the_registry_setting_frames_a_kafka_log(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CATALOG_LOG", "kafka://127.0.0.1:9/t?timeout=5")
     monkeypatch.setenv("CATALOG_SCHEMA_REGISTRY", "http://127.0.0.1:8081")

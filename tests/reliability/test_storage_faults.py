@@ -265,9 +265,16 @@ def test_a_failing_sync_of_a_batch_appends_none_of_it(
             catalog.log_artifact(f"k{i}", body=f"blob {i}".encode())
     monkeypatch.undo()
     assert catalog.log.end_offsets() == end
-    with catalog.batch():  # and the store recovers
+    # The retry finds the blobs in place (stored, not known durable): they are
+    # synced before its events are appended, not taken as durable.
+    synced: list[str] = []
+    real_fsync, real_syncfs = store._fsync, store._syncfs
+    monkeypatch.setattr(store, "_fsync", lambda path: (synced.append(path), real_fsync(path)))
+    monkeypatch.setattr(store, "_syncfs", lambda path: (synced.append(path), real_syncfs(path))[1])
+    with catalog.batch():
         for i in range(20):
             catalog.log_artifact(f"k{i}", body=f"blob {i}".encode())
+    assert synced, "the retried batch's blobs were taken as durable without a sync"
     assert catalog.log.end_offsets() != end
     record(f"storage faults ({how}, batch)", cases=1)
 
