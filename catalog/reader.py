@@ -422,14 +422,16 @@ class LocalReader(Reader):
     def _projection_when_reachable(self, follow: bool, stop: Callable[[], bool] | None) -> Any:
         """:meth:`projection`; a follower whose log is unreachable as it starts (a
         broker down or restarting) waits for it with backoff, saying so, as it does
-        once following (and as ``catalog serve`` does)."""
+        once following (and as ``catalog serve`` does); None if ``stop()`` came first."""
         delay = 0.0
         while True:
             try:
                 projection = self.projection()
             except errors.LogUnavailable as exc:
-                if not follow or (stop is not None and stop()):
+                if not follow:
                     raise
+                if stop is not None and stop():
+                    return None  # stopped while waiting: nothing was applied
                 delay = min(10.0, delay * 2 if delay else 0.2)
                 _logger.warning("event log unavailable (%s); retrying in %.1fs", exc, delay)
                 deadline = time.monotonic() + delay
@@ -468,6 +470,8 @@ class LocalReader(Reader):
                 # it follows the log: wait until it has applied everything there is now
                 served.remote.call("positions", min_positions=self._log().end_offsets())
                 served.remote.close()
+                return 0
+            if projection is None:  # stopped while its log was unreachable
                 return 0
             applied: int  # (mypy sees catalog.consumers as Any: catalog/__init__.py)
             if follow:  # catches up first, then follows; retries while the log is unreachable

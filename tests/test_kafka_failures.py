@@ -251,6 +251,27 @@ def test_a_follower_started_while_its_broker_is_down_waits_for_it(
     assert "applied 5 record(s)" in out, out
 
 
+def test_a_follower_stopped_while_its_broker_is_down_exits_cleanly(
+    durable_broker: servers.Broker, tmp_path: Path
+) -> None:
+    url = durable_broker.log_url("events", timeout=TIMEOUT)
+    with open_log(url) as log:
+        log.end_offsets()  # the topic exists
+    durable_broker.stop()
+    try:
+        follower, stderr = _follower(url, tmp_path / "follower.duckdb", "--no-serve")
+        stderr.wait_for("event log unavailable", timeout=10 * TIMEOUT)
+        follower.send_signal(signal.SIGTERM)
+        follower.wait(timeout=60)
+    finally:
+        durable_broker.start()
+    assert follower.stdout is not None
+    with follower.stdout:
+        out = follower.stdout.read()
+    assert follower.returncode == 0, stderr.join()
+    assert "applied 0 record(s)" in out
+
+
 def test_follow_survives_a_broker_restart(durable_broker: servers.Broker, tmp_path: Path) -> None:
     url = durable_broker.log_url("events", timeout=TIMEOUT)
     db = tmp_path / "follower.duckdb"
