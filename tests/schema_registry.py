@@ -37,6 +37,7 @@ from typing import Any
 
 import avro.schema
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
+from servers import LoopbackHTTP, QuietHandler
 
 MEDIA = "application/vnd.schemaregistry.v1+json"
 
@@ -51,7 +52,7 @@ class Exchange:
 
 
 @dataclass
-class Registry:
+class Registry(LoopbackHTTP):
     """The registry's state and its HTTP server."""
 
     credentials: tuple[str, ...] = ()  # accepted Authorization header values
@@ -61,34 +62,18 @@ class Registry:
     server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
     def start(self) -> Registry:
         registry = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # quiet
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 registry._handle(self, "GET")
 
             def do_POST(self) -> None:
                 registry._handle(self, "POST")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
 
     # ------------------------------------------------------------ the API
 

@@ -21,9 +21,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 AWS_ENV = {
@@ -251,3 +253,36 @@ def start_catalog_service(
             proc.kill()
             raise AssertionError(f"catalog serve did not start: {proc.communicate()[1]}")
         time.sleep(0.05)
+
+
+class LoopbackHTTP:
+    """A test's own small HTTP server on 127.0.0.1 (a free port), in a daemon thread.
+
+    Subclasses (dataclasses with a ``server`` field) build their request
+    handler and call :meth:`serve` with it.
+    """
+
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that logs nothing (pytest shows what a test asserts)."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass

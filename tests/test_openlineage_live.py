@@ -15,12 +15,11 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 from confluent_kafka import Consumer, TopicPartition
-from servers import Broker
+from servers import Broker, LoopbackHTTP, QuietHandler
 
 from catalog import Catalog, run_local
 from catalog.cli import cli
@@ -48,7 +47,7 @@ def check(event: dict[str, Any]) -> None:
 
 
 @dataclass
-class Endpoint:
+class Endpoint(LoopbackHTTP):
     """An OpenLineage HTTP endpoint that records the events POSTed to it."""
 
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -56,19 +55,10 @@ class Endpoint:
     failing: bool = False
     server: ThreadingHTTPServer | None = None
 
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
     def start(self) -> Endpoint:
         endpoint = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if endpoint.failing or self.path != "/api/v1/lineage":
@@ -82,15 +72,8 @@ class Endpoint:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
 
 
 @pytest.fixture
